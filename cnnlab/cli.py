@@ -1,0 +1,170 @@
+"""The ``cnnlab`` command line: parse, load the config, call a stage, and turn
+``CnnlabError`` into one ``Error: ...`` line. No TensorFlow import at module level,
+so ``cnnlab --help`` answers at once."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from cnnlab import __version__
+from cnnlab.errors import CnnlabError
+
+RUN_HELP = "a run directory or .keras file (default: the newest run under --output-dir)"
+
+
+class CnnlabGroup(click.Group):
+    """Runs commands with the user-facing error policy: one line, exit code, no traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except CnnlabError as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("Error: interrupted", err=True)
+            sys.exit(130)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
+            raise
+        except Exception as exc:  # a bug, not a user error: still one line unless --debug
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"Error: unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=CnnlabGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="cnnlab")
+@click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
+@click.pass_context
+def cli(ctx, debug):
+    """cnnlab: build, train, evaluate and look inside convolutional neural networks.
+
+    \b
+    Start with:
+      cnnlab summary configs/fashion.yaml   # layers, shapes, parameter arithmetic
+      cnnlab train configs/fashion.yaml     # train the textbook CNN on Fashion-MNIST
+      cnnlab evaluate                       # re-evaluate the newest run
+      cnnlab predict shoe.png               # top-3 classes for an image
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+def output_dir_option(f):
+    return click.option(
+        "--output-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path("outputs"),
+        show_default=True,
+        help="Where run directories live.",
+    )(f)
+
+
+def config_options(f):
+    """CONFIG plus --set overrides, shared by commands that read a config."""
+    f = click.option(
+        "--set",
+        "overrides",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Override a config key, e.g. --set train.epochs=3 (repeatable).",
+    )(f)
+    return click.argument("config", type=click.Path(path_type=Path))(f)
+
+
+@cli.command()
+@config_options
+@click.option("--epochs", type=click.IntRange(min=1), help="Shortcut for --set train.epochs=N.")
+@output_dir_option
+def train(config, overrides, epochs, output_dir):
+    """Train the model described by CONFIG into a new run directory."""
+    from cnnlab.config import load_config
+
+    overrides = list(overrides) + ([f"train.epochs={epochs}"] if epochs else [])
+    cfg = load_config(config, overrides)
+    from cnnlab.train import read_metrics
+    from cnnlab.train import train as run_training
+
+    run = run_training(cfg, output_dir)
+    metrics = read_metrics(run)
+    click.echo(f"test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f}")
+    click.echo(f"run saved to {run}")
+
+
+@cli.command(help=f"Evaluate a trained model on its dataset's test split.\n\nRUN: {RUN_HELP}.")
+@click.argument("run", required=False)
+@output_dir_option
+def evaluate(run, output_dir):
+    from cnnlab.evaluate import evaluate_run
+    from cnnlab.runs import load_run
+
+    loaded = load_run(run, output_dir)
+    metrics = evaluate_run(loaded).metrics
+    click.echo(f"test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f} "
+               f"on {metrics['test_images']} images")  # fmt: skip
+    width = max(len(n) for n in metrics["class_names"])
+    for name, row in metrics["per_class"].items():
+        click.echo(f"  {name:<{width}}  precision {row['precision']:.3f}  recall {row['recall']:.3f}  f1 {row['f1']:.3f}")
+    if loaded.run_dir is not None:
+        click.echo(f"metrics and plots written to {loaded.run_dir}")
+
+
+@cli.command(help=f"Top classes with probabilities for PNG/JPEG images of any size and colour.\n\nRUN: {RUN_HELP}.")
+@click.argument("args", nargs=-1, required=True, metavar="[RUN] IMAGE...")
+@click.option("--top", default=3, show_default=True, type=click.IntRange(min=1), help="How many classes to show.")
+@output_dir_option
+def predict(args, top, output_dir):
+    from cnnlab.evaluate import predict_probabilities
+    from cnnlab.images import load_image, model_image_shape
+    from cnnlab.runs import load_run
+
+    first = Path(args[0])
+    run_arg = args[0] if first.is_dir() or first.suffix == ".keras" else None
+    images = args[1:] if run_arg else args
+    if not images:
+        raise click.UsageError("give at least one IMAGE after RUN")
+    loaded = load_run(run_arg, output_dir)
+    h, w, c = model_image_shape(loaded.model)
+    import numpy as np
+
+    batch = np.stack([load_image(p, h, w, c) for p in images])  # (N, H, W, C) uint8
+    probs = predict_probabilities(loaded.model, batch)
+    for path, row in zip(images, probs):
+        best = np.argsort(-row)[:top]
+        click.echo(f"{path}: " + ", ".join(f"{loaded.class_names[i]} {row[i]:.3f}" for i in best))
+
+
+@cli.command()
+@config_options
+def summary(config, overrides):
+    """Build the model in CONFIG without training; show shapes, parameters and arithmetic."""
+    from cnnlab.config import load_config
+    from cnnlab.data import load_dataset
+    from cnnlab.models import build_model
+    from cnnlab.summary import describe_model
+
+    cfg = load_config(config, overrides)
+    data = load_dataset(cfg.data, cfg.seed)
+    click.echo(describe_model(build_model(cfg, data.input_shape, data.num_classes)))
+
+
+@cli.command()
+@click.argument("pattern", required=False)
+def layers(pattern):
+    """List the layer types a config's model.layers may use (optionally matching PATTERN)."""
+    from cnnlab.layer_specs import layer_classes
+
+    names = sorted(n for n in layer_classes() if not pattern or pattern.lower() in n.lower())
+    if not names:
+        raise CnnlabError(f"no layer type matches {pattern!r}; run cnnlab layers to list them all")
+    click.echo("\n".join(names))
+
+
+def main():
+    cli(obj={})

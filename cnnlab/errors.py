@@ -1,0 +1,25 @@
+"""Errors a user can cause. The CLI prints them as one ``Error: ...`` line."""
+
+
+class CnnlabError(Exception):
+    """Base class: the message says what went wrong and how to fix it."""
+
+    exit_code = 1
+
+
+class ConfigError(CnnlabError):
+    """The YAML config or a --set override is invalid."""
+
+    exit_code = 2
+
+
+class DataError(CnnlabError):
+    """A dataset or image cannot be found or read."""
+
+
+class ModelError(CnnlabError):
+    """A model cannot be built, loaded, or does not have the asked-for layer."""
+
+
+class RunError(CnnlabError):
+    """A run directory is missing, incomplete or cannot be written."""

@@ -1,0 +1,105 @@
+"""Test-set evaluation: loss, accuracy, per-class precision/recall/F1, confusion matrix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cnnlab import runs
+
+
+@dataclass
+class Evaluation:
+    metrics: dict  # written to metrics.json: test_loss and test_accuracy first
+    probabilities: np.ndarray  # (N, classes)
+    y_true: np.ndarray  # (N,)
+
+
+def predict_probabilities(model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    from cnnlab.models import outputs_logits
+
+    scores = np.asarray(model.predict(images, batch_size=batch_size, verbose=0), dtype=np.float64)
+    if outputs_logits(model):  # softmax, numerically stable
+        scores = np.exp(scores - scores.max(axis=1, keepdims=True))
+        scores /= scores.sum(axis=1, keepdims=True)
+    return scores
+
+
+def evaluate_model(model, x_test: np.ndarray, y_test: np.ndarray, class_names: list[str], batch_size: int = 256) -> Evaluation:
+    probs = predict_probabilities(model, x_test, batch_size)
+    y_true = np.asarray(y_test, np.int64)
+    y_pred = probs.argmax(axis=1)
+    n_classes = len(class_names)
+    # Same clipping as Keras's cross-entropy, so test_loss matches model.evaluate.
+    loss = float(-np.mean(np.log(np.clip(probs[np.arange(len(y_true)), y_true], 1e-7, 1.0))))
+    cm = confusion_matrix(y_true, y_pred, n_classes)
+    per_class = {}
+    for c, name in enumerate(class_names):
+        tp = cm[c, c]
+        precision = tp / cm[:, c].sum() if cm[:, c].sum() else 0.0
+        recall = tp / cm[c, :].sum() if cm[c, :].sum() else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_class[name] = {
+            "precision": round(float(precision), 4),
+            "recall": round(float(recall), 4),
+            "f1": round(float(f1), 4),
+            "support": int(cm[c, :].sum()),
+        }
+    metrics = {
+        "test_loss": round(loss, 5),
+        "test_accuracy": round(float((y_pred == y_true).mean()), 5),
+        "test_images": int(len(y_true)),
+        "per_class": per_class,
+        "class_names": list(class_names),
+        "confusion_matrix": cm.tolist(),  # rows: true class, columns: predicted class
+    }
+    return Evaluation(metrics, probs, y_true)
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
+    cm = np.zeros((n_classes, n_classes), np.int64)
+    np.add.at(cm, (y_true, y_pred), 1)
+    return cm
+
+
+def write_evaluation(run: Path, evaluation: Evaluation, x_test: np.ndarray) -> None:
+    """metrics.json, plots/confusion_matrix.png and plots/misclassified.png."""
+    from cnnlab.plots import plot_confusion_matrix, plot_misclassified
+
+    run = Path(run)
+    names = evaluation.metrics["class_names"]
+    runs.write_json(run / "metrics.json", evaluation.metrics)
+    cm = np.array(evaluation.metrics["confusion_matrix"])
+    runs.save_figure(plot_confusion_matrix(cm, names), run / "plots" / "confusion_matrix.png")
+    y_pred = evaluation.probabilities.argmax(axis=1)
+    runs.save_figure(
+        plot_misclassified(x_test, evaluation.y_true, y_pred, evaluation.probabilities, names),
+        run / "plots" / "misclassified.png",
+    )
+
+
+def evaluate_run(loaded, batch_size: int = 256) -> Evaluation:
+    """Evaluate a loaded run on its own dataset's test split (a bare .keras file:
+    Fashion-MNIST, adapted to the model's input size and channels)."""
+    from cnnlab.config import DataConfig
+    from cnnlab.data import load_dataset
+
+    if loaded.config is not None:
+        data_cfg, seed = loaded.config.data, loaded.config.seed
+    else:
+        h, w, c = (int(d) for d in loaded.model.input_shape[1:])
+        data_cfg, seed = DataConfig(image_size=(h, w), color_mode="rgb" if c == 3 else "grayscale"), 0
+    data = load_dataset(data_cfg, seed)
+    if data.num_classes != len(loaded.class_names):
+        from cnnlab.errors import DataError
+
+        raise DataError(
+            f"the model predicts {len(loaded.class_names)} classes but the test data has {data.num_classes}; "
+            "pass the run directory that trained this model"
+        )
+    evaluation = evaluate_model(loaded.model, data.x_test, data.y_test, loaded.class_names, batch_size)
+    if loaded.run_dir is not None:
+        write_evaluation(loaded.run_dir, evaluation, data.x_test)
+    return evaluation

@@ -1,0 +1,78 @@
+"""Standard run plots. Pure: arrays in, matplotlib Figure out (Agg backend, never shown)."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def plot_history(history: dict[str, list[float]]):
+    """Loss and accuracy per epoch, training and validation."""
+    epochs = history.get("epoch") or list(range(1, len(history.get("loss", [])) + 1))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        for key, style in ((metric, "-o"), (f"val_{metric}", "--s")):
+            if history.get(key):
+                ax.plot(epochs[: len(history[key])], history[key], style, label=key, markersize=3)
+        ax.set_xlabel("epoch")
+        ax.set_title(metric)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion_matrix(cm: np.ndarray, class_names: list[str]):
+    """Counts, with rows = true class and columns = predicted class."""
+    n = len(class_names)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.6 * n, 0.8 + 0.55 * n))
+    ax.imshow(cm, cmap="Blues")
+    ax.set_xticks(range(n), class_names, rotation=45, ha="right")
+    ax.set_yticks(range(n), class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    threshold = cm.max() / 2 if cm.size else 0
+    for i in range(n):
+        for j in range(n):
+            ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7,
+                    color="white" if cm[i, j] > threshold else "black")  # fmt: skip
+    ax.set_title(f"confusion matrix (accuracy {np.trace(cm) / max(cm.sum(), 1):.3f})")
+    fig.tight_layout()
+    return fig
+
+
+def image_grid(images: list[np.ndarray], titles: list[str], ncols: int | None = None, suptitle: str = ""):
+    """Images (H, W, 1|3, uint8 or float) in a near-square grid with a title each."""
+    n = max(len(images), 1)
+    ncols = ncols or math.ceil(math.sqrt(n))
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.7 * ncols, 1.9 * nrows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, img, title in zip(axes.flat, images, titles):
+        img = np.asarray(img)
+        if img.ndim == 3 and img.shape[-1] == 1:
+            ax.imshow(img[..., 0], cmap="gray")
+        else:
+            ax.imshow(img)
+        ax.set_title(title, fontsize=7)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def plot_misclassified(x, y_true, y_pred, probs, class_names, limit: int = 25):
+    """The most confidently wrong test images, with true and predicted labels."""
+    wrong = np.flatnonzero(y_true != y_pred)
+    wrong = wrong[np.argsort(-probs[wrong, y_pred[wrong]])][:limit]
+    titles = [
+        f"true: {class_names[y_true[i]]}\npred: {class_names[y_pred[i]]} ({probs[i, y_pred[i]]:.2f})" for i in wrong
+    ]
+    total = int((y_true != y_pred).sum())
+    return image_grid([x[i] for i in wrong], titles, suptitle=f"misclassified: {len(wrong)} of {total} shown")

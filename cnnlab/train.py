@@ -1,0 +1,213 @@
+"""Train a config into a new run directory: compile, fit with callbacks, keep the
+best model, evaluate on the test split, and draw the standard plots.
+
+    from cnnlab.config import load_config
+    from cnnlab.train import train
+    run_dir = train(load_config("configs/fashion.yaml"))
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import time
+from pathlib import Path
+
+from cnnlab import runs
+from cnnlab.backend import has_gpu, keras
+from cnnlab.config import dump_config
+from cnnlab.data import load_dataset, make_pipeline
+from cnnlab.evaluate import evaluate_model, write_evaluation
+from cnnlab.models import build_model
+from cnnlab.summary import describe_model
+
+
+def train(cfg, output_dir: Path = runs.DEFAULT_OUTPUT_DIR) -> Path:
+    """Train ``cfg`` and return the run directory."""
+    k = keras()
+    runs.check_writable(output_dir)  # before minutes of loading and training
+    k.utils.set_random_seed(cfg.seed)  # python, numpy and TF generators
+    set_precision_policy(cfg)
+    data = load_dataset(cfg.data, cfg.seed)
+    model = build_model(cfg, data.input_shape, data.num_classes)
+
+    run = runs.create_run_dir(output_dir, cfg.name)
+    runs.write_text(run / "config.yaml", dump_config(cfg))
+    runs.write_json(run / "classes.json", data.class_names)
+    runs.write_text(run / "summary.txt", describe_model(model) + "\n")
+    runs.write_json(run / "status.json", {"state": "running", "epoch": 0})
+    # Kept for "weights before vs after training" histograms.
+    with runs.atomic_path(run / "initial.weights.h5") as tmp:
+        model.save_weights(tmp)
+
+    one_hot = data.num_classes if cfg.train.loss == "categorical_crossentropy" else 0
+    batch = cfg.data.batch_size
+    train_ds = make_pipeline(data.x_train, data.y_train, batch, shuffle=True, seed=cfg.seed, one_hot=one_hot)
+    val_ds = (
+        make_pipeline(data.x_val, data.y_val, batch, shuffle=False, seed=cfg.seed, one_hot=one_hot)
+        if len(data.x_val)
+        else None
+    )
+    steps_per_epoch = math.ceil(len(data.x_train) / batch)
+    compile_model(model, cfg, steps_per_epoch)
+
+    best = BestModel(run / runs.MODEL_FILE, cfg.train.monitor)
+    callbacks = [best, HistoryRecorder(run)]
+    if cfg.train.early_stopping.enabled:
+        callbacks.append(
+            k.callbacks.EarlyStopping(
+                monitor=cfg.train.monitor,
+                patience=cfg.train.early_stopping.patience,
+                min_delta=cfg.train.early_stopping.min_delta,
+                restore_best_weights=False,  # BestModel keeps the best explicitly
+            )
+        )
+    if cfg.train.tensorboard:
+        callbacks.append(k.callbacks.TensorBoard(log_dir=str(run / "tensorboard"), profile_batch=0))
+
+    started = time.perf_counter()
+    model.fit(
+        train_ds,
+        validation_data=val_ds,
+        epochs=cfg.train.epochs,
+        callbacks=callbacks,
+        verbose=cfg.train.verbose,
+        shuffle=False,  # the tf.data pipeline shuffles (seeded) already
+    )
+    train_seconds = time.perf_counter() - started
+
+    best.restore(model)  # evaluate the kept (best) model, not the last epoch's weights
+    evaluation = evaluate_model(model, data.x_test, data.y_test, data.class_names, batch_size=max(batch, 256))
+    evaluation.metrics["train_seconds"] = round(train_seconds, 2)
+    evaluation.metrics["best_epoch"] = best.best_epoch + 1
+    write_evaluation(run, evaluation, data.x_test)
+    from cnnlab.plots import plot_history
+
+    runs.save_figure(plot_history(read_history(run)), run / "plots" / "history.png")
+    runs.write_json(run / "status.json", {"state": "done", "epoch": len(read_history(run)["epoch"])})
+    return run
+
+
+def set_precision_policy(cfg) -> None:
+    """mixed_float16 only where it helps (a GPU); 'auto' resolves by device."""
+    wanted = cfg.train.mixed_precision
+    on = has_gpu() if wanted == "auto" else bool(wanted)
+    keras().mixed_precision.set_global_policy("mixed_float16" if on else "float32")
+
+
+def make_optimizer(opt_cfg, total_steps: int, steps_per_epoch: int):
+    k = keras()
+    lr = opt_cfg.learning_rate
+    if opt_cfg.schedule == "cosine":
+        warmup = min(opt_cfg.warmup_epochs * steps_per_epoch, max(total_steps - 1, 0))
+        lr = k.optimizers.schedules.CosineDecay(
+            initial_learning_rate=0.0 if warmup else opt_cfg.learning_rate,
+            decay_steps=max(total_steps - warmup, 1),
+            warmup_target=opt_cfg.learning_rate if warmup else None,
+            warmup_steps=warmup,
+        )
+    extra = {}
+    if opt_cfg.weight_decay is not None:
+        extra["weight_decay"] = opt_cfg.weight_decay
+    if opt_cfg.name in ("sgd", "rmsprop"):
+        extra["momentum"] = opt_cfg.momentum
+    classes = {
+        "adam": k.optimizers.Adam,
+        "adamw": k.optimizers.AdamW,
+        "sgd": k.optimizers.SGD,
+        "rmsprop": k.optimizers.RMSprop,
+        "nadam": k.optimizers.Nadam,
+    }
+    return classes[opt_cfg.name](learning_rate=lr, **extra)
+
+
+def compile_model(model, cfg, steps_per_epoch: int, optimizer_cfg=None, epochs: int | None = None) -> None:
+    k = keras()
+    from cnnlab.models import outputs_logits
+
+    tc = cfg.train
+    opt_cfg = optimizer_cfg or tc.optimizer
+    total_steps = steps_per_epoch * (epochs or tc.epochs)
+    logits = outputs_logits(model)
+    if tc.loss == "categorical_crossentropy":
+        loss = k.losses.CategoricalCrossentropy(from_logits=logits, label_smoothing=tc.label_smoothing)
+    else:
+        loss = k.losses.SparseCategoricalCrossentropy(from_logits=logits)
+    jit = has_gpu() if tc.jit_compile == "auto" else tc.jit_compile  # XLA measured 2.3x slower on CPU
+    model.compile(
+        optimizer=make_optimizer(opt_cfg, total_steps, steps_per_epoch),
+        loss=loss,
+        metrics=list(tc.metrics),
+        jit_compile=jit,
+        steps_per_execution=tc.steps_per_execution,
+    )
+
+
+# ---------------------------------------------------------------- callbacks
+
+
+class BestModel(keras().callbacks.Callback):
+    """Save model.keras whenever the monitored value improves (atomically), and keep
+    the best weights in memory: EarlyStopping(restore_best_weights) restores only
+    when it actually stops, so it cannot be relied on for the final model."""
+
+    def __init__(self, path: Path, monitor: str):
+        super().__init__()
+        self.path, self.monitor = Path(path), monitor
+        self.mode_max = "accuracy" in monitor
+        self.best = -math.inf if self.mode_max else math.inf
+        self.best_weights = None
+        self.best_epoch = -1
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None or math.isnan(value):
+            return
+        if (value > self.best) if self.mode_max else (value < self.best):
+            self.best, self.best_epoch = value, epoch
+            self.best_weights = self.model.get_weights()
+            runs.save_model(self.model, self.path)
+
+    def restore(self, model) -> None:
+        if self.best_weights is not None:
+            model.set_weights(self.best_weights)
+        else:  # nothing improved (e.g. NaN from the start): keep the last weights
+            runs.save_model(model, self.path)
+
+
+class HistoryRecorder(keras().callbacks.Callback):
+    """Rewrite history.csv and status.json atomically after every epoch."""
+
+    def __init__(self, run: Path):
+        super().__init__()
+        self.run = Path(run)
+        self.rows: list[dict] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}}
+        row["learning_rate"] = float(keras().ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        self.rows.append(row)
+        runs.write_text(self.run / "history.csv", rows_to_csv(self.rows))
+        runs.write_json(self.run / "status.json", {"state": "running", "epoch": epoch + 1})
+
+
+def rows_to_csv(rows: list[dict]) -> str:
+    fields = list(dict.fromkeys(key for row in rows for key in row))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=fields)
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def read_history(run: Path) -> dict[str, list[float]]:
+    """history.csv as columns: {"epoch": [...], "loss": [...], ...}."""
+    with open(Path(run) / "history.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {key: [float(r[key]) for r in rows if r.get(key) not in (None, "")] for key in (rows[0] if rows else {})}
+
+
+def read_metrics(run: Path) -> dict:
+    return json.loads((Path(run) / "metrics.json").read_text())
