@@ -1,0 +1,123 @@
+"""Shared fixtures. Unit tests use tiny synthetic data; integration tests use the real
+Fashion-MNIST (Debian's dataset-fashion-mnist, or the Keras cache)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from click.testing import CliRunner
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("CNNLAB_OFFLINE", "1")  # never try a download from the test suite
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = REPO / "configs"
+
+# The textbook stack, small enough to train in a second on 28x28 inputs.
+TINY_LAYERS = [
+    {"type": "Conv2D", "filters": 4, "kernel_size": 3, "activation": "relu", "padding": "same"},
+    {"type": "MaxPooling2D", "pool_size": 2},
+    {"type": "Conv2D", "filters": 8, "kernel_size": 3, "activation": "relu", "padding": "same"},
+    {"type": "MaxPooling2D", "pool_size": 2},
+    {"type": "Flatten"},
+    {"type": "Dense", "units": 16, "activation": "relu"},
+    {"type": "Dropout", "rate": 0.2},
+    {"type": "Dense", "units": 3, "activation": "softmax"},
+]
+
+
+def make_pattern_dataset(n: int, size: int = 28, seed: int = 0):
+    """3 learnable classes: a bright square top-left, bottom-right, or a horizontal bar.
+    uint8 (n, size, size, 1) with noise, int labels."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 40, (n, size, size, 1)).astype(np.uint8)
+    y = rng.integers(0, 3, n)
+    s = size // 3
+    for i, label in enumerate(y):
+        if label == 0:
+            x[i, 2 : 2 + s, 2 : 2 + s] = 230
+        elif label == 1:
+            x[i, -2 - s : -2, -2 - s : -2] = 230
+        else:
+            x[i, size // 2 - 2 : size // 2 + 2, 3:-3] = 230
+    return x, y
+
+
+@pytest.fixture
+def pattern_npz(tmp_path) -> Path:
+    """An .npz dataset (x_train, y_train, x_test, y_test) of the 3 pattern classes."""
+    x_train, y_train = make_pattern_dataset(300, seed=1)
+    x_test, y_test = make_pattern_dataset(90, seed=2)
+    path = tmp_path / "patterns.npz"
+    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    return path
+
+
+def write_config(path: Path, **sections) -> Path:
+    """Write a YAML config; sections are merged over a tiny npz default."""
+    cfg = {
+        "name": "tiny",
+        "seed": 1,
+        "data": {"source": "npz", "batch_size": 32, "validation_split": 0.2},
+        "model": {"layers": TINY_LAYERS},
+        "train": {"epochs": 2, "verbose": 0, "tensorboard": False},
+    }
+    for key, value in sections.items():
+        if isinstance(value, dict) and isinstance(cfg.get(key), dict):
+            cfg[key] = {**cfg[key], **value}
+        else:
+            cfg[key] = value
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def tiny_config(tmp_path, pattern_npz) -> Path:
+    """A runnable config on the synthetic pattern data (trains in ~2 s)."""
+    return write_config(tmp_path / "tiny.yaml", data={"path": str(pattern_npz)})
+
+
+@pytest.fixture
+def cli():
+    """Invoke the CLI in-process: cli("train", "cfg.yaml") -> click Result
+    (result.exit_code, result.stdout, result.stderr, result.output)."""
+    from cnnlab.cli import cli as group
+
+    runner = CliRunner()
+
+    def invoke(*args):
+        return runner.invoke(group, [str(a) for a in args], obj={}, catch_exceptions=False)
+
+    return invoke
+
+
+def fashion_mnist_available() -> bool:
+    from cnnlab.data import _has_idx_files, idx_search_dirs
+
+    return any(_has_idx_files(d) for d in idx_search_dirs("fashion_mnist"))
+
+
+requires_fashion = pytest.mark.skipif(
+    not fashion_mnist_available(), reason="Fashion-MNIST not installed: apt-get install dataset-fashion-mnist"
+)
+
+
+@pytest.fixture(scope="session")
+def fashion_run(tmp_path_factory) -> Path:
+    """One real textbook-model run on a Fashion-MNIST subset (3,000 images, 1 epoch),
+    trained once per test session and shared read-only by the tests that need a run."""
+    if not fashion_mnist_available():
+        pytest.skip("Fashion-MNIST not installed: apt-get install dataset-fashion-mnist")
+    from cnnlab.config import load_config
+    from cnnlab.train import train
+
+    out = tmp_path_factory.mktemp("outputs")
+    cfg = load_config(
+        CONFIGS / "fashion.yaml",
+        ["data.limit=3000", "train.epochs=1", "train.verbose=0", "train.tensorboard=false"],
+    )
+    return train(cfg, out)
