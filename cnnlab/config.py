@@ -160,15 +160,26 @@ def config_from_dict(raw: Any, overrides=(), source: str = "config") -> Config:
     try:
         cfg = Config.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(f"{source}: {format_validation_error(exc)}") from None
+        path, problem = format_validation_error(exc)
+        raise ConfigError(f"{_blame(path, overrides, source)}: {path}: {problem}") from None
     for check in CHECKS:
         problem = check(cfg)
         if problem:
-            raise ConfigError(f"{source}: {problem[0]}: {problem[1]}")
+            raise ConfigError(f"{_blame(problem[0], overrides, source)}: {problem[0]}: {problem[1]}")
     from cnnlab.layer_specs import check_layer_specs  # imports keras: only when a config is loaded
 
     check_layer_specs(cfg.model.layers, "model.layers", source)
     return cfg
+
+
+def _blame(path: str, overrides, source: str) -> str:
+    """Name the --set option that introduced the problem, else the file."""
+    dotted = re.sub(r"\[(\d+)\]", r".\1", path)
+    for item in reversed(list(overrides)):
+        key = item.partition("=")[0].strip()
+        if dotted == key or dotted.startswith(key + ".") or key.startswith(dotted + "."):
+            return f"--set {item}"
+    return source
 
 
 def apply_override(raw: dict, item: str, source: str = "config") -> None:
@@ -219,8 +230,8 @@ def dump_config(cfg: Config) -> str:
 # ---------------------------------------------------------------- error messages
 
 
-def format_validation_error(exc: ValidationError) -> str:
-    """One line for the first problem, naming the dotted path, the value and what is allowed."""
+def format_validation_error(exc: ValidationError) -> tuple[str, str]:
+    """(dotted path, one-line problem) for the first error: the value and what is allowed."""
     errors = exc.errors()
     first = errors[0]
     loc = first["loc"]
@@ -232,15 +243,15 @@ def format_validation_error(exc: ValidationError) -> str:
         allowed = list(_section_at(loc[:-1]).model_fields)
         name = str(loc[-1])
         hint = did_you_mean(name, allowed)
-        return f"{path}: unknown key{hint}; allowed keys here: {', '.join(allowed)}{more}"
+        return path, f"unknown key{hint}; allowed keys here: {', '.join(allowed)}{more}"
     if kind in ("literal_error", "enum"):
         expected = re.findall(r"'([^']*)'", first.get("ctx", {}).get("expected", ""))
         hint = did_you_mean(str(given), expected)
-        return f"{path}: {given!r} is not allowed{hint}; choose one of: {', '.join(expected)}{more}"
+        return path, f"{given!r} is not allowed{hint}; choose one of: {', '.join(expected)}{more}"
     if kind == "model_type" or kind == "dict_type":
-        return f"{path}: expected a mapping of keys, got {_type_name(given)} {given!r}{more}"
+        return path, f"expected a mapping of keys, got {_type_name(given)} {_short(given)}{more}"
     message = first["msg"][0].lower() + first["msg"][1:]
-    return f"{path}: {message}, got {_short(given)}{more}"
+    return path, f"{message}, got {_short(given)}{more}"
 
 
 def _dotted(loc) -> str:

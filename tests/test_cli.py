@@ -1,0 +1,174 @@
+"""The command line: help, version, training end to end, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from cnnlab.config import load_config
+from tests.conftest import write_config
+
+COMMANDS = ["train", "evaluate", "predict", "summary", "layers"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_for_every_command(cli, command):
+    result = cli(command, "--help")
+    assert result.exit_code == 0 and "Usage: cli " + command in result.output
+
+
+def test_help_and_version_do_not_import_tensorflow():
+    code = (
+        "import sys\nfrom click.testing import CliRunner\nfrom cnnlab.cli import cli\n"
+        "for args in (['--help'], ['--version'], ['train', '--help']):\n"
+        "    assert CliRunner().invoke(cli, args).exit_code == 0\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_version(cli):
+    assert cli("--version").output.startswith("cnnlab, version ")
+
+
+def test_train_writes_a_complete_run(cli, tiny_config, tmp_path):
+    result = cli("train", tiny_config, "--set", "train.epochs=3", "--output-dir", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    run = next((tmp_path / "out" / "tiny").iterdir())
+    assert f"run saved to {run}" in result.stdout
+    for name in ("config.yaml", "model.keras", "history.csv", "metrics.json", "summary.txt", "classes.json",
+                 "initial.weights.h5", "status.json", "plots/confusion_matrix.png", "plots/history.png",
+                 "plots/misclassified.png"):  # fmt: skip
+        assert (run / name).is_file(), name
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert list(metrics)[:2] == ["test_loss", "test_accuracy"]
+    assert metrics["test_accuracy"] > 0.6  # 3 easy classes: chance is 0.33
+    assert np.array(metrics["confusion_matrix"]).sum() == metrics["test_images"] == 90
+    assert len((run / "history.csv").read_text().splitlines()) == 1 + 3
+    assert json.loads((run / "status.json").read_text())["state"] == "done"
+    # the resolved config reproduces the run's settings exactly
+    assert load_config(run / "config.yaml") == load_config(tiny_config, ["train.epochs=3"])
+    assert not list(run.rglob(".*.tmp")) and not list(run.rglob(".model.*"))  # no temporary files left
+
+
+def test_runs_are_never_overwritten(cli, tiny_config, tmp_path):
+    for _ in range(2):
+        assert cli("train", tiny_config, "--epochs", "1", "--output-dir", tmp_path).exit_code == 0
+    assert len(list((tmp_path / "tiny").iterdir())) == 2
+
+
+def test_output_layer_must_match_classes(cli, tmp_path, pattern_npz):
+    layers = [{"type": "Flatten"}, {"type": "Dense", "units": 10, "activation": "softmax"}]
+    config = write_config(tmp_path / "c.yaml", data={"path": str(pattern_npz)}, model={"layers": layers})
+    result = cli("train", config, "--output-dir", tmp_path / "out")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        "Error: model.layers[1]: outputs 10 values but the dataset has 3 classes; set its units to 3"
+    )
+    assert not (tmp_path / "out").exists()  # nothing half-written
+
+
+def test_layer_that_cannot_take_its_input(cli, tmp_path, pattern_npz):
+    layers = [{"type": "Flatten"}, {"type": "Conv2D", "filters": 2, "kernel_size": 3}]
+    config = write_config(tmp_path / "c.yaml", data={"path": str(pattern_npz)}, model={"layers": layers})
+    result = cli("train", config)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: model.layers[1] (Conv2D) cannot take input of shape (None, 784)")
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["train", "missing.yaml"], "Error: config file 'missing.yaml' does not exist; pass a YAML file such as configs/fashion.yaml"),
+        (["train", "configs/fashion.yaml", "--set", "train.epoch=3"], "Error: --set train.epoch=3: train.epoch: unknown key (did you mean 'epochs'?)"),
+        (["evaluate", "no/such/run"], "Error: run 'no/such/run' does not exist; pass a run directory (outputs/<name>/<stamp>) or a .keras file"),
+        (["layers", "Quantum"], "Error: no layer type matches 'Quantum'; run cnnlab layers to list them all"),
+    ],
+)
+def test_bad_input_gives_one_error_line(cli, args, expected):
+    result = cli(*args)
+    assert result.exit_code != 0
+    assert result.stderr.splitlines()[0].startswith(expected)
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
+
+
+def test_no_runs_yet(cli, tmp_path):
+    result = cli("evaluate", "--output-dir", tmp_path)
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"Error: no runs under {tmp_path}/ yet; train one first: cnnlab train configs/fashion.yaml"
+
+
+def test_malformed_yaml_via_cli(cli, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model:\n  layers: [\n")
+    result = cli("train", bad)
+    assert result.exit_code == 2 and result.stderr.startswith(f"Error: {bad}: config: malformed YAML at line")
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    from click.testing import CliRunner
+
+    from cnnlab.cli import cli as group
+    from cnnlab.errors import ConfigError
+
+    with pytest.raises(ConfigError):
+        CliRunner().invoke(group, ["--debug", "train", str(tmp_path / "nope.yaml")], obj={}, catch_exceptions=False)
+
+
+def test_set_overrides_reach_the_run(cli, tiny_config, tmp_path):
+    result = cli("train", tiny_config, "--set", "train.epochs=1", "--set", "data.batch_size=16", "--output-dir", tmp_path)
+    assert result.exit_code == 0, result.output
+    saved = yaml.safe_load(next((tmp_path / "tiny").iterdir()).joinpath("config.yaml").read_text())
+    assert saved["train"]["epochs"] == 1 and saved["data"]["batch_size"] == 16
+
+
+# ---------------------------------------------------------------- on a real Fashion-MNIST run
+
+
+def test_real_fashion_run_learns(fashion_run):
+    metrics = json.loads((fashion_run / "metrics.json").read_text())
+    assert metrics["test_accuracy"] > 0.6  # 1 epoch on 2,400 images; chance is 0.1
+    assert json.loads((fashion_run / "classes.json").read_text())[9] == "Ankle boot"
+    assert "Total params: 333,526" in (fashion_run / "summary.txt").read_text()
+
+
+def test_evaluate_a_run_and_a_keras_file(cli, fashion_run):
+    expected = json.loads((fashion_run / "metrics.json").read_text())["test_accuracy"]
+    result = cli("evaluate", fashion_run)
+    assert result.exit_code == 0, result.output
+    assert f"test accuracy {expected:.4f}" in result.stdout and "Ankle boot" in result.stdout
+    result = cli("evaluate", fashion_run / "model.keras")
+    assert result.exit_code == 0 and "test accuracy" in result.stdout
+
+
+def test_evaluate_defaults_to_newest_run(cli, fashion_run):
+    result = cli("evaluate", "--output-dir", fashion_run.parent.parent)
+    assert result.exit_code == 0 and f"written to {fashion_run}" in result.stdout
+
+
+def test_predict_any_size_and_colour(cli, fashion_run, tmp_path):
+    from cnnlab.data import load_dataset
+    from cnnlab.config import load_config as load
+
+    data = load_dataset(load(fashion_run / "config.yaml").data, 42)
+    trouser = int(np.flatnonzero(data.y_test == 1)[0])
+    big = Image.fromarray(data.x_test[trouser, :, :, 0]).resize((90, 90)).convert("RGB")
+    big.save(tmp_path / "trouser.jpg")
+    result = cli("predict", fashion_run, tmp_path / "trouser.jpg")
+    assert result.exit_code == 0, result.output
+    line = result.stdout.strip()
+    assert line.startswith(f"{tmp_path / 'trouser.jpg'}: Trouser ")
+    assert len(line.split(", ")) == 3  # top-3
+
+
+def test_predict_bad_image(cli, fashion_run, tmp_path):
+    (tmp_path / "notes.png").write_text("not a picture")
+    result = cli("predict", fashion_run, tmp_path / "notes.png")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"Error: cannot read image '{tmp_path / 'notes.png'}': not an image file; pass a PNG or JPEG file"

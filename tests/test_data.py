@@ -1,0 +1,103 @@
+"""Dataset sources and splits."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cnnlab.config import DataConfig
+from cnnlab.data import adapt_images, load_dataset, make_pipeline, read_idx
+from cnnlab.errors import DataError
+from tests.conftest import requires_fashion
+
+
+def write_idx(path, array: np.ndarray):
+    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+def test_read_idx_round_trip(tmp_path):
+    images = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    write_idx(tmp_path / "x.gz", images)
+    np.testing.assert_array_equal(read_idx(tmp_path / "x.gz"), images)
+
+
+def test_idx_from_explicit_path_with_seeded_split_and_limit(tmp_path):
+    rng = np.random.default_rng(0)
+    for name, n in (("train", 50), ("t10k", 20)):
+        write_idx(tmp_path / f"{name}-images-idx3-ubyte.gz", rng.integers(0, 255, (n, 28, 28)))
+        write_idx(tmp_path / f"{name}-labels-idx1-ubyte.gz", np.arange(n) % 10)
+    cfg = DataConfig(source="mnist", path=str(tmp_path), validation_split=0.2, limit=40)
+    a, b = load_dataset(cfg, seed=3), load_dataset(cfg, seed=3)
+    assert a.x_train.shape == (32, 28, 28, 1) and a.x_val.shape == (8, 28, 28, 1)
+    assert a.x_test.shape == (20, 28, 28, 1) and a.x_train.dtype == np.uint8
+    np.testing.assert_array_equal(a.y_val, b.y_val)  # seeded
+    assert a.class_names == [str(d) for d in range(10)]
+
+
+def test_explicit_path_without_files_is_an_error(tmp_path):
+    with pytest.raises(DataError, match="does not hold the fashion-mnist IDX files"):
+        load_dataset(DataConfig(path=str(tmp_path)), seed=0)
+
+
+def test_missing_dataset_lists_where_it_looked(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("CNNLAB_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("CNNLAB_OFFLINE", "1")
+    if Path("/usr/share/datasets/mnist").exists():
+        pytest.skip("MNIST is installed system-wide, so it cannot be missing")
+    with pytest.raises(DataError) as info:
+        load_dataset(DataConfig(source="mnist"), seed=0)
+    message = str(info.value)
+    assert str(tmp_path / "data") in message and "/usr/share/datasets/mnist" in message
+
+
+def test_npz_source_and_errors(tmp_path, pattern_npz):
+    data = load_dataset(DataConfig(source="npz", path=str(pattern_npz)), seed=0)
+    assert data.num_classes == 3 and data.input_shape == (28, 28, 1)
+    np.savez(tmp_path / "bad.npz", x_train=np.zeros((2, 4, 4)))
+    with pytest.raises(DataError, match="lacks y_train, x_test, y_test"):
+        load_dataset(DataConfig(source="npz", path=str(tmp_path / "bad.npz")), seed=0)
+
+
+def test_directory_source(tmp_path):
+    from PIL import Image
+
+    for c, colour in (("cat", 30), ("dog", 220)):
+        (tmp_path / c).mkdir()
+        for i in range(10):
+            Image.new("RGB", (40 + i, 30), (colour, colour, colour)).save(tmp_path / c / f"{i}.png")
+    cfg = DataConfig(source="directory", path=str(tmp_path), image_size=(16, 16), validation_split=0.25)
+    data = load_dataset(cfg, seed=0)
+    assert data.class_names == ["cat", "dog"]
+    assert data.x_train.shape[1:] == (16, 16, 3)
+    assert len(data.x_test) == 4  # 20 % of each class held out
+    assert len(data.x_train) + len(data.x_val) == 16
+
+
+def test_adapt_images_channels_and_size():
+    x = np.full((2, 28, 28, 1), 100, np.uint8)
+    out = adapt_images(x, (32, 32), "rgb")
+    assert out.shape == (2, 32, 32, 3) and out.dtype == np.uint8 and (out == 100).all()
+
+
+def test_pipeline_keeps_uint8_and_batches():
+    x = np.arange(10 * 4 * 4, dtype=np.uint8).reshape(10, 4, 4, 1)
+    y = np.arange(10)
+    batches = list(make_pipeline(x, y, 4, shuffle=True, seed=0))
+    assert [len(b[1]) for b in batches] == [4, 4, 2]
+    assert batches[0][0].dtype.name == "uint8"
+    assert sorted(np.concatenate([b[1].numpy() for b in batches])) == list(range(10))
+
+
+@requires_fashion
+def test_real_fashion_mnist_split():
+    data = load_dataset(DataConfig(), seed=42)
+    assert (len(data.x_train), len(data.x_val), len(data.x_test)) == (48000, 12000, 10000)
+    assert data.class_names[0] == "T-shirt/top" and data.class_names[9] == "Ankle boot"
+    assert data.x_train.dtype == np.uint8 and data.x_train.shape[1:] == (28, 28, 1)

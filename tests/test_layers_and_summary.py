@@ -1,0 +1,53 @@
+"""MinPooling2D against a hand-computed example, and the textbook model's summary."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cnnlab.backend import keras
+from cnnlab.layers import MinPooling2D
+from cnnlab.summary import size_arithmetic
+
+GRID = [[13, 20, 30, 0], [8, 12, 3, 0], [34, 70, 33, 5], [11, 80, 10, 23]]
+
+
+def test_min_pooling_hand_computed_example():
+    x = np.array(GRID, np.float32).reshape(1, 4, 4, 1)  # (N, H, W, C)
+    out = MinPooling2D(pool_size=2)(x)
+    np.testing.assert_array_equal(np.asarray(out)[0, :, :, 0], [[8, 0], [11, 5]])
+
+
+def test_min_pooling_same_padding_ignores_the_padding():
+    x = np.full((1, 3, 3, 1), 7.0, np.float32)
+    out = np.asarray(MinPooling2D(pool_size=2, padding="same")(x))
+    assert out.shape == (1, 2, 2, 1)
+    np.testing.assert_array_equal(out, 7.0)  # padded cells never win the min
+
+
+def test_min_pooling_saves_and_loads_in_safe_mode(tmp_path):
+    k = keras()
+    inputs = k.Input((4, 4, 1))
+    model = k.Model(inputs, MinPooling2D(pool_size=2, name="min_pool")(inputs))
+    model.save(tmp_path / "m.keras")
+    loaded = k.models.load_model(tmp_path / "m.keras", safe_mode=True)
+    x = np.array(GRID, np.float32).reshape(1, 4, 4, 1)
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_size_arithmetic_is_the_output_size_rule():
+    assert size_arithmetic(28, 3, 1, "same") == "28 → (28 + 2·1 − 3)/1 + 1 = 28"
+    assert size_arithmetic(28, 2, 2, "valid") == "28 → (28 + 2·0 − 2)/2 + 1 = 14"
+    assert size_arithmetic(7, 2, 2, "valid") == "7 → ⌊(7 + 2·0 − 2)/2⌋ + 1 = 3"
+    assert size_arithmetic(28, 5, 1, "valid") == "28 → (28 + 2·0 − 5)/1 + 1 = 24"
+
+
+def test_summary_of_the_textbook_model(cli):
+    result = cli("summary", "configs/fashion.yaml")
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    for expected in ("(None, 28, 28, 32)", "(None, 14, 14, 32)", "(None, 14, 14, 64)", "(None, 7, 7, 64)",
+                     "(None, 3136)", "(None, 100)", "(None, 10)"):  # fmt: skip
+        assert expected in text
+    assert "Total params: 333,526" in text
+    assert "params 3·3·1·32 + 32 = 320" in text
+    assert "size 28 → (28 + 2·1 − 3)/1 + 1 = 28" in text
