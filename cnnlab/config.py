@@ -12,10 +12,11 @@ import re
 import types
 import typing
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, ClassVar, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from cnnlab.errors import ConfigError
 
@@ -69,6 +70,87 @@ class TrainConfig(Section):
     verbose: Literal["auto", 0, 1, 2] = "auto"
 
 
+class AugmentConfig(Section):
+    """Training-time augmentation in ImageDataGenerator's vocabulary and units; the
+    defaults mean none. cnnlab.augment documents the mapping to Keras layers."""
+
+    rotation_range: float = Field(0.0, ge=0.0, le=180.0, description="degrees: rotate by U(-r, r)")
+    width_shift_range: float = Field(0.0, ge=0.0, description="fraction of the width: shift by U(-f, f)·W")
+    height_shift_range: float = Field(0.0, ge=0.0, description="fraction of the height")
+    shear_range: float = Field(0.0, ge=0.0, lt=90.0, description="degrees: shear angle U(-s, s)")
+    zoom_range: float | tuple[float, float] = Field(0.0, description="z -> [1-z, 1+z], or [lower, upper]; >1 zooms out")
+    channel_shift_range: float = Field(0.0, ge=0.0, le=255.0, description="pixel values: add U(-c, c)")
+    horizontal_flip: bool = False
+    vertical_flip: bool = False
+    brightness_range: tuple[float, float] | None = Field(None, description="[lower, upper]: multiply pixels by U(l, u)")
+    fill_mode: Literal["nearest", "reflect", "wrap", "constant"] = "nearest"
+    cval: float = Field(0.0, ge=0.0, le=255.0, description="pixel value outside the image for fill_mode constant")
+    interpolation_order: int = Field(1, ge=0, le=1, description="0 nearest, 1 bilinear (splines have no layer)")
+    # Beyond ImageDataGenerator:
+    contrast: float = Field(0.0, ge=0.0, le=1.0, description="scale contrast by U(1-c, 1+c)")
+    random_erasing: float = Field(0.0, ge=0.0, le=1.0, description="probability of erasing a random patch")
+    mixup_alpha: float = Field(0.0, ge=0.0, le=10.0, description="Beta(a, a) label mixing; needs categorical loss")
+    cutmix_alpha: float = Field(0.0, ge=0.0, le=1.0, description="Beta(a, a) patch mixing; needs categorical loss")
+
+    # ImageDataGenerator arguments with no faithful layer: why, and what to do instead.
+    REFUSED_KEYS: ClassVar[dict[str, str]] = {
+        "featurewise_center": "needs the training set's mean (ImageDataGenerator.fit), which is preprocessing, "
+        "not augmentation; add {type: Normalization, mean: M, variance: V} as the first model.layers item "
+        "(pixels there are already in [0, 1])",
+        "featurewise_std_normalization": "needs the training set's std (ImageDataGenerator.fit), which is "
+        "preprocessing, not augmentation; add {type: Normalization, mean: M, variance: V} as the first model.layers item",
+        "samplewise_center": "is per-image preprocessing that must also run at inference, not augmentation; "
+        "remove it (the model already rescales pixels to [0, 1]; a BatchNormalization layer can centre features)",
+        "samplewise_std_normalization": "is per-image preprocessing that must also run at inference, not augmentation; "
+        "remove it (the model already rescales pixels to [0, 1]; a BatchNormalization layer can normalise features)",
+        "zca_whitening": "needs a whitening matrix fitted on the whole training set and has no Keras layer; "
+        "remove it (it rarely helps CNNs; BatchNormalization is the usual substitute)",
+        "zca_epsilon": "belongs to zca_whitening, which has no Keras layer; remove it",
+        "rescale": "is built in: the model rescales pixels by 1/255 right after augmentation; remove it",
+        "preprocessing_function": "would be arbitrary Python code, which a safe .keras model cannot hold; "
+        "remove it, or add a layer to model.layers",
+        "validation_split": "belongs to the data section; use data.validation_split",
+        "data_format": "is always channels_last in cnnlab; remove it",
+        "dtype": "is not needed (augmentation runs in float32 on raw pixels 0..255); remove it",
+    }
+
+    @field_validator("width_shift_range", "height_shift_range")
+    @classmethod
+    def _shift_is_fraction(cls, value: float) -> float:
+        if value >= 1:
+            raise PydanticCustomError(
+                "shift_fraction",
+                "is a fraction of the image size and must be below 1 (ImageDataGenerator's pixel counts >= 1 "
+                "are not accepted: divide the pixels by the image size)",
+            )
+        return value
+
+    @field_validator("zoom_range")
+    @classmethod
+    def _zoom_in_layer_range(cls, value):
+        ok = (0.0 <= value < 1.0) if isinstance(value, float) else (0.0 < value[0] <= value[1] <= 2.0)
+        if not ok:
+            raise PydanticCustomError(
+                "zoom_range",
+                "must be a float z in [0, 1), meaning [1 - z, 1 + z], or [lower, upper] with "
+                "0 < lower <= upper <= 2 (as in ImageDataGenerator, values above 1 zoom out)",
+            )
+        return value
+
+    @field_validator("brightness_range")
+    @classmethod
+    def _brightness_pair(cls, value):
+        if value is not None and not 0.0 <= value[0] <= value[1]:
+            raise PydanticCustomError(
+                "brightness_range", "must be [lower, upper] multipliers with 0 <= lower <= upper, e.g. [0.8, 1.2]"
+            )
+        return value
+
+    @property
+    def mixes_labels(self) -> bool:
+        return bool(self.mixup_alpha or self.cutmix_alpha)
+
+
 class ModelConfig(Section):
     # Each item: {type: <keras.layers class>, <its arguments>...}; checked in cnnlab.layer_specs.
     layers: list[dict[str, Any]] | None = None
@@ -80,6 +162,7 @@ class Config(Section):
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
+    augment: AugmentConfig = AugmentConfig()
 
 
 # ---------------------------------------------------------------- cross-field checks
@@ -110,7 +193,17 @@ def check_label_smoothing_needs_categorical(cfg: Config):
         return "train.label_smoothing", "needs train.loss: categorical_crossentropy"
 
 
+def check_mixing_needs_categorical(cfg: Config):
+    for key in ("mixup_alpha", "cutmix_alpha"):
+        if getattr(cfg.augment, key) and cfg.train.loss != "categorical_crossentropy":
+            return f"augment.{key}", (
+                "mixes labels into soft labels, so it needs train.loss: categorical_crossentropy "
+                "(the data keeps int labels; cnnlab one-hot encodes them)"
+            )
+
+
 CHECKS = [
+    check_mixing_needs_categorical,
     check_model_has_layers,
     check_path_for_file_sources,
     check_monitor_needs_validation,
@@ -242,6 +335,9 @@ def format_validation_error(exc: ValidationError) -> tuple[str, str]:
     if kind == "extra_forbidden":
         allowed = list(_section_at(loc[:-1]).model_fields)
         name = str(loc[-1])
+        refused = getattr(_section_at(loc[:-1]), "REFUSED_KEYS", {}).get(name)
+        if refused:  # a known key from another tool: say why it is not here and what to use
+            return path, f"{refused}{more}"
         hint = did_you_mean(name, allowed)
         return path, f"unknown key{hint}; allowed keys here: {', '.join(allowed)}{more}"
     if kind in ("literal_error", "enum"):
