@@ -184,10 +184,16 @@ class HistoryRecorder(keras().callbacks.Callback):
         super().__init__()
         self.run = Path(run)
         self.rows: list[dict] = []
+        self.epoch_started = time.perf_counter()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_started = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
         row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}}
         row["learning_rate"] = float(keras().ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        # Wall time of the epoch including validation: the benchmark's images/s come from it.
+        row["epoch_seconds"] = round(time.perf_counter() - self.epoch_started, 3)
         self.rows.append(row)
         runs.write_text(self.run / "history.csv", rows_to_csv(self.rows))
         runs.write_json(self.run / "status.json", {"state": "running", "epoch": epoch + 1})
