@@ -29,6 +29,9 @@ class CnnlabGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("Error: interrupted", err=True)
             sys.exit(130)
+        except BrokenPipeError:  # e.g. `cnnlab evaluate | head`: the reader left, nothing to report
+            sys.stderr.close()
+            sys.exit(141)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
             raise
         except Exception as exc:  # a bug, not a user error: still one line unless --debug
