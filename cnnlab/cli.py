@@ -158,6 +158,22 @@ def summary(config, overrides):
 
 
 @cli.command()
+@config_options
+@click.option("--index", default=0, show_default=True, type=click.IntRange(min=0), help="Which training image.")
+@click.option("--count", default=16, show_default=True, type=click.IntRange(1, 100), help="How many augmented versions.")
+@click.option("--seed", type=click.IntRange(min=0), help="Random seed (default: the config's seed).")
+@output_dir_option
+def augment(config, overrides, index, count, seed, output_dir):
+    """Preview CONFIG's augmentation: one training image, then COUNT augmented versions,
+    drawn to <output-dir>/<name>/augment-preview.png."""
+    from cnnlab.augment import write_preview
+    from cnnlab.config import load_config
+
+    cfg = load_config(config, overrides)
+    click.echo(f"augmentation preview written to {write_preview(cfg, output_dir, index, count, seed)}")
+
+
+@cli.command()
 @click.argument("pattern", required=False)
 def layers(pattern):
     """List the layer types a config's model.layers may use (optionally matching PATTERN)."""

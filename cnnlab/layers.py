@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -20,6 +21,75 @@ class MinPooling2D(keras.layers.MaxPooling2D):
 
     def call(self, inputs):
         return -super().call(-inputs)
+
+
+# ---------------------------------------------------------------- augmentation (cnnlab.augment)
+# Two ImageDataGenerator transforms have no faithful Keras layer; these reproduce them.
+# Both are identity unless called with training=True, like Keras's Random* layers.
+
+
+@keras.saving.register_keras_serializable(package="cnnlab")
+class RandomShearAngle(keras.layers.Layer):
+    """ImageDataGenerator's ``shear_range``: a horizontal shear by an angle s ~ U(-max_degrees,
+    max_degrees) about the image centre (cx, cy), sampling  x_in = x - sin(s)·(y - cy),
+    y_in = cy + cos(s)·(y - cy). keras.layers.RandomShear differs: its factor is not an angle
+    and it shears about the top-left corner, which also shifts the content."""
+
+    def __init__(self, max_degrees, fill_mode="nearest", fill_value=0.0, interpolation="bilinear", seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.max_degrees, self.fill_mode, self.fill_value = float(max_degrees), fill_mode, float(fill_value)
+        self.interpolation, self.seed = interpolation, seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, images, training=None):
+        if not training:
+            return images
+        ops = keras.ops
+        images = ops.cast(images, self.compute_dtype)  # (N, H, W, C)
+        height, width = images.shape[1], images.shape[2]
+        max_rad = self.max_degrees * math.pi / 180.0
+        angle = keras.random.uniform((ops.shape(images)[0],), -max_rad, max_rad, seed=self.seed_generator)
+        sin, cos = ops.sin(angle), ops.cos(angle)
+        cy = (height - 1) / 2.0
+        zero, one = ops.zeros_like(sin), ops.ones_like(sin)
+        # Output (x, y) samples input (a0·x + a1·y + a2, b0·x + b1·y + b2); x is the column.
+        transform = ops.stack([one, -sin, sin * cy, zero, cos, cy * (1.0 - cos), zero, zero], axis=1)
+        return ops.image.affine_transform(
+            images, transform, interpolation=self.interpolation, fill_mode=self.fill_mode, fill_value=self.fill_value
+        )
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "max_degrees": self.max_degrees, "fill_mode": self.fill_mode,
+                "fill_value": self.fill_value, "interpolation": self.interpolation, "seed": self.seed}  # fmt: skip
+
+
+@keras.saving.register_keras_serializable(package="cnnlab")
+class RandomBrightnessScale(keras.layers.Layer):
+    """ImageDataGenerator's ``brightness_range``: multiply each image by b ~ U(lower, upper) and
+    clip to 0..255 (what PIL's ImageEnhance.Brightness does to its uint8 images).
+    keras.layers.RandomBrightness differs: it adds an offset instead of scaling."""
+
+    def __init__(self, lower, upper, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.lower, self.upper, self.seed = float(lower), float(upper), seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, images, training=None):
+        if not training:
+            return images
+        ops = keras.ops
+        images = ops.cast(images, self.compute_dtype)
+        factor = keras.random.uniform((ops.shape(images)[0], 1, 1, 1), self.lower, self.upper, seed=self.seed_generator)
+        return ops.clip(images * factor, 0.0, 255.0)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "lower": self.lower, "upper": self.upper, "seed": self.seed}
 
 
 CUSTOM_LAYERS = {"MinPooling2D": MinPooling2D}

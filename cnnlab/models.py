@@ -8,6 +8,7 @@ its own preprocessing inside, so a saved model needs no extra code to predict:
 
 from __future__ import annotations
 
+from cnnlab.augment import augment_inputs
 from cnnlab.backend import keras
 from cnnlab.errors import ConfigError
 from cnnlab.layer_specs import make_layers
@@ -17,7 +18,8 @@ def build_model(cfg, input_shape: tuple[int, int, int], num_classes: int):
     k = keras()
     # An explicit Input: a Sequential model has no defined input until it is called.
     inputs = k.Input(shape=input_shape, name="image")  # (N, H, W, C) raw pixels
-    x = k.layers.Rescaling(1.0 / 255, name="rescaling")(inputs)  # -> [0, 1]
+    x = augment_inputs(inputs, cfg.augment, cfg.seed)  # training only; no layer when augment is off
+    x = k.layers.Rescaling(1.0 / 255, name="rescaling")(x)  # -> [0, 1]
     for i, layer in enumerate(make_layers(cfg.model.layers)):
         try:
             x = layer(x)

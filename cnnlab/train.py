@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from cnnlab import runs
+from cnnlab.augment import mix_batches
 from cnnlab.backend import has_gpu, keras
 from cnnlab.config import dump_config
 from cnnlab.data import load_dataset, make_pipeline
@@ -45,6 +46,7 @@ def train(cfg, output_dir: Path = runs.DEFAULT_OUTPUT_DIR) -> Path:
     one_hot = data.num_classes if cfg.train.loss == "categorical_crossentropy" else 0
     batch = cfg.data.batch_size
     train_ds = make_pipeline(data.x_train, data.y_train, batch, shuffle=True, seed=cfg.seed, one_hot=one_hot)
+    train_ds = mix_batches(train_ds, cfg.augment, cfg.seed)  # MixUp/CutMix on training batches; no-op when off
     val_ds = (
         make_pipeline(data.x_val, data.y_val, batch, shuffle=False, seed=cfg.seed, one_hot=one_hot)
         if len(data.x_val)

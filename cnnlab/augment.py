@@ -1,0 +1,178 @@
+"""Data augmentation in ImageDataGenerator's vocabulary, run as Keras layers inside the model.
+
+The ``augment`` config section takes ImageDataGenerator's arguments with its meanings
+and units. They become one block named ``augmentation``, right after the model's
+input (raw pixels 0..255) and before ``Rescaling``. Keras runs it only when training
+(identity at inference), on the GPU when there is one, and it is saved with the model.
+
+    ImageDataGenerator argument   Keras layer (as built here)                 note
+    ---------------------------   ------------------------------------------  ---------------------------------
+    rotation_range=r  (degrees)   RandomRotation(factor=r / 360)              factor is a fraction of 360°
+    width_shift_range=f (<1)      RandomTranslation(0, width_factor=f)        shift U(-f, f)·W pixels
+    height_shift_range=f (<1)     RandomTranslation(height_factor=f, 0)       shift U(-f, f)·H pixels
+    shear_range=s  (degrees)      cnnlab RandomShearAngle(s)                  RandomShear is not in degrees and
+                                                                              shears about a corner
+    zoom_range=z or [lo, hi]      RandomZoom(height_factor=(lo-1, hi-1),      z means [1-z, 1+z]; >1 zooms out in
+                                  width_factor=(lo-1, hi-1))                  both (RandomZoom: zoom = 1 + factor)
+    channel_shift_range=c         RandomBrightness(c / 255, (0, 255))         adds U(-c, c); clips to 0..255
+                                                                              (IDG clips to the image's min..max)
+    horizontal_flip / vertical_   RandomFlip("horizontal") / ("vertical")     each with probability 1/2
+    brightness_range=[lo, hi]     cnnlab RandomBrightnessScale(lo, hi)        multiplies (RandomBrightness adds)
+    fill_mode, cval               fill_mode, fill_value of the geometric ones same four modes
+    interpolation_order 0 | 1     interpolation "nearest" | "bilinear"
+    -- beyond ImageDataGenerator --
+    contrast=c                    RandomContrast(c)                           contrast × U(1-c, 1+c)
+    random_erasing=p              RandomErasing(factor=(p, p))                probability p (factor=p would
+                                                                              draw the probability from U(0, p))
+    mixup_alpha=a                 MixUp(alpha=a), in tf.data                  training batches only, one-hot
+    cutmix_alpha=a                CutMix(factor=(a, a)), in tf.data           labels; needs categorical loss
+
+The geometric layers are applied in ImageDataGenerator's order (rotate, shift, shear,
+zoom), so their composition is the same affine map; each layer resamples separately,
+so combined settings blur slightly more than ImageDataGenerator's single resample.
+featurewise/samplewise normalisation, ZCA, rescale and preprocessing_function are no
+augmentation and are refused by the config with the reason (AugmentConfig.REFUSED_KEYS).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from cnnlab.backend import keras
+from cnnlab.errors import ConfigError
+
+BLOCK_NAME = "augmentation"
+
+
+def augmentation_layers(aug, seed: int = 0) -> list:
+    """The Keras layers for the in-model options of ``aug`` (an AugmentConfig), in order."""
+    k = keras()
+    from cnnlab.layers import RandomBrightnessScale, RandomShearAngle
+
+    geo = {
+        "fill_mode": aug.fill_mode,
+        "fill_value": aug.cval,
+        "interpolation": "bilinear" if aug.interpolation_order == 1 else "nearest",
+    }
+    out = []
+
+    def add(cls, *args, **kwargs):  # distinct seeds: layers must not draw correlated numbers
+        out.append(cls(*args, seed=seed + len(out), dtype="float32", **kwargs))
+
+    if aug.rotation_range:
+        add(k.layers.RandomRotation, aug.rotation_range / 360.0, name="rotation", **geo)
+    if aug.width_shift_range or aug.height_shift_range:
+        add(k.layers.RandomTranslation, aug.height_shift_range, aug.width_shift_range, name="shift", **geo)
+    if aug.shear_range:
+        add(RandomShearAngle, aug.shear_range, name="shear", **geo)
+    if zoom_bounds(aug) != (1.0, 1.0):
+        lo, hi = zoom_bounds(aug)
+        add(k.layers.RandomZoom, (lo - 1.0, hi - 1.0), (lo - 1.0, hi - 1.0), name="zoom", **geo)
+    if aug.channel_shift_range:
+        add(k.layers.RandomBrightness, aug.channel_shift_range / 255.0, value_range=(0, 255), name="channel_shift")
+    if aug.horizontal_flip:
+        add(k.layers.RandomFlip, "horizontal", name="horizontal_flip")
+    if aug.vertical_flip:
+        add(k.layers.RandomFlip, "vertical", name="vertical_flip")
+    if aug.brightness_range is not None and tuple(aug.brightness_range) != (1.0, 1.0):
+        add(RandomBrightnessScale, *aug.brightness_range, name="brightness")
+    if aug.contrast:
+        add(k.layers.RandomContrast, aug.contrast, value_range=(0, 255), name="contrast")
+    if aug.random_erasing:
+        p = aug.random_erasing
+        add(k.layers.RandomErasing, (p, p), value_range=(0, 255), name="random_erasing")
+    return out
+
+
+def zoom_bounds(aug) -> tuple[float, float]:
+    """ImageDataGenerator's rule: a float z means [1 - z, 1 + z]; a pair is taken as is."""
+    z = aug.zoom_range
+    return (1.0 - z, 1.0 + z) if isinstance(z, (int, float)) else (float(z[0]), float(z[1]))
+
+
+def augmentation_block(aug, seed: int = 0):
+    """A Sequential named "augmentation", or None when no in-model option is set."""
+    layers = augmentation_layers(aug, seed)
+    return keras().Sequential(layers, name=BLOCK_NAME) if layers else None
+
+
+def augment_inputs(x, aug, seed: int = 0):
+    """The model-building hook: x (N, H, W, C) raw pixels -> augmented in training, x otherwise."""
+    block = augmentation_block(aug, seed)
+    return block(x) if block is not None else x
+
+
+# ---------------------------------------------------------------- MixUp / CutMix (tf.data)
+
+
+def mix_batches(ds, aug, seed: int = 0):
+    """Mix whole training batches (images, one-hot labels) with MixUp and/or CutMix; with
+    both, each batch gets one of the two at random. Returns ``ds`` unchanged when off.
+    Mixed labels are soft, so they sum to 1 and need a categorical loss."""
+    if not aug.mixes_labels:
+        return ds
+    k = keras()
+    from cnnlab.backend import tf as _tf
+
+    tf = _tf()
+    mixers = []
+    if aug.mixup_alpha:
+        mixers.append(k.layers.MixUp(alpha=aug.mixup_alpha, seed=seed))
+    if aug.cutmix_alpha:
+        mixers.append(k.layers.CutMix(factor=(aug.cutmix_alpha, aug.cutmix_alpha), seed=seed + 1))
+    chooser = k.random.SeedGenerator(seed + 2)
+
+    def mix(images, labels):
+        def apply(layer):
+            return lambda: layer({"images": tf.cast(images, "float32"), "labels": tf.cast(labels, "float32")})
+
+        if len(mixers) == 1:
+            out = apply(mixers[0])()
+        else:
+            out = tf.cond(k.random.uniform((), seed=chooser) < 0.5, apply(mixers[0]), apply(mixers[1]))
+        return out["images"], out["labels"]
+
+    return ds.map(mix, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+# ---------------------------------------------------------------- preview
+
+
+def augment_preview(images: np.ndarray, aug, count: int, seed: int) -> np.ndarray:
+    """``count`` augmented versions of one image (H, W, C) uint8 -> (count, H, W, C) uint8."""
+    block = augmentation_block(aug, seed)
+    batch = np.repeat(images[None], count, axis=0).astype("float32")
+    out = keras().ops.convert_to_numpy(block(batch, training=True))
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+
+
+def write_preview(cfg, output_dir: Path, index: int = 0, count: int = 16, seed: int | None = None) -> Path:
+    """Draw training image ``index`` and ``count`` augmented versions (original first) to
+    <output_dir>/<name>/augment-preview.png, and return that path."""
+    from cnnlab import runs
+    from cnnlab.data import load_dataset
+    from cnnlab.plots import image_grid
+
+    aug = cfg.augment
+    if augmentation_block(aug) is None and not aug.mixes_labels:
+        raise ConfigError(
+            "augment: no augmentation is set, so there is nothing to preview; "
+            "set some, e.g. --set augment.rotation_range=15 --set augment.horizontal_flip=true"
+        )
+    runs.check_writable(output_dir)
+    data = load_dataset(cfg.data, cfg.seed)
+    if not 0 <= index < len(data.x_train):
+        raise ConfigError(f"--index {index} is out of range; the training split has images 0 to {len(data.x_train) - 1}")
+    seed = cfg.seed if seed is None else seed
+    original = data.x_train[index]
+    versions = augment_preview(original, aug, count, seed) if augmentation_block(aug) else [original] * count
+    label = data.class_names[int(data.y_train[index])]
+    note = " (MixUp/CutMix mix pairs of images in each training batch; not shown)" if aug.mixes_labels else ""
+    fig = image_grid(
+        [original, *versions],
+        ["original"] + [f"augmented {i + 1}" for i in range(count)],
+        suptitle=f"{cfg.name}: training image {index} ({label}){note}",
+    )
+    return runs.save_figure(fig, Path(output_dir) / cfg.name / "augment-preview.png")
