@@ -143,6 +143,43 @@ def predict(args, top, output_dir):
         click.echo(f"{path}: " + ", ".join(f"{loaded.class_names[i]} {row[i]:.3f}" for i in best))
 
 
+@cli.command(
+    help="Draw what a trained model learned at one layer (or all conv/pooling layers).\n\n"
+    "\b\nKinds (default: all that apply to the layer):\n"
+    "  filters       the layer's kernels, one colour scale centred at 0\n"
+    "  histogram     weights before vs after training\n"
+    "  feature-maps  every channel of the layer's output for the image\n"
+    "  stats         per-channel mean activation and fraction of zeros (+ stats.json)\n"
+    "  gradcam       where the image speaks for the predicted (and true) class\n"
+    "  patterns      the input each filter responds to most (gradient ascent)\n\n"
+    "Files go to RUN/plots/visualize/<layer>/<kind>.png.\n\n"
+    f"RUN: {RUN_HELP}."
+)
+@click.argument("run", required=False)
+@click.option("--layer", metavar="NAME",
+              help="Layer name (conv2d_1), class name for its first layer (Conv2D), 'all', or a layer inside a "
+                   "nested backbone (resnet50/conv1_conv, or conv1_conv when unique).")  # fmt: skip
+@click.option("--image", type=click.Path(path_type=Path), help="A PNG/JPEG to look at (any size and colour).")
+@click.option("--index", type=click.IntRange(min=0), help="Test-set image to look at instead  [default: 0]")
+@click.option("--kind", "kinds", multiple=True, metavar="KIND", help="What to draw (repeatable or comma-separated).")
+@click.option("--max-maps", default=64, show_default=True, type=click.IntRange(min=1),
+              help="Most panels per grid (filters, feature maps, patterns).")  # fmt: skip
+@output_dir_option
+def visualize(run, layer, image, index, kinds, max_maps, output_dir):
+    from cnnlab.runs import load_run
+    from cnnlab.visualize_run import visualize_run
+
+    if image is not None and index is not None:
+        raise click.UsageError("give either --image or --index, not both")
+    loaded = load_run(run, output_dir)
+    # A bare .keras file outside a run directory: write beside it.
+    out_dir = None if loaded.run_dir is not None else Path(run).parent / "plots" / "visualize"
+    written = visualize_run(loaded, layer, kinds=kinds, image=image, index=index, max_maps=max_maps, out_dir=out_dir)
+    click.echo(f"wrote {len(written)} files:")
+    for item in written:
+        click.echo(f"  {item.path}" + (f"  ({item.note})" if item.note else ""))
+
+
 @cli.command()
 @config_options
 def summary(config, overrides):
