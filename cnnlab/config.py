@@ -18,6 +18,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
+from cnnlab.backbones import REGISTRY as BACKBONES
+from cnnlab.backbones import RUN_BACKBONE
 from cnnlab.errors import ConfigError
 
 
@@ -151,9 +153,33 @@ class AugmentConfig(Section):
         return bool(self.mixup_alpha or self.cutmix_alpha)
 
 
+class BackboneConfig(Section):
+    """A pretrained convolutional base (cnnlab.backbones) under model.head."""
+
+    name: Literal[(*BACKBONES, RUN_BACKBONE)] = Field(  # type: ignore[valid-type]
+        description="registry name (cnnlab backbones), or run: the conv layers of the cnnlab run in weights"
+    )
+    weights: str | None = Field("imagenet", description="imagenet | none | a weights file | a cnnlab run dir or .keras")
+    mode: Literal["feature_extraction", "fine_tune"] = "feature_extraction"
+    input_size: tuple[int, int] | None = Field(None, description="[height, width] the base sees; default: its default")
+    pooling: Literal["avg", "max", "flatten"] = "avg"
+    unfreeze: int | None = Field(None, ge=1, description="fine_tune: the top N base layers (BatchNorm stays frozen)")
+    unfreeze_from: str | None = Field(None, description="fine_tune: unfreeze from this base layer to the top")
+    cache_features: bool = Field(False, description="feature_extraction: run the base once, train the head on features")
+
+
+class FinetuneConfig(Section):
+    """Phase 2 of model.backbone.mode fine_tune: after train.epochs of head-only training."""
+
+    epochs: int = Field(10, ge=1, le=10000)
+    learning_rate: float = Field(1e-5, gt=0.0, le=1.0, description="low, so the pretrained weights move little")
+
+
 class ModelConfig(Section):
     # Each item: {type: <keras.layers class>, <its arguments>...}; checked in cnnlab.layer_specs.
     layers: list[dict[str, Any]] | None = None
+    backbone: BackboneConfig | None = None
+    head: list[dict[str, Any]] | None = Field(None, description="layers after the backbone; default: Dense softmax")
 
 
 class Config(Section):
@@ -163,6 +189,7 @@ class Config(Section):
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
     augment: AugmentConfig = AugmentConfig()
+    finetune: FinetuneConfig = FinetuneConfig()
 
 
 # ---------------------------------------------------------------- cross-field checks
@@ -171,7 +198,7 @@ class Config(Section):
 
 
 def check_model_has_layers(cfg: Config):
-    if not cfg.model.layers:
+    if not cfg.model.layers and cfg.model.backbone is None:
         return "model.layers", "is empty; list the layers, e.g. - {type: Conv2D, filters: 32, kernel_size: 3}"
 
 
@@ -202,12 +229,89 @@ def check_mixing_needs_categorical(cfg: Config):
             )
 
 
+def check_backbone_or_layers(cfg: Config):
+    if cfg.model.backbone is not None and cfg.model.layers:
+        return "model.layers", "cannot be used with model.backbone; put the layers after the backbone in model.head"
+
+
+def check_head_needs_backbone(cfg: Config):
+    if cfg.model.head is not None and cfg.model.backbone is None:
+        return "model.head", "needs model.backbone; a model without a backbone lists its layers in model.layers"
+
+
+def check_backbone_input_size(cfg: Config):
+    bc = cfg.model.backbone
+    if bc is not None and bc.input_size and bc.name in BACKBONES:
+        smallest = BACKBONES[bc.name].min_size
+        if min(bc.input_size) < smallest:
+            return "model.backbone.input_size", (
+                f"{list(bc.input_size)} is smaller than {bc.name}'s minimum {smallest}x{smallest}; "
+                f"use at least [{smallest}, {smallest}]"
+            )
+
+
+def check_backbone_weights_exist(cfg: Config):
+    bc = cfg.model.backbone
+    if bc is not None and bc.weights not in (None, "imagenet", "none") and not Path(bc.weights).expanduser().exists():
+        return "model.backbone.weights", (
+            f"{bc.weights!r} does not exist; use imagenet, none, a weights file, or a cnnlab run directory / .keras file"
+        )
+    if bc is not None and bc.name == RUN_BACKBONE and bc.weights in (None, "imagenet", "none"):
+        return "model.backbone.weights", "name: run needs weights: a cnnlab run directory or .keras file to transfer from"
+
+
+def check_unfreeze_is_one_choice(cfg: Config):
+    bc = cfg.model.backbone
+    if bc is not None and bc.unfreeze is not None and bc.unfreeze_from is not None:
+        return "model.backbone.unfreeze_from", "and unfreeze are two ways to say the same thing; keep one"
+
+
+def check_unfreeze_matches_mode(cfg: Config):
+    bc = cfg.model.backbone
+    if bc is None:
+        return None
+    asked = bc.unfreeze is not None or bc.unfreeze_from is not None
+    if bc.mode == "feature_extraction" and asked:
+        key = "unfreeze" if bc.unfreeze is not None else "unfreeze_from"
+        return f"model.backbone.{key}", "only applies to mode: fine_tune (feature_extraction keeps the base frozen)"
+    if bc.mode == "fine_tune" and not asked:
+        return "model.backbone.mode", "fine_tune needs unfreeze: N (the top N base layers) or unfreeze_from: LAYER"
+
+
+def check_cache_features_needs_frozen_base(cfg: Config):
+    bc = cfg.model.backbone
+    if bc is not None and bc.cache_features and bc.mode != "feature_extraction":
+        return "model.backbone.cache_features", "only works with mode: feature_extraction (fine-tuning changes the base)"
+
+
+def check_cache_features_without_augmentation(cfg: Config):
+    bc = cfg.model.backbone
+    augment = getattr(cfg, "augment", None)
+    if bc is None or not bc.cache_features or augment is None:
+        return None
+    # How to augment (fill mode, interpolation) is not augmentation; any other non-default key is.
+    active = set(augment.model_dump(exclude_defaults=True)) - {"fill_mode", "cval", "interpolation_order"}
+    if active:
+        return "model.backbone.cache_features", (
+            f"cannot be used with augmentation (augment.{sorted(active)[0]}): cached features are computed once, "
+            "so every epoch would see the same images; turn one of them off"
+        )
+
+
 CHECKS = [
     check_mixing_needs_categorical,
     check_model_has_layers,
     check_path_for_file_sources,
     check_monitor_needs_validation,
     check_label_smoothing_needs_categorical,
+    check_backbone_or_layers,
+    check_head_needs_backbone,
+    check_backbone_input_size,
+    check_backbone_weights_exist,
+    check_unfreeze_is_one_choice,
+    check_unfreeze_matches_mode,
+    check_cache_features_needs_frozen_base,
+    check_cache_features_without_augmentation,
 ]
 
 
@@ -262,6 +366,7 @@ def config_from_dict(raw: Any, overrides=(), source: str = "config") -> Config:
     from cnnlab.layer_specs import check_layer_specs  # imports keras: only when a config is loaded
 
     check_layer_specs(cfg.model.layers, "model.layers", source)
+    check_layer_specs(cfg.model.head, "model.head", source)
     return cfg
 
 

@@ -92,4 +92,61 @@ class RandomBrightnessScale(keras.layers.Layer):
         return {**super().get_config(), "lower": self.lower, "upper": self.upper, "seed": self.seed}
 
 
+# ---------------------------------------------------------------- backbone input adaptation (cnnlab.backbones)
+# Layers, not Lambda: a saved backbone model must load in Keras safe mode.
+
+
+@keras.saving.register_keras_serializable(package="cnnlab")
+class ConvertChannels(keras.layers.Layer):
+    """Grayscale (N, H, W, 1) -> RGB (N, H, W, 3) by repeating the channel, or RGB -> grayscale
+    with the ITU-R 601 luma weights PIL uses; ImageNet bases need 3 channels."""
+
+    def __init__(self, channels, **kwargs):
+        super().__init__(**kwargs)
+        if channels not in (1, 3):
+            raise ValueError(f"channels must be 1 or 3, got {channels}")
+        self.channels = int(channels)
+
+    def call(self, images):
+        ops = keras.ops
+        images = ops.cast(images, self.compute_dtype)
+        if images.shape[-1] == self.channels:
+            return images
+        if self.channels == 3:
+            return ops.repeat(images, 3, axis=-1)
+        return ops.sum(images * ops.convert_to_tensor([0.299, 0.587, 0.114], self.compute_dtype), axis=-1, keepdims=True)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.channels)
+
+    def get_config(self):
+        return {**super().get_config(), "channels": self.channels}
+
+
+@keras.saving.register_keras_serializable(package="cnnlab")
+class BackbonePreprocess(keras.layers.Layer):
+    """keras.applications.<family>.preprocess_input inside the model, so the weights get the
+    input they were trained on ("caffe" BGR minus mean for VGG/ResNet50, [-1, 1] for Xception, ...).
+    Only the known families are accepted: a config string never picks an arbitrary function."""
+
+    FAMILIES = ("vgg16", "vgg19", "resnet50", "resnet", "resnet_v2", "xception", "inception_v3",
+                "inception_resnet_v2", "mobilenet_v2", "efficientnet", "densenet", "convnext")  # fmt: skip
+
+    def __init__(self, family, **kwargs):
+        super().__init__(**kwargs)
+        if family not in self.FAMILIES:
+            raise ValueError(f"unknown preprocessing family {family!r}; expected one of {', '.join(self.FAMILIES)}")
+        self.family = family
+
+    def call(self, images):
+        images = keras.ops.cast(images, self.compute_dtype)  # (N, H, W, 3) pixels 0..255
+        return getattr(keras.applications, self.family).preprocess_input(images)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "family": self.family}
+
+
 CUSTOM_LAYERS = {"MinPooling2D": MinPooling2D}

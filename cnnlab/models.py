@@ -15,6 +15,10 @@ from cnnlab.layer_specs import make_layers
 
 
 def build_model(cfg, input_shape: tuple[int, int, int], num_classes: int):
+    if getattr(cfg.model, "backbone", None) is not None:  # a pretrained base + head: cnnlab.backbones
+        from cnnlab.backbones import build_backbone_model
+
+        return build_backbone_model(cfg, input_shape, num_classes)
     k = keras()
     # An explicit Input: a Sequential model has no defined input until it is called.
     inputs = k.Input(shape=input_shape, name="image")  # (N, H, W, C) raw pixels
@@ -32,17 +36,17 @@ def build_model(cfg, input_shape: tuple[int, int, int], num_classes: int):
     return k.Model(inputs, x, name=cfg.name)
 
 
-def check_output(x, num_classes: int, n_layers: int) -> None:
+def check_output(x, num_classes: int, n_layers: int, path: str = "model.layers") -> None:
     """The last layer must produce one score per class: (None, num_classes)."""
     shape = tuple(x.shape)
     if len(shape) != 2:
         raise ConfigError(
-            f"model.layers: the last layer outputs shape {_shape(x)}, but a classifier needs (None, {num_classes}); "
+            f"{path}: the last layer outputs shape {_shape(x)}, but a classifier needs (None, {num_classes}); "
             "add Flatten (or GlobalAveragePooling2D) and a Dense layer"
         )
     if shape[1] != num_classes:
         raise ConfigError(
-            f"model.layers[{n_layers - 1}]: outputs {shape[1]} values but the dataset has {num_classes} classes; "
+            f"{path}[{n_layers - 1}]: outputs {shape[1]} values but the dataset has {num_classes} classes; "
             f"set its units to {num_classes}"
         )
 
