@@ -24,21 +24,32 @@ class MinPooling2D(keras.layers.MaxPooling2D):
 
 
 # ---------------------------------------------------------------- augmentation (cnnlab.augment)
-# Two ImageDataGenerator transforms have no faithful Keras layer; these reproduce them.
-# Both are identity unless called with training=True, like Keras's Random* layers.
+# ImageDataGenerator transforms that no Keras layer reproduces faithfully. Both are the
+# identity unless called with training=True, like Keras's Random* layers.
 
 
 @keras.saving.register_keras_serializable(package="cnnlab")
-class RandomShearAngle(keras.layers.Layer):
-    """ImageDataGenerator's ``shear_range``: a horizontal shear by an angle s ~ U(-max_degrees,
-    max_degrees) about the image centre (cx, cy), sampling  x_in = x - sin(s)·(y - cy),
-    y_in = cy + cos(s)·(y - cy). keras.layers.RandomShear differs: its factor is not an angle
-    and it shears about the top-left corner, which also shifts the content."""
+class RandomAffine(keras.layers.Layer):
+    """ImageDataGenerator's geometric augmentation in ONE resample, as it does it.
 
-    def __init__(self, max_degrees, fill_mode="nearest", fill_value=0.0, interpolation="bilinear", seed=None, **kwargs):
+    Per image it draws, with ImageDataGenerator's distributions and units: a rotation
+    angle U(-rotation_range, rotation_range) degrees, shifts U(-f, f)·W and U(-f, f)·H
+    pixels, a horizontal shear angle U(-shear_range, shear_range) degrees, and zooms
+    zx, zy ~ U(zoom_lower, zoom_upper) each (> 1 zooms out). Output pixel p samples the
+    input at  c + R·(T + S·Z·(p - c))  (c: the image centre), i.e. ImageDataGenerator's
+    matrix product rotation·shift·shear·zoom. Chaining RandomRotation, RandomTranslation,
+    RandomZoom and keras.layers.RandomShear instead would resample (and blur) the image
+    once per layer, and RandomShear's factor is no angle and shears about a corner.
+    """
+
+    def __init__(self, rotation_range=0.0, width_shift_range=0.0, height_shift_range=0.0, shear_range=0.0,
+                 zoom_lower=1.0, zoom_upper=1.0, fill_mode="nearest", fill_value=0.0, interpolation="bilinear",
+                 seed=None, **kwargs):  # fmt: skip
         super().__init__(**kwargs)
-        self.max_degrees, self.fill_mode, self.fill_value = float(max_degrees), fill_mode, float(fill_value)
-        self.interpolation, self.seed = interpolation, seed
+        self.rotation_range, self.shear_range = float(rotation_range), float(shear_range)
+        self.width_shift_range, self.height_shift_range = float(width_shift_range), float(height_shift_range)
+        self.zoom_lower, self.zoom_upper = float(zoom_lower), float(zoom_upper)
+        self.fill_mode, self.fill_value, self.interpolation, self.seed = fill_mode, float(fill_value), interpolation, seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, images, training=None):
@@ -47,13 +58,28 @@ class RandomShearAngle(keras.layers.Layer):
         ops = keras.ops
         images = ops.cast(images, self.compute_dtype)  # (N, H, W, C)
         height, width = images.shape[1], images.shape[2]
-        max_rad = self.max_degrees * math.pi / 180.0
-        angle = keras.random.uniform((ops.shape(images)[0],), -max_rad, max_rad, seed=self.seed_generator)
-        sin, cos = ops.sin(angle), ops.cos(angle)
-        cy = (height - 1) / 2.0
-        zero, one = ops.zeros_like(sin), ops.ones_like(sin)
-        # Output (x, y) samples input (a0·x + a1·y + a2, b0·x + b1·y + b2); x is the column.
-        transform = ops.stack([one, -sin, sin * cy, zero, cos, cy * (1.0 - cos), zero, zero], axis=1)
+        n = ops.shape(images)[0]
+
+        def uniform(low, high):
+            return keras.random.uniform((n,), low, high, seed=self.seed_generator)
+
+        rad = math.pi / 180.0
+        theta = uniform(-self.rotation_range * rad, self.rotation_range * rad)
+        shear = uniform(-self.shear_range * rad, self.shear_range * rad)
+        tx = uniform(-self.width_shift_range, self.width_shift_range) * width
+        ty = uniform(-self.height_shift_range, self.height_shift_range) * height
+        zx, zy = uniform(self.zoom_lower, self.zoom_upper), uniform(self.zoom_lower, self.zoom_upper)
+        cos, sin = ops.cos(theta), ops.sin(theta)
+        # A = R·S·Z = [[cos·zx, -zy·sin(θ+shear)], [sin·zx, zy·cos(θ+shear)]]; x is the column.
+        a00, a01 = cos * zx, -zy * ops.sin(theta + shear)
+        a10, a11 = sin * zx, zy * ops.cos(theta + shear)
+        cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
+        shift_x, shift_y = cos * tx - sin * ty, sin * tx + cos * ty  # R·T
+        zero = ops.zeros_like(theta)
+        transform = ops.stack(
+            [a00, a01, cx - a00 * cx - a01 * cy + shift_x, a10, a11, cy - a10 * cx - a11 * cy + shift_y, zero, zero],
+            axis=1,
+        )  # (N, 8): output (x, y) samples input (a0·x + a1·y + a2, b0·x + b1·y + b2)
         return ops.image.affine_transform(
             images, transform, interpolation=self.interpolation, fill_mode=self.fill_mode, fill_value=self.fill_value
         )
@@ -62,8 +88,9 @@ class RandomShearAngle(keras.layers.Layer):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "max_degrees": self.max_degrees, "fill_mode": self.fill_mode,
-                "fill_value": self.fill_value, "interpolation": self.interpolation, "seed": self.seed}  # fmt: skip
+        names = ["rotation_range", "width_shift_range", "height_shift_range", "shear_range", "zoom_lower",
+                 "zoom_upper", "fill_mode", "fill_value", "interpolation", "seed"]  # fmt: skip
+        return {**super().get_config(), **{name: getattr(self, name) for name in names}}
 
 
 @keras.saving.register_keras_serializable(package="cnnlab")
