@@ -1,0 +1,194 @@
+"""Training benchmark: cnnlab against the hand-written Keras script, in ONE run.
+
+    python benchmarks/train_benchmark.py                 # full: ~30 min on 2 CPU cores
+    python benchmarks/train_benchmark.py --quick         # a few minutes: subset, fewer epochs
+
+Part 1, overhead: the textbook model for the same fixed epochs, (a) plain Keras
+(benchmarks/plain_keras.py: NumPy arrays into model.fit, batch 32) and (b) `cnnlab train
+configs/fashion.yaml` with early stopping off. Images/s is the median over the epochs
+after the first (the first pays tracing and warm-up).
+
+Part 2, recipes: the plain script with early stopping (its own best result) against
+configs/fashion-fast.yaml and configs/fashion-best.yaml, wall time and test accuracy.
+
+Every variant runs in its own process, so peak RSS is its own. Results go to stdout
+and to benchmarks/RESULTS.md (regenerated, never hand-edited).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PLAIN = REPO / "benchmarks" / "plain_keras.py"
+CNNLAB = [sys.executable, "-m", "cnnlab"]
+
+
+def run_measured(cmd: list[str]) -> tuple[str, float, float]:
+    """Run cmd; return (stdout, wall seconds, peak RSS in MiB of that process)."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, cwd=REPO, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)  # reaps the child and returns its own rusage
+        wall = time.perf_counter() - started
+        out.seek(0), err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"benchmark step failed: {' '.join(cmd)}\n{stderr[-3000:]}")
+    return stdout, wall, usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
+
+
+def plain(epochs: int, limit: int | None, early_stopping: bool) -> dict:
+    cmd = [sys.executable, str(PLAIN), "--epochs", str(epochs)]
+    cmd += ["--limit", str(limit)] if limit else []
+    cmd += ["--early-stopping"] if early_stopping else []
+    stdout, wall, rss = run_measured(cmd)
+    result = json.loads(stdout.strip().splitlines()[-1])
+    return summarize("plain Keras script", result["epoch_seconds"], result["train_images"],
+                     result["test_accuracy"], wall, rss)  # fmt: skip
+
+
+def cnnlab(config: str, sets: list[str], label: str, limit: int | None, out: Path) -> dict:
+    cmd = CNNLAB + ["train", config, "--output-dir", str(out), "--set", "train.verbose=0",
+                    "--set", "train.tensorboard=false"]  # fmt: skip
+    for item in sets + ([f"data.limit={limit}"] if limit else []):
+        cmd += ["--set", item]
+    stdout, wall, rss = run_measured(cmd)
+    run = Path(stdout.strip().splitlines()[-1].removeprefix("run saved to "))
+    with open(run / "history.csv", newline="") as f:
+        epoch_seconds = [float(row["epoch_seconds"]) for row in csv.DictReader(f)]
+    metrics = json.loads((run / "metrics.json").read_text())
+    import yaml
+
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    n_train = round((limit or 60000) * (1 - cfg["data"]["validation_split"]))
+    return summarize(label, epoch_seconds, n_train, metrics["test_accuracy"], wall, rss)
+
+
+def summarize(label, epoch_seconds, n_train, accuracy, wall, rss) -> dict:
+    steady = epoch_seconds[1:] or epoch_seconds
+    return {
+        "variant": label,
+        "epochs": len(epoch_seconds),
+        "images_per_s": n_train / statistics.median(steady),
+        "wall_s": wall,
+        "peak_rss_mib": rss,
+        "test_accuracy": accuracy,
+    }
+
+
+def table(rows: list[dict], baseline: dict) -> str:
+    lines = [
+        "| variant | epochs | images/s (median) | wall time | peak RSS | test accuracy | images/s ratio | wall-time ratio |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['variant']} | {r['epochs']} | {r['images_per_s']:,.0f} | {r['wall_s']:.0f} s | "
+            f"{r['peak_rss_mib']:,.0f} MiB | {r['test_accuracy']:.4f} | "
+            f"{r['images_per_s'] / baseline['images_per_s']:.2f} | {r['wall_s'] / baseline['wall_s']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    return (f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} cores, "
+            f"{'GPU: ' + ', '.join(g.name for g in gpus) if gpus else 'no GPU'}; Python {platform.python_version()}, "
+            f"TensorFlow {tf.__version__}")  # fmt: skip
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--epochs", type=int, default=3, help="fixed epochs for the overhead comparison")
+    parser.add_argument("--limit", type=int, default=None, help="use N training (and N test) images")
+    parser.add_argument("--quick", action="store_true", help="--limit 12000 --epochs 2, recipes without best")
+    parser.add_argument("--skip-recipes", action="store_true")
+    parser.add_argument("--output", type=Path, default=REPO / "benchmarks" / "RESULTS.md")
+    args = parser.parse_args()
+    if args.quick:
+        args.limit, args.epochs = args.limit or 12000, 2
+    out = Path(tempfile.mkdtemp(prefix="cnnlab-bench-"))
+    command = " ".join(["python benchmarks/train_benchmark.py"] + sys.argv[1:])
+    started = time.strftime("%Y-%m-%d %H:%M")
+
+    print(f"overhead: textbook model, {args.epochs} epochs, limit={args.limit}", flush=True)
+    a = plain(args.epochs, args.limit, early_stopping=False)
+    print(json.dumps(a), flush=True)
+    b = cnnlab("configs/fashion.yaml", [f"train.epochs={args.epochs}", "train.early_stopping.enabled=false"],
+               "cnnlab train configs/fashion.yaml", args.limit, out)  # fmt: skip
+    print(json.dumps(b), flush=True)
+    sections = [
+        "## Overhead at identical settings",
+        f"Textbook model, batch 32, {args.epochs} epochs, no early stopping"
+        + (f", {args.limit} images" if args.limit else ", full 48,000/12,000/10,000 split") + ".",
+        "",
+        table([a, b], a),
+        "",
+        f"cnnlab / plain images/s ratio: **{b['images_per_s'] / a['images_per_s']:.2f}** (goal ≥ 0.95).",
+    ]
+
+    if not args.skip_recipes:
+        print("recipes: plain early-stopped vs fashion-fast vs fashion-best", flush=True)
+        base = plain(20, args.limit, early_stopping=True)
+        print(json.dumps(base), flush=True)
+        rows = [base, cnnlab("configs/fashion-fast.yaml", [], "cnnlab configs/fashion-fast.yaml", args.limit, out)]
+        print(json.dumps(rows[-1]), flush=True)
+        if not args.quick:
+            rows.append(cnnlab("configs/fashion-best.yaml", [], "cnnlab configs/fashion-best.yaml", args.limit, out))
+            print(json.dumps(rows[-1]), flush=True)
+        sections += [
+            "",
+            "## Recipes against the plain script's early-stopped result",
+            "The plain script trains up to 20 epochs with EarlyStopping(val_loss, patience 2, restore best).",
+            "",
+            table(rows, base),
+            "",
+            f"fashion-fast: {rows[1]['test_accuracy']:.4f} test accuracy in {rows[1]['wall_s'] / base['wall_s']:.2f}× "
+            "the plain script's wall time (goals: ≥ 0.915 in ≤ 0.33×).",
+        ]
+        if len(rows) > 2:
+            sections.append(
+                f"fashion-best: {rows[2]['test_accuracy']:.4f} test accuracy in {rows[2]['wall_s'] / 60:.1f} min "
+                "(goals: ≥ 0.94 within 20 min)."
+            )
+
+    text = "\n".join(
+        [
+            "# Training benchmark results",
+            "",
+            f"Generated by `{command}` on {started}; do not edit by hand.",
+            "",
+            f"Machine: {machine()}.",
+            "",
+            "Wall time is the whole process: start-up, data loading, training, evaluation, plots.",
+            "Each variant runs in its own process; peak RSS is that process's.",
+            "",
+            *sections,
+            "",
+        ]
+    )
+    args.output.write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
