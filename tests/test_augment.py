@@ -200,6 +200,21 @@ def test_mixing_gives_soft_labels_that_sum_to_one(option):
     assert not np.array_equal(images.numpy(), images.numpy().round()) or option == "cutmix_alpha"
 
 
+@pytest.mark.parametrize("option", ["mixup_alpha", "cutmix_alpha"])
+def test_preview_mixing_pairs_each_image_with_its_partner(option):
+    """Black images mixed with white partners: the white share of the pixels must equal
+    the partner's share of the label, image by image."""
+    from cnnlab.augment import mix_preview
+
+    black, white = np.zeros((6, SIZE, SIZE, 1), np.float32), np.full((6, SIZE, SIZE, 1), 200.0, np.float32)
+    mixed, weights = mix_preview(black, white, AugmentConfig(**{option: 1.0}), seed=3)
+    # Keras's CutMix weighs labels by the box's real-valued area but pastes whole pixels:
+    # on 28x28 images the two differ by a few hundredths.
+    tolerance = 1e-4 if option == "mixup_alpha" else 0.05
+    np.testing.assert_allclose(mixed.mean(axis=(1, 2, 3)) / 200.0, 1.0 - weights, atol=tolerance)
+    assert ((weights > 0.01) & (weights < 0.99)).any()
+
+
 def test_mixing_is_off_by_default():
     from cnnlab.data import make_pipeline
 
@@ -250,7 +265,7 @@ def test_model_with_augmentation_saves_loads_and_predicts_the_same(tmp_path, pat
     assert model.layers[2].name == "rescaling"
     x, y = make_pattern_dataset(64)
     compile_model(model, cfg, steps_per_epoch=4)
-    model.fit(make_pipeline(x, y, 16, shuffle=True, seed=0), epochs=1, verbose=0)
+    model.fit(make_pipeline(x, y, 16, shuffle=True, seed=0), epochs=1, verbose=0, shuffle=False)
     before = model.predict(x, verbose=0)
     np.testing.assert_array_equal(before, model.predict(x, verbose=0))  # inference is deterministic
     path = tmp_path / "model.keras"
@@ -308,6 +323,16 @@ def test_preview_writes_the_grid_and_prints_its_path(cli, tiny_config, tmp_path)
     path = out / "tiny" / "augment-preview.png"
     assert result.stdout.strip() == f"augmentation preview written to {path}"
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_preview_shows_mixing(cli, tmp_path, pattern_npz):
+    config = write_config(
+        tmp_path / "mix.yaml", data={"path": str(pattern_npz)}, train={"loss": "categorical_crossentropy"},
+        augment={"mixup_alpha": 0.4, "cutmix_alpha": 1.0},
+    )  # fmt: skip
+    result = cli("augment", config, "--count", 4, "--output-dir", tmp_path / "outputs")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "outputs" / "tiny" / "augment-preview.png").is_file()
 
 
 def test_preview_without_augmentation_says_what_to_set(cli, tiny_config, tmp_path):
