@@ -69,8 +69,11 @@ def output_dir_option(f):
     )(f)
 
 
-def config_options(f):
-    """CONFIG plus --set overrides, shared by commands that read a config."""
+def config_options(f=None, *, required=True):
+    """CONFIG plus --set overrides, shared by commands that read a config.
+    ``@config_options(required=False)`` where CONFIG may be left out (train --resume)."""
+    if f is None:
+        return lambda g: config_options(g, required=required)
     f = click.option(
         "--set",
         "overrides",
@@ -78,23 +81,63 @@ def config_options(f):
         metavar="KEY=VALUE",
         help="Override a config key, e.g. --set train.epochs=3 (repeatable).",
     )(f)
-    return click.argument("config", type=click.Path(path_type=Path))(f)
+    return click.argument("config", required=required, type=click.Path(path_type=Path))(f)
+
+
+def unsafe_option(f):
+    """For commands that load a .keras file (safe mode refuses Lambda layers)."""
+    return click.option(
+        "--unsafe",
+        is_flag=True,
+        help="Allow .keras files with Lambda layers (arbitrary Python code); only for files you trust.",
+    )(f)
+
+
+def stop_signals():
+    """Ctrl-C / SIGTERM stop training at the next safe point (see cnnlab.signals)."""
+    from cnnlab.signals import capture_stop_signals
+
+    return capture_stop_signals()
 
 
 @cli.command()
-@config_options
+@config_options(required=False)
 @click.option("--epochs", type=click.IntRange(min=1), help="Shortcut for --set train.epochs=N.")
+@click.option(
+    "--resume",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[RUN]",
+    help="Continue an interrupted run (default: the newest one under --output-dir) with its own config.",
+)
 @output_dir_option
-def train(config, overrides, epochs, output_dir):
-    """Train the model described by CONFIG into a new run directory."""
+def train(config, overrides, epochs, resume, output_dir):
+    """Train the model described by CONFIG into a new run directory.
+
+    Ctrl-C or SIGTERM stops at the next safe point and prints the command to resume."""
     from cnnlab.config import load_config
 
     overrides = list(overrides) + ([f"train.epochs={epochs}"] if epochs else [])
-    cfg = load_config(config, overrides)
+    resume_run = None
+    if resume is not None:
+        from cnnlab.resume import plan_resume
+
+        plan = plan_resume(resume or None, output_dir, config, overrides)
+        if plan.cfg is None:
+            click.echo(f"{plan.run} is already done ({plan.status.get('epoch', '?')} epochs); nothing to resume")
+            return
+        cfg, resume_run = plan.cfg, plan.run
+        click.echo(f"resuming {resume_run} after epoch {plan.status.get('epoch', 0)}", err=True)
+    elif config is None:
+        raise click.UsageError("give CONFIG, or --resume [RUN] to continue an interrupted run")
+    else:
+        cfg = load_config(config, overrides)
     from cnnlab.train import read_metrics
     from cnnlab.train import train as run_training
 
-    run = run_training(cfg, output_dir)
+    with stop_signals():
+        run = run_training(cfg, output_dir, resume_run=resume_run)
     metrics = read_metrics(run)
     click.echo(f"test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f}")
     click.echo(f"run saved to {run}")
@@ -103,11 +146,12 @@ def train(config, overrides, epochs, output_dir):
 @cli.command(help=f"Evaluate a trained model on its dataset's test split.\n\nRUN: {RUN_HELP}.")
 @click.argument("run", required=False)
 @output_dir_option
-def evaluate(run, output_dir):
+@unsafe_option
+def evaluate(run, output_dir, unsafe):
     from cnnlab.evaluate import evaluate_run
     from cnnlab.runs import load_run
 
-    loaded = load_run(run, output_dir)
+    loaded = load_run(run, output_dir, unsafe=unsafe)
     metrics = evaluate_run(loaded).metrics
     click.echo(f"test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f} "
                f"on {metrics['test_images']} images")  # fmt: skip
@@ -122,7 +166,8 @@ def evaluate(run, output_dir):
 @click.argument("args", nargs=-1, required=True, metavar="[RUN] IMAGE...")
 @click.option("--top", default=3, show_default=True, type=click.IntRange(min=1), help="How many classes to show.")
 @output_dir_option
-def predict(args, top, output_dir):
+@unsafe_option
+def predict(args, top, output_dir, unsafe):
     from cnnlab.evaluate import predict_probabilities
     from cnnlab.images import load_image, model_image_shape
     from cnnlab.runs import load_run
@@ -132,7 +177,7 @@ def predict(args, top, output_dir):
     images = args[1:] if run_arg else args
     if not images:
         raise click.UsageError("give at least one IMAGE after RUN")
-    loaded = load_run(run_arg, output_dir)
+    loaded = load_run(run_arg, output_dir, unsafe=unsafe)
     h, w, c = model_image_shape(loaded.model)
     import numpy as np
 

@@ -23,3 +23,15 @@ class ModelError(CnnlabError):
 
 class RunError(CnnlabError):
     """A run directory is missing, incomplete or cannot be written."""
+
+
+class TrainingInterrupted(RunError):
+    """Ctrl-C or SIGTERM stopped training at a safe point; the run can be resumed."""
+
+    def __init__(self, message: str, exit_code: int = 130):
+        super().__init__(message)
+        self.exit_code = exit_code  # 128 + signal number, as a shell reports it
+
+
+class TrainingDiverged(RunError):
+    """The loss became NaN or infinite; the best model so far is kept."""

@@ -25,23 +25,27 @@ from cnnlab.models import build_model
 from cnnlab.summary import describe_model
 
 
-def train(cfg, output_dir: Path = runs.DEFAULT_OUTPUT_DIR) -> Path:
-    """Train ``cfg`` and return the run directory."""
+def train(cfg, output_dir: Path = runs.DEFAULT_OUTPUT_DIR, resume_run: Path | None = None) -> Path:
+    """Train ``cfg`` and return the run directory. ``resume_run``: continue that
+    interrupted run from its last backed-up epoch (see cnnlab.resume)."""
     k = keras()
-    runs.check_writable(output_dir)  # before minutes of loading and training
+    runs.check_writable(resume_run or output_dir)  # before minutes of loading and training
     k.utils.set_random_seed(cfg.seed)  # python, numpy and TF generators
     set_precision_policy(cfg)
     data = load_dataset(cfg.data, cfg.seed)
     model = build_model(cfg, data.input_shape, data.num_classes)
 
-    run = runs.create_run_dir(output_dir, cfg.name)
-    runs.write_text(run / "config.yaml", dump_config(cfg))
-    runs.write_json(run / "classes.json", data.class_names)
-    runs.write_text(run / "summary.txt", describe_model(model) + "\n")
-    runs.write_json(run / "status.json", {"state": "running", "epoch": 0})
-    # Kept for "weights before vs after training" histograms.
-    with runs.atomic_path(run / "initial.weights.h5") as tmp:
-        model.save_weights(tmp)
+    if resume_run is not None:  # its config, classes and initial weights are there already
+        run = Path(resume_run)
+    else:
+        run = runs.create_run_dir(output_dir, cfg.name)
+        runs.write_text(run / "config.yaml", dump_config(cfg))
+        runs.write_json(run / "classes.json", data.class_names)
+        runs.write_text(run / "summary.txt", describe_model(model) + "\n")
+        runs.write_json(run / "status.json", {"state": "running", "epoch": 0})
+        # Kept for "weights before vs after training" histograms.
+        with runs.atomic_path(run / "initial.weights.h5") as tmp:
+            model.save_weights(tmp)
 
     one_hot = data.num_classes if cfg.train.loss == "categorical_crossentropy" else 0
     batch = cfg.data.batch_size
@@ -69,16 +73,23 @@ def train(cfg, output_dir: Path = runs.DEFAULT_OUTPUT_DIR) -> Path:
     if cfg.train.tensorboard:
         callbacks.append(k.callbacks.TensorBoard(log_dir=str(run / "tensorboard"), profile_batch=0))
 
+    from cnnlab.resume import TrainingGuard
+
+    # Last callback: backs up after the others wrote their files; stops on Ctrl-C/SIGTERM/NaN.
+    guard = TrainingGuard(run, cfg, callbacks, train_ds, resume=resume_run is not None)
+    callbacks.append(guard)
     started = time.perf_counter()
-    model.fit(
-        train_ds,
-        validation_data=val_ds,
-        epochs=cfg.train.epochs,
-        callbacks=callbacks,
-        verbose=cfg.train.verbose,
-        shuffle=False,  # the tf.data pipeline shuffles (seeded) already
-    )
-    train_seconds = time.perf_counter() - started
+    with guard.supervise():
+        model.fit(
+            train_ds,
+            validation_data=val_ds,
+            epochs=cfg.train.epochs,
+            initial_epoch=guard.initial_epoch,
+            callbacks=callbacks,
+            verbose=cfg.train.verbose,
+            shuffle=False,  # the tf.data pipeline shuffles (seeded) already
+        )
+    train_seconds = time.perf_counter() - started + guard.seconds_before
 
     best.restore(model)  # evaluate the kept (best) model, not the last epoch's weights
     evaluation = evaluate_model(model, data.x_test, data.y_test, data.class_names, batch_size=max(batch, 256))
@@ -88,7 +99,9 @@ def train(cfg, output_dir: Path = runs.DEFAULT_OUTPUT_DIR) -> Path:
     from cnnlab.plots import plot_history
 
     runs.save_figure(plot_history(read_history(run)), run / "plots" / "history.png")
-    runs.write_json(run / "status.json", {"state": "done", "epoch": len(read_history(run)["epoch"])})
+    from cnnlab.resume import mark_done
+
+    mark_done(run, len(read_history(run)["epoch"]))  # status "done"; the backup is no longer needed
     return run
 
 
@@ -198,7 +211,7 @@ class HistoryRecorder(keras().callbacks.Callback):
         row["epoch_seconds"] = round(time.perf_counter() - self.epoch_started, 3)
         self.rows.append(row)
         runs.write_text(self.run / "history.csv", rows_to_csv(self.rows))
-        runs.write_json(self.run / "status.json", {"state": "running", "epoch": epoch + 1})
+        # status.json is written by cnnlab.resume.TrainingGuard, once the epoch is backed up.
 
 
 def rows_to_csv(rows: list[dict]) -> str:
