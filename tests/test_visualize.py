@@ -1,0 +1,442 @@
+"""cnnlab visualize: layer lookup, feature maps checked against a direct layer-by-layer
+computation (textbook model, BatchNorm model, nested backbone), Grad-CAM on a model
+trained to find a bright square, gradient ascent, the plot grids, and the CLI errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import TINY_LAYERS, write_config
+
+SQUARE = 7  # side of the bright square in the Grad-CAM data
+
+
+def panels(fig) -> list:
+    from cnnlab.visualize import PANEL
+
+    return [ax for ax in fig.axes if ax.get_label() == PANEL]
+
+
+def one_line_error(result, starts: str) -> str:
+    assert result.exit_code != 0
+    text = result.stderr.strip()
+    assert "\n" not in text, text
+    assert text.startswith(f"Error: {starts}"), text
+    assert "Traceback" not in result.output
+    return text
+
+
+def direct_forward(layers, x, stop: str):
+    """Call layers one after another on x (a plain chain), stopping after ``stop``."""
+    h = x
+    for layer in layers:
+        h = layer(h)
+        if layer.name == stop:
+            return np.asarray(h)
+    raise AssertionError(f"{stop} not in the chain")
+
+
+# ---------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def fashion(fashion_run):
+    """The shared real run, loaded once, with its first test images."""
+    from cnnlab.runs import load_run
+    from cnnlab.visualize_run import test_split
+
+    loaded = load_run(str(fashion_run))
+    x_test, y_test = test_split(loaded)
+    return loaded, x_test[:8], y_test[:8]
+
+
+def make_square_dataset(n: int, seed: int):
+    """Dark noise; class 1 adds a bright SQUARE x SQUARE square at a random place.
+    -> uint8 (n, 28, 28, 1), labels, top-left corners (n, 2) (-1 for class 0)."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 50, (n, 28, 28, 1)).astype(np.uint8)
+    y = rng.integers(0, 2, n)
+    corners = np.full((n, 2), -1)
+    for i in np.flatnonzero(y == 1):
+        r, c = rng.integers(0, 28 - SQUARE + 1, 2)
+        x[i, r : r + SQUARE, c : c + SQUARE] = 230
+        corners[i] = (r, c)
+    return x, y, corners
+
+
+@pytest.fixture(scope="module")
+def square_run(tmp_path_factory):
+    """A tiny conv net trained (with cnnlab train) to say whether a bright square is present."""
+    from cnnlab.config import load_config
+    from cnnlab.train import train
+
+    tmp = tmp_path_factory.mktemp("square")
+    x_train, y_train, _ = make_square_dataset(800, seed=1)
+    x_test, y_test, corners = make_square_dataset(40, seed=2)
+    np.savez(tmp / "squares.npz", x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    layers = [
+        {"type": "Conv2D", "filters": 8, "kernel_size": 3, "activation": "relu", "padding": "same"},
+        {"type": "MaxPooling2D", "pool_size": 2},
+        {"type": "Conv2D", "filters": 16, "kernel_size": 3, "activation": "relu", "padding": "same"},
+        {"type": "GlobalMaxPooling2D"},
+        {"type": "Dense", "units": 2, "activation": "softmax"},
+    ]
+    cfg_path = write_config(
+        tmp / "squares.yaml",
+        name="squares",
+        data={"path": str(tmp / "squares.npz")},
+        model={"layers": layers},
+        train={"epochs": 4, "optimizer": {"name": "adam", "learning_rate": 0.003}},
+    )
+    run = train(load_config(cfg_path), tmp / "outputs")
+    return run, x_test, y_test, corners
+
+
+@pytest.fixture(scope="module")
+def bn_run(tmp_path_factory):
+    """A tiny model with BatchNormalization, trained for 2 epochs on the pattern data."""
+    from cnnlab.config import load_config
+    from cnnlab.train import train
+    from tests.conftest import make_pattern_dataset
+
+    tmp = tmp_path_factory.mktemp("bn")
+    x_train, y_train = make_pattern_dataset(200, seed=1)
+    x_test, y_test = make_pattern_dataset(30, seed=2)
+    np.savez(tmp / "p.npz", x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    layers = [
+        {"type": "Conv2D", "filters": 6, "kernel_size": 3, "padding": "same", "use_bias": False},
+        {"type": "BatchNormalization"},
+        {"type": "Activation", "activation": "relu"},
+        {"type": "MaxPooling2D", "pool_size": 2},
+        *TINY_LAYERS[2:],
+    ]
+    cfg_path = write_config(tmp / "bn.yaml", name="bn", data={"path": str(tmp / "p.npz")}, model={"layers": layers})
+    return train(load_config(cfg_path), tmp / "outputs")
+
+
+@pytest.fixture(scope="module")
+def nested_model(tmp_path_factory):
+    """A .keras model whose backbone is a nested keras.applications.MobileNetV2
+    (weights=None, 32x32): image 28x28x1 -> rescale -> resize -> 1x1 conv to RGB ->
+    backbone -> pooling -> softmax. Saved and loaded back, as a run's model would be."""
+    from cnnlab.backend import keras
+
+    k = keras()
+    k.utils.set_random_seed(0)
+    inputs = k.Input((28, 28, 1), name="image")
+    x = k.layers.Rescaling(1 / 255, name="rescaling")(inputs)
+    x = k.layers.Resizing(32, 32, name="resizing")(x)
+    x = k.layers.Conv2D(3, 1, name="to_rgb")(x)
+    base = k.applications.MobileNetV2(input_shape=(32, 32, 3), alpha=0.35, include_top=False, weights=None)
+    x = base(x, training=False)
+    x = k.layers.GlobalAveragePooling2D(name="pool")(x)
+    outputs = k.layers.Dense(3, activation="softmax", name="dense")(x)
+    path = tmp_path_factory.mktemp("nested") / "nested.keras"
+    k.Model(inputs, outputs, name="nested").save(path)
+    from cnnlab.runs import load_model
+
+    return path, load_model(path), base.name
+
+
+# ---------------------------------------------------------------- layer lookup
+
+
+def test_layer_names_classes_all_and_errors(fashion):
+    from cnnlab.errors import ModelError
+    from cnnlab.layer_paths import find_layers, last_map_layer
+
+    model = fashion[0].model
+    assert [r.path for r in find_layers(model, "conv2d_1")] == ["conv2d_1"]
+    assert [r.path for r in find_layers(model, "Conv2D")] == ["conv2d"]  # the first layer of that class
+    assert [r.path for r in find_layers(model, "MaxPooling2D")] == ["max_pooling2d"]
+    assert [r.path for r in find_layers(model, "all")] == ["conv2d", "max_pooling2d", "conv2d_1", "max_pooling2d_1"]
+    assert last_map_layer(model).path == "conv2d_1"
+    with pytest.raises(ModelError, match=r"no layer 'conv2d_9' .*did you mean 'conv2d_1'.*conv2d, max_pooling2d"):
+        find_layers(model, "conv2d_9")
+
+
+def test_nested_lookup_full_path_unique_inner_name_and_ambiguity(nested_model):
+    from cnnlab.backend import keras
+    from cnnlab.errors import ModelError
+    from cnnlab.layer_paths import find_layers, last_map_layer
+
+    _, model, base = nested_model
+    assert find_layers(model, f"{base}/Conv1")[0].path == f"{base}/Conv1"
+    assert find_layers(model, "Conv1")[0].path == f"{base}/Conv1"  # unique inner name
+    assert find_layers(model, "DepthwiseConv2D")[0].path == f"{base}/expanded_conv_depthwise"
+    assert last_map_layer(model).path == base  # the backbone's output is its last feature map
+    all_paths = [r.path for r in find_layers(model, "all")]
+    assert all_paths[0] == "to_rgb" and f"{base}/Conv1" in all_paths and len(all_paths) > 30
+    with pytest.raises(ModelError, match=rf"inside {base} \(\d+ layers, use {base}/NAME\): Conv1, bn_Conv1"):
+        find_layers(model, "nope")
+
+    k = keras()
+
+    def block(name):
+        i = k.Input((8, 8, 1))
+        return k.Model(i, k.layers.Conv2D(2, 3, name="inner_conv")(i), name=name)
+
+    i = k.Input((8, 8, 1))
+    two = k.Model(i, k.layers.Add()([block("a")(i), block("b")(i)]))
+    with pytest.raises(ModelError, match=r"occurs in several nested models \(a/inner_conv, b/inner_conv\)"):
+        find_layers(two, "inner_conv")
+
+
+# ---------------------------------------------------------------- feature maps == direct computation
+
+
+def test_feature_maps_equal_direct_computation_textbook(fashion):
+    from cnnlab.layer_paths import find_layers
+    from cnnlab.probes import Probe, feature_maps
+
+    loaded, x, _ = fashion
+    model = loaded.model
+    for name in ("conv2d", "max_pooling2d", "conv2d_1", "max_pooling2d_1"):
+        maps = feature_maps(Probe(model, find_layers(model, name)[0]), x[:3])
+        expected = direct_forward(model.layers[1:], x[:3].astype(np.float32), name)
+        assert maps.shape == expected.shape
+        np.testing.assert_allclose(maps, expected, rtol=1e-5, atol=1e-5)
+    assert maps.shape == (3, 7, 7, 64)
+
+
+def test_feature_maps_equal_direct_computation_nested_backbone(nested_model):
+    from cnnlab.layer_paths import find_layers
+    from cnnlab.probes import Probe, feature_maps
+
+    _, model, base_name = nested_model
+    base = model.get_layer(base_name)
+    x = np.random.default_rng(3).integers(0, 256, (2, 28, 28, 1)).astype(np.float32)
+    outer_chain = [model.get_layer(n) for n in ("rescaling", "resizing", "to_rgb")]
+    backbone_in = direct_forward(outer_chain, x, "to_rgb")  # (2, 32, 32, 3)
+    # Block 1 of MobileNetV2 is a plain chain (no residual add): call its layers one by one.
+    for inner in ("Conv1", "bn_Conv1", "expanded_conv_project_BN", "block_1_depthwise_relu"):
+        maps = feature_maps(Probe(model, find_layers(model, inner)[0]), x)
+        expected = direct_forward(base.layers[1:], backbone_in, inner)
+        np.testing.assert_allclose(maps, expected, rtol=1e-4, atol=1e-5)
+    # The backbone as one layer of the outer model: its whole output.
+    maps = feature_maps(Probe(model, find_layers(model, base_name)[0]), x)
+    np.testing.assert_allclose(maps, np.asarray(base(backbone_in)), rtol=1e-4, atol=1e-5)
+
+
+def test_feature_maps_equal_direct_computation_batchnorm(bn_run):
+    from cnnlab.layer_paths import find_layers
+    from cnnlab.probes import Probe, feature_maps
+    from cnnlab.runs import load_run
+    from cnnlab.visualize_run import test_split
+
+    loaded = load_run(str(bn_run))
+    x = test_split(loaded)[0][:4].astype(np.float32)
+    model = loaded.model
+    bn = model.get_layer("batch_normalization")
+    assert not np.allclose(np.asarray(bn.moving_mean), 0)  # trained: inference mode really differs
+    for name in ("batch_normalization", "activation"):
+        maps = feature_maps(Probe(model, find_layers(model, name)[0]), x)
+        np.testing.assert_allclose(maps, direct_forward(model.layers[1:], x, name), rtol=1e-5, atol=1e-5)
+
+
+# ---------------------------------------------------------------- grids and normalisation
+
+
+def test_filter_and_feature_map_grids_count_panels_and_say_n_of_m(fashion):
+    from cnnlab.layer_paths import conv_kernel, find_layers
+    from cnnlab.probes import Probe, feature_maps
+    from cnnlab.visualize import plot_feature_maps, plot_filters
+
+    loaded, x, _ = fashion
+    model = loaded.model
+    conv1, conv2 = model.get_layer("conv2d"), model.get_layer("conv2d_1")
+    assert len(panels(plot_filters(conv_kernel(conv1), "conv2d"))) == 32
+    fig = plot_filters(conv_kernel(conv2), "conv2d_1")
+    assert len(panels(fig)) == 64 and "all 64 filters" in fig._suptitle.get_text()
+    # One symmetric scale centred at zero, shared by every panel.
+    limits = {tuple(ax.images[0].get_clim()) for ax in panels(fig)}
+    assert len(limits) == 1 and next(iter(limits))[0] == -next(iter(limits))[1] < 0
+
+    maps = feature_maps(Probe(model, find_layers(model, "conv2d_1")[0]), x[:1])[0]
+    fig = plot_feature_maps(maps, x[0], "conv2d_1", max_maps=16)
+    assert len(panels(fig)) == 16
+    assert "16 of 64 channels shown" in fig._suptitle.get_text()
+
+
+def test_dead_channels_survive_normalisation_and_show_in_stats():
+    """A channel that is zero everywhere (std 0) is drawn as 'dead', never as NaN;
+    Grad-CAM with no positive evidence is all zeros, not NaN."""
+    from cnnlab.backend import keras
+    from cnnlab.layer_paths import find_layers
+    from cnnlab.probes import Probe, channel_stats, feature_maps, grad_cam
+    from cnnlab.visualize import normalise_maps, plot_feature_maps, plot_grad_cam
+
+    k = keras()
+    inputs = k.Input((12, 12, 1), name="image")
+    x = k.layers.Rescaling(1 / 255)(inputs)
+    x = k.layers.Conv2D(3, 3, activation="relu", name="conv2d")(x)
+    x = k.layers.Flatten()(x)
+    model = k.Model(inputs, k.layers.Dense(2, activation="softmax")(x))
+    kernel, bias = model.get_layer("conv2d").get_weights()
+    kernel[..., 0], kernel[..., 2] = np.abs(kernel[..., 0]), np.abs(kernel[..., 2])  # these two always fire
+    kernel[..., 1], bias[:] = 0.0, (0.0, -1.0, 0.0)  # channel 1 can never fire
+    model.get_layer("conv2d").set_weights([kernel, bias])
+
+    probe = Probe(model, find_layers(model, "conv2d")[0])
+    images = np.random.default_rng(0).integers(0, 256, (5, 12, 12, 1)).astype(np.uint8)
+    stats = channel_stats(probe, images, batch_size=2)
+    assert stats["dead"] == [1]
+    assert stats["zero_fraction"][1] == 1.0 and stats["mean"][1] == 0.0
+
+    maps = feature_maps(probe, images[:1])[0]
+    shown, constant = normalise_maps(maps)
+    assert np.isfinite(shown).all() and list(constant) == [False, True, False]
+    titles = [ax.get_title() for ax in panels(plot_feature_maps(maps, images[0], "conv2d"))]
+    assert titles == ["#0", "#1 dead", "#2"]
+
+    model.get_layer("conv2d").set_weights([np.zeros_like(kernel), np.full_like(bias, -1.0)])  # all dead
+    cam = grad_cam(probe, images[0], 0)
+    assert cam.shape == (12, 12) and np.isfinite(cam).all() and cam.max() == 0
+    assert "no positive evidence" in panels(plot_grad_cam(images[0], [("c", cam)], "conv2d"))[0].get_title()
+
+
+# ---------------------------------------------------------------- Grad-CAM and gradient ascent
+
+
+def test_grad_cam_peak_falls_inside_the_bright_square(square_run):
+    from cnnlab.layer_paths import find_layers, last_map_layer
+    from cnnlab.probes import Probe, grad_cam, predict
+    from cnnlab.runs import load_run
+
+    run, x_test, y_test, corners = square_run
+    model = load_run(str(run)).model
+    assert last_map_layer(model).path == "conv2d_1"
+    probe = Probe(model, find_layers(model, "conv2d_1")[0])
+    with_square = np.flatnonzero(y_test == 1)[:12]
+    assert len(with_square) >= 8
+    inside = 0
+    for i in with_square:
+        assert predict(probe, x_test[i]).argmax() == 1  # the model did learn the task
+        cam = grad_cam(probe, x_test[i], 1)
+        assert cam.shape == (28, 28) and cam.min() >= 0.0 and cam.max() == pytest.approx(1.0)
+        r, c = np.unravel_index(cam.argmax(), cam.shape)
+        top, left = corners[i]
+        inside += top <= r < top + SQUARE and left <= c < left + SQUARE
+    assert inside == len(with_square)
+
+
+def test_gradient_ascent_increases_the_filters_mean_activation(fashion):
+    from cnnlab.layer_paths import find_layers
+    from cnnlab.probes import Probe, filter_patterns
+
+    model = fashion[0].model
+    channels = [0, 5, 17, 31]
+    patterns, before, after = filter_patterns(Probe(model, find_layers(model, "conv2d")[0]), channels, steps=15)
+    assert patterns.shape == (4, 28, 28, 1) and patterns.min() >= 0 and patterns.max() <= 255
+    assert (after > before).all(), (before, after)
+    assert (after - before).min() > 0.05 * np.abs(before).max()  # a real rise, not round-off
+
+
+# ---------------------------------------------------------------- the command
+
+
+def test_cli_writes_every_kind_for_conv2d_on_a_real_run(cli, fashion_run):
+    result = cli("visualize", fashion_run, "--layer", "conv2d", "--index", "3")
+    assert result.exit_code == 0, result.output
+    folder = fashion_run / "plots" / "visualize" / "conv2d"
+    kinds = ["filters", "histogram", "feature-maps", "stats", "gradcam", "patterns"]
+    for kind in kinds:
+        png = folder / f"{kind}.png"
+        assert str(png) in result.stdout
+        with Image.open(png) as img:
+            assert img.format == "PNG" and min(img.size) > 200
+    assert "(all 32 filters)" in result.stdout
+    stats = json.loads((folder / "stats.json").read_text())
+    assert stats["layer"] == "conv2d" and stats["images"] == 256 and len(stats["channels"]) == 32
+    assert all(0 <= ch["zero_fraction"] <= 1 for ch in stats["channels"])
+    # the histogram compares with the weights train saved before training
+    assert "initial weights not saved" not in result.stdout
+
+
+def test_cli_max_maps_says_16_of_64_and_dense_gets_histogram_only(cli, fashion_run):
+    result = cli("visualize", fashion_run, "--layer", "conv2d_1", "--kind", "feature-maps,filters", "--max-maps", "16")
+    assert result.exit_code == 0, result.output
+    assert "(16 of 64 channels shown)" in result.stdout and "(16 of 64 filters shown)" in result.stdout
+    result = cli("visualize", fashion_run, "--layer", "dense")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count(".png") == 1 and "dense/histogram.png" in result.stdout
+
+
+def test_cli_all_layers_and_an_image_file(cli, fashion_run, tmp_path):
+    Image.new("RGB", (90, 60), (200, 30, 30)).save(tmp_path / "red.jpg")  # any size and colour
+    result = cli("visualize", fashion_run, "--layer", "all", "--kind", "stats", "--image", tmp_path / "red.jpg")
+    assert result.exit_code == 0, result.output
+    for layer in ("conv2d", "max_pooling2d", "conv2d_1", "max_pooling2d_1"):
+        assert f"/{layer}/stats.png" in result.stdout
+    assert "over image red.jpg" in result.stdout
+
+
+def test_cli_gradcam_defaults_to_last_conv_layer(cli, fashion_run):
+    result = cli("visualize", fashion_run, "--kind", "gradcam")
+    assert result.exit_code == 0, result.output
+    assert "/conv2d_1/gradcam.png" in result.stdout and "predicted:" in result.stdout
+
+
+def test_cli_nested_backbone_from_a_keras_file(cli, nested_model, tmp_path):
+    path, _, base = nested_model
+    Image.new("L", (28, 28), 90).save(tmp_path / "gray.png")
+    result = cli("visualize", path, "--layer", "block_1_expand", "--image", tmp_path / "gray.png")
+    assert result.exit_code == 0, result.output
+    folder = path.parent / "plots" / "visualize" / base / "block_1_expand"
+    for kind in ("filters", "histogram", "feature-maps", "stats", "gradcam", "patterns"):
+        assert (folder / f"{kind}.png").is_file()
+    assert "initial weights not saved" in result.stdout  # a bare .keras file has no run directory
+
+
+def test_cli_batchnorm_layer(cli, bn_run):
+    result = cli("visualize", bn_run, "--layer", "BatchNormalization", "--kind", "histogram,feature-maps,gradcam")
+    assert result.exit_code == 0, result.output
+    assert "batch_normalization/histogram.png" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "starts", "mentions"),
+    [
+        (["--layer", "conv9"], "no layer 'conv9' in model 'fashion'", "conv2d_1"),
+        (["--layer", "dense", "--kind", "feature-maps"], "layer 'dense' (Dense) outputs (None, 100), not a 4-D",
+         "only histogram applies to it"),
+        (["--layer", "flatten"], "layer 'flatten' (Flatten) outputs (None, 3136)", "nothing to draw"),
+        (["--layer", "max_pooling2d", "--kind", "filters"], "layer 'max_pooling2d' (MaxPooling2D) has no convolution",
+         "kinds that apply: feature-maps, stats, gradcam, patterns"),
+        (["--layer", "conv2d", "--kind", "heatmap"], "unknown --kind 'heatmap'", "choose from filters"),
+        (["--layer", "conv2d", "--index", "99999"], "--index 99999 is out of range", "3000 images"),
+        (["--layer", "conv2d", "--kind", "filters,histogram,stats"], "", ""),  # fine: no error
+        (["--kind", "filters"], "give --layer NAME", "conv2d"),
+    ],
+)
+def test_cli_bad_inputs_give_one_line_errors(cli, fashion_run, args, starts, mentions):
+    result = cli("visualize", fashion_run, *args)
+    if not starts:
+        assert result.exit_code == 0, result.output
+        return
+    assert mentions in one_line_error(result, starts)
+
+
+def test_cli_missing_run_and_unreadable_image(cli, fashion_run, tmp_path):
+    one_line_error(cli("visualize", tmp_path / "nope", "--layer", "conv2d"), "run '")
+    one_line_error(cli("visualize", "--output-dir", tmp_path, "--layer", "conv2d"), "no runs under")
+    (tmp_path / "broken.png").write_text("not a picture")
+    text = one_line_error(cli("visualize", fashion_run, "--layer", "conv2d", "--image", tmp_path / "broken.png"),
+                          "cannot read image")  # fmt: skip
+    assert "not an image file" in text
+
+
+def test_help_and_headless_backend(cli):
+    import matplotlib
+
+    import cnnlab.visualize  # noqa: F401  sets Agg
+
+    result = cli("visualize", "--help")
+    assert result.exit_code == 0
+    assert all(k in result.output for k in ("filters", "histogram", "feature-maps", "stats", "gradcam", "patterns"))
+    assert matplotlib.get_backend().lower() == "agg"
