@@ -210,17 +210,19 @@ def predict(args, top, output_dir, unsafe):
 @click.option("--max-maps", default=64, show_default=True, type=click.IntRange(min=1),
               help="Most panels per grid (filters, feature maps, patterns).")  # fmt: skip
 @output_dir_option
-def visualize(run, layer, image, index, kinds, max_maps, output_dir):
+@unsafe_option
+def visualize(run, layer, image, index, kinds, max_maps, output_dir, unsafe):
     from cnnlab.runs import load_run
     from cnnlab.visualize_run import visualize_run
 
     if image is not None and index is not None:
         raise click.UsageError("give either --image or --index, not both")
-    loaded = load_run(run, output_dir)
+    loaded = load_run(run, output_dir, unsafe=unsafe)
     # A bare .keras file outside a run directory: write beside it.
     out_dir = None if loaded.run_dir is not None else Path(run).parent / "plots" / "visualize"
-    written = visualize_run(loaded, layer, kinds=kinds, image=image, index=index, max_maps=max_maps, out_dir=out_dir)
-    click.echo(f"wrote {len(written)} files:")
+    written = visualize_run(loaded, layer, kinds=kinds, image=image, index=index, max_maps=max_maps,
+                            out_dir=out_dir, unsafe=unsafe)  # fmt: skip
+    click.echo(f"wrote {len(written)} file{'s' if len(written) != 1 else ''}:")
     for item in written:
         click.echo(f"  {item.path}" + (f"  ({item.note})" if item.note else ""))
 

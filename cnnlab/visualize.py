@@ -216,6 +216,6 @@ def plot_patterns(patterns: np.ndarray, channels: list[int], total: int, layer: 
         ax.imshow(shown[..., 0] if shown.shape[-1] == 1 else shown, cmap="gray" if shown.shape[-1] == 1 else None)
         ax.set_title(f"#{c}", fontsize=7)
     rose = f", mean activation rose for {int((gains > 0).sum())} of {n}" if gains is not None else ""
-    fig.suptitle(f"{layer}: input patterns that maximise each filter (gradient ascent), "
-                 f"{shown_text(n, total, 'filters')}{rose}", fontsize=10)  # fmt: skip
+    fig.suptitle(f"{layer}: input patterns that maximise each filter (gradient ascent)\n"
+                 f"{shown_text(n, total, 'filters')}{rose}; each stretched to its own range", fontsize=10)  # fmt: skip
     return fig

@@ -80,8 +80,10 @@ def plan_layers(model, layer: str | None, kinds) -> list[tuple[LayerRef, list[st
 
 
 def visualize_run(loaded, layer: str | None = None, *, kinds=(), image: str | Path | None = None,
-                  index: int | None = None, max_maps: int = 64, out_dir: Path | None = None) -> list[Written]:  # fmt: skip
-    """Draw the asked-for kinds for each layer; return the written files in order."""
+                  index: int | None = None, max_maps: int = 64, out_dir: Path | None = None,
+                  unsafe: bool = False) -> list[Written]:  # fmt: skip
+    """Draw the asked-for kinds for each layer; return the written files in order.
+    ``unsafe`` as for load_run: the histogram reloads the run's model for its initial weights."""
     from cnnlab import probes
 
     model = loaded.model
@@ -95,7 +97,7 @@ def visualize_run(loaded, layer: str | None = None, *, kinds=(), image: str | Pa
     out_dir = Path(out_dir)
     needs_image = any(k in IMAGE_KINDS for _, ks in plan for k in ks)
     chosen = choose_image(loaded, image, index) if needs_image else None
-    initial = _InitialWeights(loaded)
+    initial = _InitialWeights(loaded, unsafe)
     written: list[Written] = []
     for ref, ks in plan:
         folder = out_dir / ref.path  # nested layers get nested folders: resnet50/conv1_conv/
@@ -169,8 +171,8 @@ def draw_filters(ref, probe, chosen, folder, *, max_maps, **_):
 class _InitialWeights:
     """The run's weights before training (initial.weights.h5), loaded once, lazily."""
 
-    def __init__(self, loaded):
-        self.loaded, self._model, self.note = loaded, None, ""
+    def __init__(self, loaded, unsafe: bool = False):
+        self.loaded, self.unsafe, self._model, self.note = loaded, unsafe, None, ""
 
     def layer(self, ref: LayerRef):
         run = self.loaded.run_dir
@@ -180,7 +182,7 @@ class _InitialWeights:
                 self.note = "initial weights not saved for this run: after training only"
             else:
                 try:
-                    self._model = runs.load_model(run / runs.MODEL_FILE)
+                    self._model = runs.load_model(run / runs.MODEL_FILE, unsafe=self.unsafe)
                     self._model.load_weights(file)
                 except Exception as exc:  # an inconsistent run: still draw the trained weights
                     self._model, self.note = None, f"initial weights unreadable ({type(exc).__name__}): after only"

@@ -337,6 +337,27 @@ def test_gradient_ascent_increases_the_filters_mean_activation(fashion):
     assert (after - before).min() > 0.05 * np.abs(before).max()  # a real rise, not round-off
 
 
+def test_histogram_compares_with_the_weights_saved_before_training(fashion, bn_run):
+    from cnnlab.layer_paths import find_layers
+    from cnnlab.runs import load_run
+    from cnnlab.visualize import plot_weight_histograms
+    from cnnlab.visualize_run import _InitialWeights, _weight_arrays
+
+    loaded = fashion[0]
+    ref = find_layers(loaded.model, "conv2d")[0]
+    (_, kernel0), (_, bias0) = _weight_arrays(_InitialWeights(loaded).layer(ref))
+    (_, kernel1), (_, bias1) = _weight_arrays(ref.layer)
+    # Before training: Glorot-uniform kernel within sqrt(6 / (fan_in + fan_out)), zero bias.
+    assert np.abs(kernel0).max() <= np.sqrt(6 / (9 + 9 * 32)) and not bias0.any()
+    assert bias1.any() and not np.allclose(kernel0, kernel1)
+
+    bn = load_run(str(bn_run))
+    ref = find_layers(bn.model, "batch_normalization")[0]
+    after, before = _weight_arrays(ref.layer), _weight_arrays(_InitialWeights(bn).layer(ref))
+    assert [name for name, _ in after] == ["gamma", "beta", "moving_mean", "moving_variance"]
+    assert len(panels(plot_weight_histograms(after, before, ref.path))) == 4
+
+
 # ---------------------------------------------------------------- the command
 
 
@@ -420,6 +441,11 @@ def test_cli_bad_inputs_give_one_line_errors(cli, fashion_run, args, starts, men
         assert result.exit_code == 0, result.output
         return
     assert mentions in one_line_error(result, starts)
+
+
+def test_cli_image_and_index_together_is_a_usage_error(cli, fashion_run, tmp_path):
+    result = cli("visualize", fashion_run, "--layer", "conv2d", "--index", "1", "--image", tmp_path / "x.png")
+    assert result.exit_code == 2 and "give either --image or --index, not both" in result.stderr
 
 
 def test_cli_missing_run_and_unreadable_image(cli, fashion_run, tmp_path):
