@@ -18,6 +18,7 @@ This module imports no TensorFlow at import time: the config step reads sizes fr
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -171,14 +172,21 @@ def load_base(bc) -> Base:
 
 
 def _build_with_file(spec: Backbone, size, path: str, name: str):
+    hint = (f"the file must hold {name} weights without the classifier top (include_top=False), "
+            "e.g. saved with base.save_weights(...)")  # fmt: skip
     try:  # the constructor's own loading code (model.load_weights), as Keras does for "imagenet"
-        return spec.build(size, path)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model = spec.build(size, path)
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(
-            f"cannot load weights {path} into {name}: {first[:200]}; the file must hold {name} weights "
-            "without the classifier top (include_top=False), e.g. saved with base.save_weights(...)"
-        ) from None
+        first = str(exc).strip().splitlines()[0].rstrip(":. ") if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"cannot load weights {path} into {name}: {first[:200]}; {hint}") from None
+    # Keras only warns when parts of a .weights.h5 file do not match and keeps those layers
+    # random: that would be a silent switch to random weights, so it is an error here.
+    skipped = [w for w in caught if "freshly-initialized" in str(w.message) or "Skipping" in str(w.message)]
+    if skipped:
+        raise ModelError(f"cannot load weights {path} into {name}: {len(skipped)} part(s) do not match; {hint}")
+    return model
 
 
 def _load_run_model(weights: str):

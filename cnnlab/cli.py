@@ -269,5 +269,51 @@ def layers(pattern):
     click.echo("\n".join(names))
 
 
+DEFAULT_FINETUNE_CONFIG = Path("configs/finetune.yaml")
+
+
+@cli.command()
+@click.argument("config", required=False, type=click.Path(path_type=Path))
+@click.option("--backbone", required=True, metavar="NAME", help="A pretrained base (cnnlab backbones lists them).")
+@click.option("--mode", type=click.Choice(["feature_extraction", "fine_tune"]), help="Frozen base, or unfreeze its top.")
+@click.option("--weights", metavar="W", help="imagenet | none | a weights file | a cnnlab run directory or .keras file.")
+@click.option("--unfreeze", type=click.IntRange(min=1), help="fine_tune: unfreeze the top N base layers (not BatchNorm).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key (repeatable).")
+@output_dir_option
+def finetune(config, backbone, mode, weights, unfreeze, overrides, output_dir):
+    """Transfer learning: a pretrained BACKBONE with a new head, trained on CONFIG's data.
+
+    CONFIG defaults to configs/finetune.yaml (Fashion-MNIST, resized inside the model
+    for the backbone); the flags override it, and --set overrides the flags."""
+    from cnnlab.transfer import finetune_config
+
+    cfg, notes = finetune_config(config or DEFAULT_FINETUNE_CONFIG, backbone, mode, weights, unfreeze, overrides)
+    for note in notes:
+        click.echo(f"Note: {note}", err=True)
+    from cnnlab.train import read_metrics
+    from cnnlab.train import train as run_training
+
+    with stop_signals():
+        run = run_training(cfg, output_dir)
+    metrics = read_metrics(run)
+    click.echo(f"test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f}")
+    click.echo(f"run saved to {run}")
+
+
+@cli.command()
+def backbones():
+    """List the pretrained bases model.backbone.name accepts, with their input sizes."""
+    from cnnlab.backbones import PREPROCESSING_MEANING, REGISTRY, RUN_BACKBONE
+
+    click.echo(f"{'name':<18} {'min size':>9} {'default':>9}  {'preprocessing':<14} keras.applications")
+    for name, b in REGISTRY.items():
+        click.echo(f"{name:<18} {b.min_size:>4}x{b.min_size:<4} {b.default_size:>4}x{b.default_size:<4}  "
+                   f"{b.preprocessing:<14} {b.constructor}")  # fmt: skip
+    click.echo(f"{RUN_BACKBONE:<18} {'any':>9} {'its own':>9}  {'its own':<14} the conv layers of the cnnlab run in weights")
+    click.echo("\npreprocessing (inside the model, so saved models take raw pixels 0..255):")
+    for mode, meaning in PREPROCESSING_MEANING.items():
+        click.echo(f"  {mode:<6} {meaning}")
+
+
 def main():
     cli(obj={})
