@@ -276,6 +276,34 @@ def test_model_with_augmentation_saves_loads_and_predicts_the_same(tmp_path, pat
     assert {"RandomAffine", "RandomBrightnessScale", "RandomFlip", "RandomErasing"} <= kinds
 
 
+def test_augmented_model_trains_with_the_gpu_defaults_xla_and_mixed_precision(tmp_path, pattern_npz):
+    """On a GPU, train.jit_compile and mixed_precision 'auto' mean on. XLA cannot compile
+    the image transform, so Keras must fall back to no XLA rather than fail; augmentation
+    stays float32 under mixed_float16."""
+    from conftest import make_pattern_dataset
+
+    from cnnlab.backend import keras
+    from cnnlab.data import make_pipeline
+    from cnnlab.models import build_model
+    from cnnlab.train import compile_model
+
+    config = write_config(
+        tmp_path / "gpu.yaml", data={"path": str(pattern_npz)},
+        train={"jit_compile": True, "mixed_precision": True}, augment={"rotation_range": 10, "zoom_range": 0.1},
+    )  # fmt: skip
+    cfg = load_config(config)
+    keras().mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = build_model(cfg, (SIZE, SIZE, 1), 3)
+        assert model.get_layer("augmentation").layers[0].compute_dtype == "float32"
+        compile_model(model, cfg, steps_per_epoch=2)
+        x, y = make_pattern_dataset(32)
+        history = model.fit(make_pipeline(x, y, 16, shuffle=False, seed=0), epochs=1, verbose=0)
+    finally:
+        keras().mixed_precision.set_global_policy("float32")
+    assert math.isfinite(history.history["loss"][0])
+
+
 # ---------------------------------------------------------------- config and CLI
 
 
