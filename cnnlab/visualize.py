@@ -129,7 +129,12 @@ def plot_weight_histograms(after: list[tuple[str, np.ndarray]], before: list[tup
 
 def normalise_maps(maps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(h, w, k) -> per-channel [0, 1] for display, and which channels are constant.
-    A constant (e.g. dead, all-zero) channel has max == min: shown as 0, not NaN."""
+    A constant (e.g. dead, all-zero) channel has max == min: shown as 0, not NaN.
+    1x1 maps (a backbone's last block on small inputs) share one scale instead:
+    one pixel has no range of its own."""
+    if maps.shape[0] * maps.shape[1] == 1:
+        lo, span = float(maps.min()), float(maps.max() - maps.min())
+        return ((maps - lo) / span if span > 0 else np.zeros_like(maps)), (maps == 0)[0, 0]
     lo = maps.min(axis=(0, 1), keepdims=True)
     span = maps.max(axis=(0, 1), keepdims=True) - lo
     constant = span[0, 0] == 0
@@ -150,10 +155,11 @@ def plot_feature_maps(maps: np.ndarray, image: np.ndarray, layer: str, caption: 
         ax.imshow(shown[..., i], cmap="viridis", vmin=0, vmax=1)
         label = f"#{i}"
         if constant[i]:
-            label += " dead" if maps[0, 0, i] == 0 else " const"
+            label += " zero" if not maps[..., i].any() else " flat"
         ax.set_title(label, fontsize=7, color="tab:red" if constant[i] else "black")
+    scale = "one scale for all maps" if h * w == 1 else "each map scaled to its own min..max"
     fig.suptitle(f"{layer}: feature maps {h}x{w}, {shown_text(n, k, 'channels')}\n"
-                 "each map scaled to its own min..max (yellow = strongest)", fontsize=10)  # fmt: skip
+                 f"{scale} (yellow = strongest); red: all zero / flat for this image", fontsize=10)  # fmt: skip
     return fig
 
 

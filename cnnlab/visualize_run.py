@@ -96,7 +96,7 @@ def visualize_run(loaded, layer: str | None = None, *, kinds=(), image: str | Pa
         out_dir = loaded.run_dir / "plots" / "visualize"
     out_dir = Path(out_dir)
     needs_image = any(k in IMAGE_KINDS for _, ks in plan for k in ks)
-    chosen = choose_image(loaded, image, index) if needs_image else None
+    chosen = choose_image(loaded, image, index) if needs_image or image is not None else None  # check --image anyway
     initial = _InitialWeights(loaded, unsafe)
     written: list[Written] = []
     for ref, ks in plan:

@@ -291,8 +291,12 @@ def test_dead_channels_survive_normalisation_and_show_in_stats():
     maps = feature_maps(probe, images[:1])[0]
     shown, constant = normalise_maps(maps)
     assert np.isfinite(shown).all() and list(constant) == [False, True, False]
+    # 1x1 maps (a backbone's last block on small inputs) share one scale: a pixel has no range of its own.
+    shown, constant = normalise_maps(np.array([[[-1.0, 0.0, 3.0]]]))
+    np.testing.assert_allclose(shown[0, 0], [0.0, 0.25, 1.0])
+    assert list(constant) == [False, True, False]
     titles = [ax.get_title() for ax in panels(plot_feature_maps(maps, images[0], "conv2d"))]
-    assert titles == ["#0", "#1 dead", "#2"]
+    assert titles == ["#0", "#1 zero", "#2"]
 
     model.get_layer("conv2d").set_weights([np.zeros_like(kernel), np.full_like(bias, -1.0)])  # all dead
     cam = grad_cam(probe, images[0], 0)
