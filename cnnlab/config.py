@@ -127,16 +127,28 @@ class AugmentConfig(Section):
             )
         return value
 
+    ZOOM_RULE: ClassVar[str] = (
+        "must be a float z in [0, 1), meaning [1 - z, 1 + z], or [lower, upper] with "
+        "0 < lower <= upper <= 2 (as in ImageDataGenerator, values above 1 zoom out)"
+    )
+
+    @field_validator("zoom_range", mode="before")
+    @classmethod
+    def _zoom_is_number_or_pair(cls, value):
+        # One message for every wrong shape, instead of one per member of the union.
+        def number(v):
+            return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+        if not (number(value) or (isinstance(value, (list, tuple)) and len(value) == 2 and all(map(number, value)))):
+            raise PydanticCustomError("zoom_range", cls.ZOOM_RULE)
+        return value
+
     @field_validator("zoom_range")
     @classmethod
     def _zoom_in_layer_range(cls, value):
         ok = (0.0 <= value < 1.0) if isinstance(value, float) else (0.0 < value[0] <= value[1] <= 2.0)
         if not ok:
-            raise PydanticCustomError(
-                "zoom_range",
-                "must be a float z in [0, 1), meaning [1 - z, 1 + z], or [lower, upper] with "
-                "0 < lower <= upper <= 2 (as in ImageDataGenerator, values above 1 zoom out)",
-            )
+            raise PydanticCustomError("zoom_range", cls.ZOOM_RULE)
         return value
 
     @field_validator("brightness_range")

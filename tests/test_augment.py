@@ -333,6 +333,9 @@ def test_unknown_augment_key_gets_a_suggestion(tmp_path, pattern_npz, cli):
     [
         ("augment.width_shift_range=4", "augment.width_shift_range: is a fraction of the image size"),
         ("augment.zoom_range=[0.5,3]", "augment.zoom_range: must be a float z in [0, 1)"),
+        ("augment.zoom_range=[1,2,3]", "augment.zoom_range: must be a float z in [0, 1)"),
+        ("augment.brightness_range=[1.2,0.8]", "augment.brightness_range: must be [lower, upper] multipliers"),
+        ("augment.shear_range=-5", "augment.shear_range: input should be greater than or equal to 0"),
         ("augment.fill_mode=mirror", "augment.fill_mode: 'mirror' is not allowed; choose one of: nearest"),
     ],
 )
