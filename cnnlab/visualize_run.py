@@ -18,6 +18,7 @@ import numpy as np
 from cnnlab import runs
 from cnnlab.errors import DataError, ModelError, RunError
 from cnnlab.layer_paths import (
+    MAP_KINDS,
     LayerRef,
     applicable_kinds,
     check_kinds,
@@ -101,7 +102,7 @@ def visualize_run(loaded, layer: str | None = None, *, kinds=(), image: str | Pa
     written: list[Written] = []
     for ref, ks in plan:
         folder = out_dir / ref.path  # nested layers get nested folders: resnet50/conv1_conv/
-        probe = probes.Probe(model, ref) if any(k in ks for k in ("feature-maps", "stats", "gradcam", "patterns")) else None
+        probe = probes.Probe(model, ref) if any(k in MAP_KINDS for k in ks) else None  # built once per layer
         for kind in ks:
             written += DRAW[kind](ref, probe, chosen, folder, max_maps=max_maps, loaded=loaded, initial=initial)
     return written

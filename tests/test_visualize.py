@@ -5,7 +5,6 @@ trained to find a bright square, gradient ascent, the plot grids, and the CLI er
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
