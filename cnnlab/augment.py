@@ -143,7 +143,8 @@ def mix_batches(ds, aug, seed: int = 0):
             out = tf.cond(k.random.uniform((), seed=chooser) < 0.5, apply(mixers[0]), apply(mixers[1]))
         return out["images"], out["labels"]
 
-    return ds.map(mix, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    # Sequential map: parallel calls would race for the layers' random state (unrepeatable runs).
+    return ds.map(mix).prefetch(tf.data.AUTOTUNE)
 
 
 # ---------------------------------------------------------------- preview

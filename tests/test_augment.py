@@ -215,6 +215,24 @@ def test_preview_mixing_pairs_each_image_with_its_partner(option):
     assert ((weights > 0.01) & (weights < 0.99)).any()
 
 
+def test_mixing_repeats_with_the_same_seed():
+    from conftest import make_pattern_dataset
+
+    x, y = make_pattern_dataset(256)  # 16 batches: parallel mapping would shuffle their random draws
+    aug = AugmentConfig(mixup_alpha=0.4, cutmix_alpha=1.0)
+    first, second = ([labels.numpy() for _, labels in pipeline(x, y, aug)] for _ in range(2))
+    np.testing.assert_array_equal(np.concatenate(first), np.concatenate(second))
+
+
+def test_preview_repeats_with_the_same_seed():
+    from cnnlab.augment import augment_preview
+
+    aug = AugmentConfig(rotation_range=30, horizontal_flip=True, random_erasing=0.5)
+    x = hand_pattern()
+    np.testing.assert_array_equal(augment_preview(x, aug, 4, seed=5), augment_preview(x, aug, 4, seed=5))
+    assert not np.array_equal(augment_preview(x, aug, 4, seed=5), augment_preview(x, aug, 4, seed=6))
+
+
 def test_mixing_is_off_by_default():
     from cnnlab.data import make_pipeline
 
