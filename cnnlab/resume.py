@@ -140,8 +140,8 @@ class _Stop(Exception):
 
 
 class _Diverged(Exception):
-    def __init__(self, epoch: int, batch: int | None, value: float):
-        self.epoch, self.batch, self.value = epoch, batch, value
+    def __init__(self, what: str):
+        self.what = what  # e.g. "loss became nan at epoch 2, batch 3"
 
 
 def _finite(value) -> bool:
@@ -252,8 +252,19 @@ class TrainingGuard(keras().callbacks.Callback):
         self.batch = batch + 1
         loss = (logs or {}).get("loss")
         if loss is not None and not _finite(loss):
-            raise _Diverged(self.epoch, self.batch, float(loss))
+            raise _Diverged(f"loss became {float(loss)} at epoch {self.epoch + 1}, batch {self.batch}")
+        if self.batch == self.params.get("steps") and not self._weights_finite():
+            # checked before validation, and so before BestModel could save them
+            raise _Diverged(f"weights became NaN or infinite during epoch {self.epoch + 1} (the loss stayed finite)")
         self._check_stop()
+
+    def _weights_finite(self) -> bool:
+        """NaN weights can hide behind a finite loss (on CPU, ReLU and clipping drop NaN),
+        so look at the weights too, once an epoch (a sum on the device: NaN and Inf survive
+        it). Every batch would cost ~3 % of a small model's step."""
+        ops = keras().ops
+        variables = self.model.trainable_variables
+        return not variables or _finite(ops.sum(ops.stack([ops.sum(ops.cast(v, "float32")) for v in variables])))
 
     def on_test_batch_end(self, batch, logs=None):
         self._check_stop()
@@ -262,7 +273,7 @@ class TrainingGuard(keras().callbacks.Callback):
         logs = logs or {}
         for key in ("loss", "val_loss"):
             if key in logs and not _finite(logs[key]):
-                raise _Diverged(epoch, None if key == "val_loss" else self.batch, float(logs[key]))
+                raise _Diverged(f"{key} became {float(logs[key])} at epoch {epoch + 1}")
         self.record = {
             "epoch": epoch + 1,
             "phase": self.phase,
@@ -328,29 +339,25 @@ class TrainingGuard(keras().callbacks.Callback):
             self._fail("interrupted", message, signal=name, resume=hint)
             raise TrainingInterrupted(message, signals.exit_code(signum)) from None
         except _Diverged as exc:
-            at = f"epoch {exc.epoch + 1}, batch {exc.batch}" if exc.batch else f"epoch {exc.epoch + 1} (validation)"
             lr = _lookup(self.cfg, self.lr_key)
             lower = f" (e.g. --set {self.lr_key}={lr / 10:g})" if isinstance(lr, float) else ""
             message = (
-                f"loss became {exc.value} at {at}; training stopped, {self._saved_text()}; "
-                f"lower {self.lr_key}{lower} and train again"
+                f"{exc.what}; training stopped, {self._saved_text()}; "
+                f"lower {self.lr_key}{lower} and train again (or check the data for broken values)"
             )
             self._fail("failed", message)
             raise TrainingDiverged(message) from None
-        except OSError as exc:
-            if exc.errno not in DISK_ERRNOS:
+        except Exception as exc:
+            disk = _disk_error(exc)
+            if disk is None:
                 self._fail("failed", f"{type(exc).__name__}: {exc}")
                 raise
-            where = f" {exc.filename}" if exc.filename else f" in {self.run}"
             message = (
-                f"cannot write{where}: {exc.strerror}; {self._saved_text()}; "
+                f"cannot write {disk.filename or self.run}: {disk.strerror or disk}; {self._saved_text()}; "
                 f"free some space (or fix permissions), then resume with: {resume_command(self.run)}"
             )
             self._fail("failed", message)
             raise RunError(message) from None
-        except Exception as exc:
-            self._fail("failed", f"{type(exc).__name__}: {exc}")
-            raise
 
 
 _COUNTED: dict[type, type] = {}
@@ -371,6 +378,20 @@ def count_iterators(ds):
     if type(ds) is not _COUNTED[base] and base not in _COUNTED.values():
         ds.__class__ = _COUNTED[base]
     return ds
+
+
+def _disk_error(exc: BaseException) -> OSError | None:
+    """The OSError behind ``exc`` (Keras and h5py wrap some) when it means the disk or
+    directory refused a write, else None."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and (exc.errno in DISK_ERRNOS or any(
+            text in str(exc) for text in ("No space left", "File too large", "Disk quota", "Read-only file system")
+        )):  # fmt: skip
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def _json_float(value):

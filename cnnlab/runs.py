@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import time
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from cnnlab.errors import ModelError, RunError
 
 DEFAULT_OUTPUT_DIR = Path("outputs")
 MODEL_FILE = "model.keras"
+MIN_FREE_BYTES = 50 * 2**20  # checked before training: model.keras plus the per-epoch backup
 
 
 # ---------------------------------------------------------------- atomic writes
@@ -36,6 +38,10 @@ def atomic_path(path: Path):
     try:
         yield Path(tmp)
         os.replace(tmp, path)
+    except OSError as exc:
+        if exc.filename in (None, tmp):
+            exc.filename = str(path)  # name the file the user knows, not the temporary one
+        raise
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -77,6 +83,18 @@ def check_writable(output_dir: Path) -> None:
         raise RunError(f"output directory {str(output_dir)!r} is under a file ({probe_dir}); choose another --output-dir")
     if not os.access(probe_dir, os.W_OK | os.X_OK):
         raise RunError(f"output directory {str(probe_dir)!r} is not writable; choose another --output-dir or fix its permissions")
+    try:  # os.access says yes to root and misses read-only mounts and ACLs: really write
+        fd, probe = tempfile.mkstemp(dir=probe_dir, prefix=".cnnlab-write-test.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise RunError(f"output directory {str(probe_dir)!r} is not writable ({exc.strerror}); choose another --output-dir") from None
+    free = shutil.disk_usage(probe_dir).free
+    if free < MIN_FREE_BYTES:
+        raise RunError(
+            f"only {free / 2**20:.0f} MB free under {str(probe_dir)!r}; a run needs at least "
+            f"{MIN_FREE_BYTES // 2**20} MB for its model and backups; free some space or choose another --output-dir"
+        )
 
 
 def create_run_dir(output_dir: Path, name: str) -> Path:

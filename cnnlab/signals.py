@@ -25,8 +25,9 @@ def stop_requested() -> int | None:
     return _requested
 
 
-def request_stop(signum: int) -> None:
-    """Ask running training to stop at its next safe point (what the handler does)."""
+def request_stop(signum: int | None) -> None:
+    """Ask running training to stop at its next safe point (what the handler does);
+    None withdraws the request."""
     global _requested
     _requested = signum
 
