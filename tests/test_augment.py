@@ -170,6 +170,14 @@ def test_random_erasing_is_a_probability():
     assert 0.4 < erased < 0.6
 
 
+def test_interpolation_order_zero_only_moves_pixels():
+    x = hand_pattern()
+    nearest = run_block(AugmentConfig(rotation_range=30, interpolation_order=0, fill_mode="constant"), x, 8)
+    assert set(np.unique(nearest)) <= set(np.unique(x)) | {0.0}
+    bilinear = run_block(AugmentConfig(rotation_range=30, fill_mode="constant"), x, 8)
+    assert not set(np.unique(bilinear)) <= set(np.unique(x)) | {0.0}
+
+
 def test_fill_mode_constant_uses_cval():
     x = np.full((SIZE, SIZE, 1), 200.0, np.float32)
     outs = run_block(AugmentConfig(rotation_range=45, fill_mode="constant", cval=77), x, 8)
