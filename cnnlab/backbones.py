@@ -42,6 +42,14 @@ class Backbone:
     def weights_file(self) -> str:
         return self.weights_url.rsplit("/", 1)[1]
 
+    def weights_url_for(self, size: tuple[int, int]) -> str:
+        """The file Keras's constructor asks for at this input size: one per backbone,
+        except MobileNetV2, which has one per square size in 96..224 (224 otherwise)."""
+        if self.constructor != "MobileNetV2":
+            return self.weights_url
+        rows = size[0] if size[0] == size[1] and size[0] in (96, 128, 160, 192, 224) else 224
+        return self.weights_url.replace("_224_no_top", f"_{rows}_no_top")
+
     def build(self, size: tuple[int, int], weights: str | None):
         from cnnlab.backend import keras
 
@@ -104,8 +112,13 @@ def default_input_size(name: str) -> tuple[int, int]:
 
 
 def keras_home() -> Path:
-    """Keras's cache root, read at call time ($KERAS_HOME, else ~/.keras)."""
-    return Path(os.environ.get("KERAS_HOME") or "~/.keras").expanduser()
+    """Keras's cache root, exactly as Keras's own get_file sees it: $KERAS_HOME as it was
+    when Keras was imported, else ~/.keras (or /tmp/.keras when home is not writable)."""
+    try:
+        from keras.src.backend.config import keras_home as home  # the accessor get_file uses
+    except ImportError:  # a Keras that moved it: the same rule, read now
+        return Path(os.environ.get("KERAS_HOME") or "~/.keras").expanduser()
+    return Path(home()).expanduser()
 
 
 def is_run_path(weights: str | None) -> bool:
@@ -116,27 +129,27 @@ def is_run_path(weights: str | None) -> bool:
     return path.suffix == ".keras" or (path.is_dir() and (path / "model.keras").is_file())
 
 
-def imagenet_weights_path(name: str) -> str:
-    """The cached ImageNet weight file, downloaded with Keras's own get_file if need be.
-    Never falls back to random weights: offline and uncached is an error with the ways out."""
+def ensure_imagenet_weights(name: str, size: tuple[int, int]) -> Path:
+    """Make sure the ImageNet weight file is in Keras's cache, downloading it with Keras's
+    own get_file if need be. Never falls back to random weights: offline and uncached is
+    an error that names the file and the ways out."""
     from cnnlab.backend import keras
 
-    spec = REGISTRY[name]
+    url = REGISTRY[name].weights_url_for(size)
+    file = url.rsplit("/", 1)[1]
     cache = keras_home() / "models"
-    cached = cache / spec.weights_file
-    if cached.is_file():
-        return str(cached)
+    if (cache / file).is_file():
+        return cache / file
     reason = "downloads are disabled by CNNLAB_OFFLINE"
     if not os.environ.get("CNNLAB_OFFLINE"):
         try:
-            return keras().utils.get_file(
-                spec.weights_file, spec.weights_url, cache_subdir="models", cache_dir=str(keras_home())
-            )
+            return Path(keras().utils.get_file(file, url, cache_subdir="models"))
         except Exception as exc:  # no network, proxy, HTTP error: all end the same way
-            reason = f"the download failed ({type(exc).__name__})"
+            detail = str(exc).split(" -- ")[-1].strip()[:80]  # Keras: "URL fetch failure on URL: None -- reason"
+            reason = f"the download failed ({type(exc).__name__}: {detail})"
     raise ModelError(
-        f"ImageNet weights for {name} ({spec.weights_file}) are not in {cache} and {reason}; "
-        f"connect to the internet, or pre-seed the cache by copying {spec.weights_url} to {cached}, "
+        f"ImageNet weights for {name} ({file}) are not in {cache} and {reason}; "
+        f"connect to the internet, or pre-seed the cache by copying {url} to {cache / file}, "
         "or set model.backbone.weights to a weights file (--weights PATH), or use weights: none (random init)"
     )
 
@@ -162,7 +175,10 @@ def load_base(bc) -> Base:
     if weights in (None, "none"):
         model = spec.build(size, None)
     elif weights == "imagenet":
-        model = _build_with_file(spec, size, imagenet_weights_path(bc.name), bc.name)
+        cached = ensure_imagenet_weights(bc.name, size)
+        # weights="imagenet", not the path: some constructors build differently for ImageNet
+        # weights (EfficientNet adds a Rescaling); Keras finds the file in its cache.
+        model = _build_with_file(spec, size, "imagenet", bc.name, shown=str(cached))
     elif is_run_path(weights):
         model = spec.build(size, None)
         _copy_from_run(model, weights, bc.name)
@@ -171,13 +187,16 @@ def load_base(bc) -> Base:
     return Base(model, size, 3, spec.family)
 
 
-def _build_with_file(spec: Backbone, size, path: str, name: str):
+def _build_with_file(spec: Backbone, size, path: str, name: str, shown: str | None = None):
+    weights = path  # what the constructor gets: a file, or "imagenet" (then ``shown`` is the cached file)
     hint = (f"the file must hold {name} weights without the classifier top (include_top=False), "
             "e.g. saved with base.save_weights(...)")  # fmt: skip
+    if shown:  # the ImageNet file in the cache: a damaged one is downloaded again once removed
+        path, hint = shown, f"delete {shown} so that it is downloaded again, or use weights: none"
     try:  # the constructor's own loading code (model.load_weights), as Keras does for "imagenet"
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            model = spec.build(size, path)
+            model = spec.build(size, weights)
     except Exception as exc:
         first = str(exc).strip().splitlines()[0].rstrip(":. ") if str(exc).strip() else type(exc).__name__
         raise ModelError(f"cannot load weights {path} into {name}: {first[:200]}; {hint}") from None
