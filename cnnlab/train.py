@@ -23,6 +23,7 @@ from cnnlab.data import load_dataset, make_pipeline
 from cnnlab.evaluate import evaluate_model, write_evaluation
 from cnnlab.models import build_model
 from cnnlab.summary import describe_model
+from cnnlab.transfer import cache_features, plan_phases, uses_feature_cache
 
 
 def train(cfg, output_dir: Path = runs.DEFAULT_OUTPUT_DIR, resume_run: Path | None = None) -> Path:
@@ -49,18 +50,21 @@ def train(cfg, output_dir: Path = runs.DEFAULT_OUTPUT_DIR, resume_run: Path | No
 
     one_hot = data.num_classes if cfg.train.loss == "categorical_crossentropy" else 0
     batch = cfg.data.batch_size
-    train_ds = make_pipeline(data.x_train, data.y_train, batch, shuffle=True, seed=cfg.seed, one_hot=one_hot)
+    # cache_features: the frozen base runs once here, and fit_model is the head alone on (N, F) features.
+    fit_model, fit_data = cache_features(model, data, batch) if uses_feature_cache(cfg) else (model, data)
+    train_ds = make_pipeline(fit_data.x_train, data.y_train, batch, shuffle=True, seed=cfg.seed, one_hot=one_hot)
     train_ds = mix_batches(train_ds, cfg.augment, cfg.seed)  # MixUp/CutMix on training batches; no-op when off
     val_ds = (
-        make_pipeline(data.x_val, data.y_val, batch, shuffle=False, seed=cfg.seed, one_hot=one_hot)
+        make_pipeline(fit_data.x_val, data.y_val, batch, shuffle=False, seed=cfg.seed, one_hot=one_hot)
         if len(data.x_val)
         else None
     )
     steps_per_epoch = math.ceil(len(data.x_train) / batch)
-    compile_model(model, cfg, steps_per_epoch)
+    phases = plan_phases(cfg)  # [train] for a plain model; cnnlab.transfer explains the others
 
-    best = BestModel(run / runs.MODEL_FILE, cfg.train.monitor)
-    callbacks = [best, HistoryRecorder(run)]
+    best = BestModel(run / runs.MODEL_FILE, cfg.train.monitor, target=model)  # always the full raw-pixel model
+    history = HistoryRecorder(run)
+    callbacks = [best, history]
     if cfg.train.early_stopping.enabled:
         callbacks.append(
             k.callbacks.EarlyStopping(
@@ -76,23 +80,32 @@ def train(cfg, output_dir: Path = runs.DEFAULT_OUTPUT_DIR, resume_run: Path | No
     from cnnlab.resume import TrainingGuard
 
     # Last callback: backs up after the others wrote their files; stops on Ctrl-C/SIGTERM/NaN.
+    # One guard for all phases; on resume it knows the phase and epoch to continue from.
     guard = TrainingGuard(run, cfg, callbacks, train_ds, resume=resume_run is not None)
     callbacks.append(guard)
     started = time.perf_counter()
-    with guard.supervise():
-        model.fit(
-            train_ds,
-            validation_data=val_ds,
-            epochs=cfg.train.epochs,
-            initial_epoch=guard.initial_epoch,
-            callbacks=callbacks,
-            verbose=cfg.train.verbose,
-            shuffle=False,  # the tf.data pipeline shuffles (seeded) already
-        )
+    for number, phase in enumerate(phases, 1):
+        if number < guard.resume_phase:
+            continue  # finished before the interruption: the backup and model.keras hold its result
+        # Phase boundary: trainable flags change, so recompile (Keras fixes the trained variables at compile).
+        phase.apply(model, cfg)
+        compile_model(fit_model, cfg, steps_per_epoch, optimizer_cfg=phase.optimizer, epochs=phase.epochs)
+        history.start_phase(number)  # one epoch count and one history.csv across the phases
+        first, last = guard.start_phase(number, phase.epochs, "finetune.learning_rate" if number > 1 else None)
+        with guard.supervise():
+            fit_model.fit(
+                train_ds,
+                validation_data=val_ds,
+                epochs=last,
+                initial_epoch=first,
+                callbacks=callbacks,
+                verbose=cfg.train.verbose,
+                shuffle=False,  # the tf.data pipeline shuffles (seeded) already
+            )
+        best.restore(model)  # the next phase, and the evaluation, start from the best weights so far
     train_seconds = time.perf_counter() - started + guard.seconds_before
 
-    best.restore(model)  # evaluate the kept (best) model, not the last epoch's weights
-    evaluation = evaluate_model(model, data.x_test, data.y_test, data.class_names, batch_size=max(batch, 256))
+    evaluation = evaluate_model(fit_model, fit_data.x_test, data.y_test, data.class_names, batch_size=max(batch, 256))
     evaluation.metrics["train_seconds"] = round(train_seconds, 2)
     evaluation.metrics["best_epoch"] = best.best_epoch + 1
     write_evaluation(run, evaluation, data.x_test)
@@ -168,9 +181,12 @@ class BestModel(keras().callbacks.Callback):
     the best weights in memory: EarlyStopping(restore_best_weights) restores only
     when it actually stops, so it cannot be relied on for the final model."""
 
-    def __init__(self, path: Path, monitor: str):
+    def __init__(self, path: Path, monitor: str, target=None):
         super().__init__()
         self.path, self.monitor = Path(path), monitor
+        # The model to save (default: the one being fit). With cached features the fit
+        # model is the head alone, but model.keras must be the full raw-pixel model.
+        self.target = target
         self.mode_max = "accuracy" in monitor
         self.best = -math.inf if self.mode_max else math.inf
         self.best_weights = None
@@ -182,8 +198,9 @@ class BestModel(keras().callbacks.Callback):
             return
         if (value > self.best) if self.mode_max else (value < self.best):
             self.best, self.best_epoch = value, epoch
-            self.best_weights = self.model.get_weights()
-            runs.save_model(self.model, self.path)
+            model = self.target or self.model
+            self.best_weights = model.get_weights()
+            runs.save_model(model, self.path)
 
     def restore(self, model) -> None:
         if self.best_weights is not None:
@@ -200,6 +217,12 @@ class HistoryRecorder(keras().callbacks.Callback):
         self.run = Path(run)
         self.rows: list[dict] = []
         self.epoch_started = time.perf_counter()
+        self.phase = 1  # number of the training phase (cnnlab.transfer.plan_phases) each row belongs to
+
+    def start_phase(self, number: int) -> int:
+        """A phase boundary; returns the epochs done before it."""
+        self.phase = number
+        return len(self.rows)
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch_started = time.perf_counter()
@@ -209,6 +232,7 @@ class HistoryRecorder(keras().callbacks.Callback):
         row["learning_rate"] = float(keras().ops.convert_to_numpy(self.model.optimizer.learning_rate))
         # Wall time of the epoch including validation: the benchmark's images/s come from it.
         row["epoch_seconds"] = round(time.perf_counter() - self.epoch_started, 3)
+        row["phase"] = self.phase
         self.rows.append(row)
         runs.write_text(self.run / "history.csv", rows_to_csv(self.rows))
         # status.json is written by cnnlab.resume.TrainingGuard, once the epoch is backed up.
