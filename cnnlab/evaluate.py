@@ -80,11 +80,12 @@ def write_evaluation(run: Path, evaluation: Evaluation, x_test: np.ndarray) -> N
     )
 
 
-def evaluate_run(loaded, batch_size: int = 256) -> Evaluation:
-    """Evaluate a loaded run on its own dataset's test split (a bare .keras file:
-    Fashion-MNIST, adapted to the model's input size and channels)."""
+def run_test_data(loaded, fix: str = "pass the run directory that trained this model") -> tuple[np.ndarray, np.ndarray]:
+    """A loaded run's own test images and labels. A bare .keras file has no config, so it
+    gets Fashion-MNIST adapted to the model's input size and channels."""
     from cnnlab.config import DataConfig
     from cnnlab.data import load_dataset
+    from cnnlab.errors import DataError
 
     if loaded.config is not None:
         data_cfg, seed = loaded.config.data, loaded.config.seed
@@ -93,13 +94,18 @@ def evaluate_run(loaded, batch_size: int = 256) -> Evaluation:
         data_cfg, seed = DataConfig(image_size=(h, w), color_mode="rgb" if c == 3 else "grayscale"), 0
     data = load_dataset(data_cfg, seed)
     if data.num_classes != len(loaded.class_names):
-        from cnnlab.errors import DataError
-
         raise DataError(
-            f"the model predicts {len(loaded.class_names)} classes but the test data has {data.num_classes}; "
-            "pass the run directory that trained this model"
+            f"the model predicts {len(loaded.class_names)} classes but the test data found for it has "
+            f"{data.num_classes}; {fix}"
         )
-    evaluation = evaluate_model(loaded.model, data.x_test, data.y_test, loaded.class_names, batch_size)
+    return data.x_test, data.y_test
+
+
+def evaluate_run(loaded, batch_size: int = 256) -> Evaluation:
+    """Evaluate a loaded run on its test split and, for a run directory, rewrite its
+    metrics.json and plots."""
+    x_test, y_test = run_test_data(loaded)
+    evaluation = evaluate_model(loaded.model, x_test, y_test, loaded.class_names, batch_size)
     if loaded.run_dir is not None:
-        write_evaluation(loaded.run_dir, evaluation, data.x_test)
+        write_evaluation(loaded.run_dir, evaluation, x_test)
     return evaluation

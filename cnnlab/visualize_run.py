@@ -131,21 +131,9 @@ def choose_image(loaded, image: str | Path | None, index: int | None) -> ChosenI
 
 def test_split(loaded) -> tuple[np.ndarray, np.ndarray]:
     """The run's own test images (a bare .keras file: Fashion-MNIST adapted to its input)."""
-    from cnnlab.config import DataConfig
-    from cnnlab.data import load_dataset
+    from cnnlab.evaluate import run_test_data
 
-    if loaded.config is not None:
-        data_cfg, seed = loaded.config.data, loaded.config.seed
-    else:
-        h, w, c = (int(d) for d in loaded.model.input_shape[1:])
-        data_cfg, seed = DataConfig(image_size=(h, w), color_mode="rgb" if c == 3 else "grayscale"), 0
-    data = load_dataset(data_cfg, seed)
-    if data.num_classes != len(loaded.class_names):
-        raise DataError(
-            f"the model predicts {len(loaded.class_names)} classes but the test data found for it has "
-            f"{data.num_classes}; pass --image PATH, or the run directory that trained this model"
-        )
-    return data.x_test, data.y_test
+    return run_test_data(loaded, fix="pass --image PATH, or the run directory that trained this model")
 
 
 def _class(loaded, i: int) -> str:
