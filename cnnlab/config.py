@@ -388,7 +388,7 @@ def _blame(path: str, overrides, source: str) -> str:
     for item in reversed(list(overrides)):
         key = item.partition("=")[0].strip()
         if dotted == key or dotted.startswith(key + ".") or key.startswith(dotted + "."):
-            return f"--set {item}"
+            return f"--set {item if item.isprintable() else repr(item)}"  # one line, whatever was typed
     return source
 
 
@@ -449,6 +449,9 @@ def format_validation_error(exc: ValidationError) -> tuple[str, str]:
     kind = first["type"]
     given = first.get("input")
     more = f" (and {len(errors) - 1} more problem{'s' * (len(errors) > 2)})" if len(errors) > 1 else ""
+    if kind == "invalid_key" or (loc and loc[-1] == "[key]"):  # YAML allows 1: or true: as keys
+        where = loc[:-1] if kind == "invalid_key" else loc[:-2]
+        return _dotted(where), f"key {given!r} is not a string; keys are names such as batch_size{more}"
     if kind == "extra_forbidden":
         allowed = list(_section_at(loc[:-1]).model_fields)
         name = str(loc[-1])
@@ -473,6 +476,8 @@ def _dotted(loc) -> str:
         # pydantic reports which Union/Literal member failed as extra loc parts; drop them.
         if isinstance(part, str) and (part.startswith(("literal[", "function-")) or part in ("bool", "int", "str")):
             continue
+        if not isinstance(part, int) and not re.fullmatch(r"[\w-]+", str(part)):
+            part = repr(str(part))  # a key such as ' ' or 'a.b' or one with a newline stays visible, on one line
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out or "config"
 

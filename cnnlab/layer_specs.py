@@ -60,7 +60,7 @@ def make_layer(spec: dict[str, Any], where: str, source: str = "config", name: s
     classes = layer_classes()
     if type_name is None:
         raise ConfigError(f"{source}: {where}: missing 'type', e.g. {{type: Conv2D, filters: 32, kernel_size: 3}}")
-    if type_name in REFUSED_TYPES:
+    if isinstance(type_name, str) and type_name in REFUSED_TYPES:  # YAML may give a list or mapping
         raise ConfigError(f"{source}: {where}.type: {type_name} is not needed; the input shape comes from the data")
     if not isinstance(type_name, str) or type_name not in classes:
         hint = did_you_mean(str(type_name), classes)
