@@ -95,14 +95,6 @@ PREPROCESSING_MEANING = {
 }
 
 
-def get_backbone(name: str) -> Backbone:
-    if name not in REGISTRY:
-        from cnnlab.config import did_you_mean
-
-        raise ConfigError(f"unknown backbone {name!r}{did_you_mean(name, REGISTRY)}; run cnnlab backbones to list them")
-    return REGISTRY[name]
-
-
 def default_input_size(name: str) -> tuple[int, int]:
     size = REGISTRY[name].default_size
     return size, size

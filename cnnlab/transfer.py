@@ -11,9 +11,9 @@
 The phase boundary is explicit: ``Phase.apply`` sets every trainable flag from the config
 alone (whatever state the model was in), and the caller recompiles right after it,
 because Keras fixes the set of trained variables when it compiles the train step. So a
-resume can restart any phase from its first epoch: apply, compile, fit with
-initial_epoch = the epochs already in history.csv (whose ``phase`` column, like
-status.json's, names the phase each epoch belonged to).
+resume can re-enter any phase: apply, compile, fit with initial_epoch = the epochs done
+(cnnlab.resume.TrainingGuard.start_phase). Phases are numbered from 1 in plan order;
+history.csv's ``phase`` column and status.json's ``phase`` hold that number.
 """
 
 from __future__ import annotations
