@@ -127,6 +127,58 @@ def test_sigterm_in_epoch_2_then_resume_ends_bit_exact_like_an_uninterrupted_run
     assert metrics["best_epoch"] == ref_metrics["best_epoch"]
 
 
+# Two-phase fine-tuning: 2 epochs of the head on a frozen MobileNetV2 (random weights:
+# no download), then 2 epochs with its top unfrozen at a low learning rate.
+FINETUNE_ARGS = ["--backbone", "mobilenetv2", "--weights", "none", "--set=data.limit=600", "--set=train.epochs=2",
+                 "--set=finetune.epochs=2", "--set=train.verbose=0"]  # fmt: skip
+
+
+@requires_fashion
+def test_fine_tune_interrupted_at_the_phase_boundary_and_in_phase_2_resumes_bit_exact(cli, tmp_path):
+    out = tmp_path / "out"
+    first = start_cnnlab("finetune", *FINETUNE_ARGS, "--output-dir", out, cwd=REPO)
+    run = wait_until_epoch_saved(first, out, 2)  # phase 1 (the head) is done
+    first.send_signal(signal.SIGTERM)
+    _, stderr = first.communicate(timeout=TIMEOUT)
+    assert first.returncode == 143
+    assert error_lines(stderr)[0].startswith("Error: interrupted by SIGTERM")
+    assert (status_of(run)["state"], status_of(run)["epoch"]) == ("interrupted", 2)
+
+    # Resume: phase 1 is skipped, phase 2 begins; Ctrl-C it in its second epoch.
+    second = start_cnnlab("train", "--resume", run)
+    deadline = time.monotonic() + TIMEOUT
+    while not (status_of(run).get("pid") == second.pid and status_of(run)["epoch"] >= 3):
+        assert second.poll() is None and time.monotonic() < deadline, second.communicate()[1][-2000:]
+        time.sleep(0.01)
+    second.send_signal(signal.SIGINT)
+    _, stderr = second.communicate(timeout=TIMEOUT)
+    assert second.returncode == 130
+    val_losses = [float(r["val_loss"]) for r in history_rows(run)]
+    assert error_lines(stderr) == [
+        f"Error: interrupted by Ctrl-C during epoch 4 of 4; epochs 1-3 saved, best model so far "
+        f"(epoch {1 + val_losses.index(min(val_losses))}) in {run}/model.keras; resume with: cnnlab train --resume {run}"
+    ]
+    status = status_of(run)
+    assert (status["state"], status["epoch"], status["phase"]) == ("interrupted", 3, 2)
+
+    resumed = cli("train", "--resume", run)
+    assert resumed.exit_code == 0, resumed.output
+    rows = history_rows(run)
+    assert [(r["epoch"], r["phase"]) for r in rows] == [("1", "1"), ("2", "1"), ("3", "2"), ("4", "2")]
+
+    reference = cli("finetune", *FINETUNE_ARGS, "--output-dir", tmp_path / "ref")
+    assert reference.exit_code == 0, reference.output
+    ref_run = next((tmp_path / "ref" / "finetune").iterdir())
+    timing = {"epoch_seconds"}
+    assert [{k: v for k, v in r.items() if k not in timing} for r in rows] == [
+        {k: v for k, v in r.items() if k not in timing} for r in history_rows(ref_run)
+    ]
+    for resumed_w, ref_w in zip(model_weights(run / "model.keras"), model_weights(ref_run / "model.keras"), strict=True):
+        np.testing.assert_array_equal(resumed_w, ref_w)
+    metrics, ref_metrics = (json.loads((r / "metrics.json").read_text()) for r in (run, ref_run))
+    assert (metrics["test_accuracy"], metrics["best_epoch"]) == (ref_metrics["test_accuracy"], ref_metrics["best_epoch"])
+
+
 @pytest.fixture
 def slow_pattern_config(tmp_path) -> Path:
     """The tiny model on 4,000 pattern images: epochs long enough (~0.5 s) to be
