@@ -268,6 +268,15 @@ def test_offline_imagenet_error_names_the_file_and_the_ways_out(tmp_path, patter
     assert not list(out.glob("*/*/model.keras")), "no silent switch to random weights"
 
 
+def test_finetune_cli_says_when_it_picks_xceptions_input_size(tmp_path):
+    done = run_cnnlab_process(["-m", "cnnlab", "finetune", "--backbone", "xception", CONFIGS / "finetune.yaml",
+                               "--set", "data.limit=50", "--output-dir", tmp_path / "outputs"],
+                              tmp_path / "empty_keras_home", tmp_path)  # fmt: skip
+    lines = done.stderr.strip().splitlines()
+    assert "Note: xception needs at least 71x71: using input_size [71, 71] instead of the config's [32, 32]" in lines
+    assert done.returncode != 0 and lines[-1].startswith("Error: ImageNet weights for xception")  # offline here
+
+
 # ---------------------------------------------------------------- config
 
 
