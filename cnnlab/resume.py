@@ -167,7 +167,10 @@ class TrainingGuard(keras().callbacks.Callback):
         from cnnlab.train import BestModel, HistoryRecorder
 
         self.run, self.cfg, self.lr_key = Path(run), cfg, lr_key
-        self.phase, self.phase_start, self.epochs = 1, 0, cfg.train.epochs
+        self.phase, self.phase_start, self.epochs = 1, 0, cfg.train.epochs  # epochs: where this phase ends
+        from cnnlab.transfer import plan_phases
+
+        self.phase_epochs = [p.epochs for p in plan_phases(cfg)]  # planned length of each phase
         self.best = next((c for c in callbacks if isinstance(c, BestModel)), None)
         self.history = next((c for c in callbacks if isinstance(c, HistoryRecorder)), None)
         self.stopper = next((c for c in callbacks if isinstance(c, keras().callbacks.EarlyStopping)), None)
@@ -218,7 +221,7 @@ class TrainingGuard(keras().callbacks.Callback):
     def on_train_begin(self, logs=None):
         self._fit_started = time.perf_counter()
         self._seconds_base = float(self.record.get("seconds", 0.0)) if self.record else 0.0
-        write_status(self.run, "running", self.first_epoch, epochs=self.epochs, phase=self.phase,
+        write_status(self.run, "running", self.first_epoch, epochs=self.total_epochs, phase=self.phase,
                      pid=os.getpid(), host=socket.gethostname())  # fmt: skip
         if self._arrays is not None:
             self._restore()
@@ -290,7 +293,7 @@ class TrainingGuard(keras().callbacks.Callback):
         }  # fmt: skip
         save_backup(self.run, self.model, self.record)
         self.in_epoch = False  # a stop from here on loses nothing
-        write_status(self.run, "running", epoch + 1, epochs=self.epochs, phase=self.phase,
+        write_status(self.run, "running", epoch + 1, epochs=self.total_epochs, phase=self.phase,
                      pid=os.getpid(), host=socket.gethostname())  # fmt: skip
         self._check_stop()
 
@@ -300,6 +303,11 @@ class TrainingGuard(keras().callbacks.Callback):
             raise _Stop(signum)
 
     # -- turning what stopped the fit into status.json and one error line
+
+    @property
+    def total_epochs(self) -> int:
+        """The run's planned length: this phase's end plus the phases still to come."""
+        return self.epochs + sum(self.phase_epochs[self.phase :])
 
     @property
     def epochs_done(self) -> int:
@@ -315,7 +323,7 @@ class TrainingGuard(keras().callbacks.Callback):
 
     def _fail(self, state: str, message: str, **extra) -> None:
         try:  # best effort: a full disk may refuse even this small file
-            write_status(self.run, state, self.epochs_done, epochs=self.epochs, phase=self.phase,
+            write_status(self.run, state, self.epochs_done, epochs=self.total_epochs, phase=self.phase,
                          error=message, **extra)  # fmt: skip
         except OSError:
             pass
@@ -330,10 +338,12 @@ class TrainingGuard(keras().callbacks.Callback):
             signum = exc.signum if isinstance(exc, _Stop) else 2
             name = signals.SIGNAL_NAMES.get(signum, f"signal {signum}")
             where = (
-                f"during epoch {self.epoch + 1} of {self.epochs}"
+                f"during epoch {self.epoch + 1} of {self.total_epochs}"
                 if self.in_epoch or not self.epochs_done
-                else f"after epoch {self.epochs_done} of {self.epochs}"
+                else f"after epoch {self.epochs_done} of {self.total_epochs}"
             )
+            if len(self.phase_epochs) > 1:
+                where += f" (phase {self.phase} of {len(self.phase_epochs)})"
             hint = resume_command(self.run)
             message = f"interrupted by {name} {where}; {self._saved_text()}; resume with: {hint}"
             self._fail("interrupted", message, signal=name, resume=hint)

@@ -142,6 +142,7 @@ def test_fine_tune_interrupted_at_the_phase_boundary_and_in_phase_2_resumes_bit_
     _, stderr = first.communicate(timeout=TIMEOUT)
     assert first.returncode == 143
     assert error_lines(stderr)[0].startswith("Error: interrupted by SIGTERM")
+    assert " of 4 (phase " in error_lines(stderr)[0]  # the run's whole length, whichever phase it was in
     assert (status_of(run)["state"], status_of(run)["epoch"]) == ("interrupted", 2)
 
     # Resume: phase 1 is skipped, phase 2 begins; Ctrl-C it in its second epoch.
@@ -155,7 +156,7 @@ def test_fine_tune_interrupted_at_the_phase_boundary_and_in_phase_2_resumes_bit_
     assert second.returncode == 130
     val_losses = [float(r["val_loss"]) for r in history_rows(run)]
     assert error_lines(stderr) == [
-        f"Error: interrupted by Ctrl-C during epoch 4 of 4; epochs 1-3 saved, best model so far "
+        f"Error: interrupted by Ctrl-C during epoch 4 of 4 (phase 2 of 2); epochs 1-3 saved, best model so far "
         f"(epoch {1 + val_losses.index(min(val_losses))}) in {run}/model.keras; resume with: cnnlab train --resume {run}"
     ]
     status = status_of(run)
