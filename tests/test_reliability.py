@@ -328,6 +328,22 @@ def test_output_dir_under_a_file_fails_before_training(cli, tiny_config, tmp_pat
     assert blocker.read_text() == "not a folder"
 
 
+def test_nearly_full_disk_fails_before_training(cli, tiny_config, tmp_path, monkeypatch):
+    import shutil
+
+    from cnnlab import runs
+
+    real = shutil.disk_usage
+    monkeypatch.setattr(runs.shutil, "disk_usage", lambda p: real(p)._replace(free=10 * 2**20))  # 10 MB left
+    result = cli("train", tiny_config, "--output-dir", tmp_path / "out")
+    assert result.exit_code == 1
+    assert error_lines(result.stderr) == [
+        f"Error: only 10 MB free under '{tmp_path}'; a run needs at least 50 MB for its model and backups; "
+        "free some space or choose another --output-dir"
+    ]
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into any directory whatever its permissions")
 def test_read_only_output_dir_fails_before_training(cli, tiny_config, tmp_path):
     locked = tmp_path / "locked"
