@@ -86,7 +86,8 @@ def test_sigterm_in_epoch_2_then_resume_ends_bit_exact_like_an_uninterrupted_run
     out = tmp_path / "out"
     proc = start_cnnlab("train", CONFIGS / "fashion.yaml", *(f"--set={s}" for s in FASHION_SETS), "--output-dir", out)
     run = wait_until_epoch_saved(proc, out, 1)
-    proc.send_signal(signal.SIGTERM)  # epoch 2 of 4 has just begun
+    time.sleep(0.2)  # out of epoch 1's last callback and into epoch 2 (50 batches, 0.4 s at the very least)
+    proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=TIMEOUT)
 
     assert proc.returncode == 143
@@ -151,6 +152,7 @@ def test_fine_tune_interrupted_at_the_phase_boundary_and_in_phase_2_resumes_bit_
     while not (status_of(run).get("pid") == second.pid and status_of(run)["epoch"] >= 3):
         assert second.poll() is None and time.monotonic() < deadline, second.communicate()[1][-2000:]
         time.sleep(0.01)
+    time.sleep(0.2)  # into epoch 4 (8 MobileNetV2 batches: over a second)
     second.send_signal(signal.SIGINT)
     _, stderr = second.communicate(timeout=TIMEOUT)
     assert second.returncode == 130
