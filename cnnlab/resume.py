@@ -67,6 +67,10 @@ def mark_done(run: Path, epochs: int) -> None:
         backup.parent.rmdir()
 
 
+def _diverged(status: dict) -> bool:
+    return status.get("state") == "failed" and status.get("reason") == "diverged"
+
+
 def _still_running(status: dict) -> bool:
     """True if status.json says running and that process is alive on this host."""
     if status.get("state") != "running" or status.get("host") != socket.gethostname():
@@ -355,7 +359,7 @@ class TrainingGuard(keras().callbacks.Callback):
                 f"{exc.what}; training stopped, {self._saved_text()}; "
                 f"lower {self.lr_key}{lower} and train again (or check the data for broken values)"
             )
-            self._fail("failed", message)
+            self._fail("failed", message, reason="diverged")
             raise TrainingDiverged(message) from None
         except Exception as exc:
             disk = _disk_error(exc)
@@ -437,7 +441,7 @@ def newest_resumable(output_dir: Path) -> Path:
     output_dir = Path(output_dir)
     candidates = [p.parent for p in output_dir.glob(f"*/*/{STATUS_FILE}")] if output_dir.is_dir() else []
     candidates = [p for p in candidates if read_status(p).get("state") in ("interrupted", "failed", "running")]
-    candidates = [p for p in candidates if not _still_running(read_status(p))]
+    candidates = [p for p in candidates if not _still_running(read_status(p)) and not _diverged(read_status(p))]
     if not candidates:
         raise RunError(f"no interrupted run under {output_dir}/ to resume; pass its directory: cnnlab train --resume RUN")
     return max(candidates, key=lambda p: (p / "config.yaml").stat().st_mtime if (p / "config.yaml").exists() else 0)
@@ -456,6 +460,11 @@ def plan_resume(run_arg: str | None, output_dir: Path, config: Path | None = Non
         return ResumePlan(run, None, status)
     if _still_running(status):
         raise RunError(f"{run} is still being trained by process {status['pid']}; wait for it or stop it first")
+    if _diverged(status):  # the same config and state would diverge again, bit for bit
+        raise RunError(
+            f"{run} failed because its loss or weights became NaN, and resuming repeats it exactly; "
+            "train a new run with a lower learning rate (its best model so far stays in the run)"
+        )
     cfg = load_config(run / "config.yaml")
     if config is not None or overrides:
         given = load_config(config or run / "config.yaml", overrides)

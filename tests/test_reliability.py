@@ -314,6 +314,12 @@ def test_nan_stops_with_status_failed_and_keeps_the_best_model(cli, tiny_config,
     assert (status["state"], status["epoch"]) == ("failed", 1)
     assert [r["epoch"] for r in history_rows(run)] == ["1"]  # no NaN row
     assert all(np.isfinite(w).all() for w in model_weights(run / "model.keras"))
+    refused = cli("train", "--resume", run)  # it would diverge again, bit for bit
+    assert refused.exit_code == 1
+    assert error_lines(refused.stderr) == [
+        f"Error: {run} failed because its loss or weights became NaN, and resuming repeats it exactly; "
+        "train a new run with a lower learning rate (its best model so far stays in the run)"
+    ]
 
 
 # ---------------------------------------------------------------- disks and directories
