@@ -64,7 +64,7 @@ def train(cfg, output_dir: Path = runs.DEFAULT_OUTPUT_DIR, resume_run: Path | No
 
     best = BestModel(run / runs.MODEL_FILE, cfg.train.monitor, target=model)  # always the full raw-pixel model
     history = HistoryRecorder(run)
-    callbacks = [best, history]
+    callbacks = [history, best]  # history first: its epoch_seconds must not include saving model.keras
     if cfg.train.early_stopping.enabled:
         callbacks.append(
             k.callbacks.EarlyStopping(
@@ -210,7 +210,7 @@ class BestModel(keras().callbacks.Callback):
 
 
 class HistoryRecorder(keras().callbacks.Callback):
-    """Rewrite history.csv and status.json atomically after every epoch."""
+    """Rewrite history.csv atomically after every epoch."""
 
     def __init__(self, run: Path):
         super().__init__()
