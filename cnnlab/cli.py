@@ -54,6 +54,9 @@ def cli(ctx, debug):
       cnnlab train configs/fashion.yaml     # train the textbook CNN on Fashion-MNIST
       cnnlab evaluate                       # re-evaluate the newest run
       cnnlab predict shoe.png               # top-3 classes for an image
+      cnnlab visualize --layer conv2d       # filters, feature maps, Grad-CAM, ...
+      cnnlab augment configs/fashion-aug.yaml   # preview data augmentation
+      cnnlab finetune --backbone resnet50   # transfer learning (cnnlab backbones lists them)
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
@@ -133,11 +136,17 @@ def train(config, overrides, epochs, resume, output_dir):
         raise click.UsageError("give CONFIG, or --resume [RUN] to continue an interrupted run")
     else:
         cfg = load_config(config, overrides)
-    from cnnlab.train import read_metrics
     from cnnlab.train import train as run_training
 
     with stop_signals():
         run = run_training(cfg, output_dir, resume_run=resume_run)
+    report_run(run)
+
+
+def report_run(run: Path) -> None:
+    """The last two lines of train/finetune; benchmarks parse 'run saved to'."""
+    from cnnlab.train import read_metrics
+
     metrics = read_metrics(run)
     click.echo(f"test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f}")
     click.echo(f"run saved to {run}")
@@ -290,14 +299,11 @@ def finetune(config, backbone, mode, weights, unfreeze, overrides, output_dir):
     cfg, notes = finetune_config(config or DEFAULT_FINETUNE_CONFIG, backbone, mode, weights, unfreeze, overrides)
     for note in notes:
         click.echo(f"Note: {note}", err=True)
-    from cnnlab.train import read_metrics
     from cnnlab.train import train as run_training
 
     with stop_signals():
         run = run_training(cfg, output_dir)
-    metrics = read_metrics(run)
-    click.echo(f"test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f}")
-    click.echo(f"run saved to {run}")
+    report_run(run)
 
 
 @cli.command()

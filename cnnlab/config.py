@@ -211,7 +211,10 @@ class Config(Section):
 
 def check_model_has_layers(cfg: Config):
     if not cfg.model.layers and cfg.model.backbone is None:
-        return "model.layers", "is empty; list the layers, e.g. - {type: Conv2D, filters: 32, kernel_size: 3}"
+        return "model.layers", (
+            "is empty; list the layers, e.g. - {type: Conv2D, filters: 32, kernel_size: 3}, "
+            "or set model.backbone for a pretrained base"
+        )
 
 
 def check_path_for_file_sources(cfg: Config):
@@ -448,7 +451,10 @@ def format_validation_error(exc: ValidationError) -> tuple[str, str]:
     path = _dotted(loc)
     kind = first["type"]
     given = first.get("input")
-    more = f" (and {len(errors) - 1} more problem{'s' * (len(errors) > 2)})" if len(errors) > 1 else ""
+    # A union field (e.g. "auto" | bool) fails once per member at the same path: one problem.
+    same_path = [e for e in errors if _dotted(e["loc"]) == path]
+    others = len(errors) - len(same_path)
+    more = f" (and {others} more problem{'s' * (others > 1)})" if others else ""
     if kind == "invalid_key" or (loc and loc[-1] == "[key]"):  # YAML allows 1: or true: as keys
         where = loc[:-1] if kind == "invalid_key" else loc[:-2]
         return _dotted(where), f"key {given!r} is not a string; keys are names such as batch_size{more}"
@@ -461,8 +467,12 @@ def format_validation_error(exc: ValidationError) -> tuple[str, str]:
         hint = did_you_mean(name, allowed)
         return path, f"unknown key{hint}; allowed keys here: {', '.join(allowed)}{more}"
     if kind in ("literal_error", "enum"):
-        expected = re.findall(r"'([^']*)'", first.get("ctx", {}).get("expected", ""))
+        expected = [
+            value for e in same_path if e["type"] in ("literal_error", "enum")
+            for value in _literal_choices(e.get("ctx", {}).get("expected", ""))
+        ]  # fmt: skip
         hint = did_you_mean(str(given), expected)
+        expected += ["true", "false"] if any(e["type"].startswith("bool") for e in same_path) else []
         return path, f"{given!r} is not allowed{hint}; choose one of: {', '.join(expected)}{more}"
     if kind == "model_type" or kind == "dict_type":
         return path, f"expected a mapping of keys, got {_type_name(given)} {_short(given)}{more}"
@@ -470,11 +480,19 @@ def format_validation_error(exc: ValidationError) -> tuple[str, str]:
     return path, f"{message}, got {_short(given)}{more}"
 
 
+def _literal_choices(expected: str) -> list[str]:
+    """pydantic's "'auto', 0, 1 or 2" -> ['auto', '0', '1', '2']."""
+    return [m[0] or m[1] for m in re.findall(r"'([^']*)'|([^\s',]+)", re.sub(r"\s+or\s+", ", ", expected))]
+
+
 def _dotted(loc) -> str:
     out = ""
     for part in loc:
-        # pydantic reports which Union/Literal member failed as extra loc parts; drop them.
-        if isinstance(part, str) and (part.startswith(("literal[", "function-")) or part in ("bool", "int", "str")):
+        # pydantic reports which Union/Literal member failed as extra loc parts ('float',
+        # 'tuple[float, float]', 'literal['auto']', 'function-after[...]'); no field name looks like those.
+        if isinstance(part, str) and (
+            "[" in part or part.startswith("function-") or part in ("bool", "int", "str", "float", "none")
+        ):
             continue
         if not isinstance(part, int) and not re.fullmatch(r"[\w-]+", str(part)):
             part = repr(str(part))  # a key such as ' ' or 'a.b' or one with a newline stays visible, on one line

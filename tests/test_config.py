@@ -117,3 +117,16 @@ def test_defaults_live_in_the_schema():
     assert Config().data.source == "fashion_mnist"
     assert Config().train.optimizer.learning_rate == 0.001
     assert yaml.safe_load(dump_config(Config()))["train"]["monitor"] == "val_loss"
+
+
+def test_union_fields_report_one_problem_with_every_choice():
+    # "auto" | bool fails once per member; the user sees one problem listing all choices.
+    message = load_error(CONFIGS / "fashion.yaml", ["train.jit_compile=maybe"])
+    assert message.endswith("train.jit_compile: 'maybe' is not allowed; choose one of: auto, true, false")
+    message = load_error(CONFIGS / "fashion.yaml", ["train.verbose=5"])
+    assert message.endswith("train.verbose: 5 is not allowed; choose one of: auto, 0, 1, 2")
+
+
+def test_empty_model_points_at_layers_or_backbone(tmp_path):
+    message = load_error(write_config(tmp_path / "c.yaml", data={"path": "x"}, model={"layers": []}))
+    assert "model.layers: is empty" in message and "model.backbone" in message
