@@ -68,7 +68,9 @@ class TrainConfig(Section):
     steps_per_execution: int = Field(1, ge=1)
     # "auto" = on where it helps (GPU), off on CPU where XLA measured 2.3x slower.
     jit_compile: Literal["auto"] | bool = "auto"
-    mixed_precision: Literal["auto"] | bool = "auto"
+    # auto: mixed_float16 with a GPU, float32 on CPU. true: mixed_float16 on GPU, mixed_bfloat16
+    # on CPU (about 2x faster where the CPU has bfloat16 instructions, e.g. AVX512_BF16/AMX).
+    mixed_precision: Literal["auto", "mixed_float16", "mixed_bfloat16"] | bool = "auto"
     verbose: Literal["auto", 0, 1, 2] = "auto"
 
 

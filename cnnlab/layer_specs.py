@@ -92,7 +92,12 @@ def make_layers(specs: list[dict[str, Any]], path: str = "model.layers") -> list
     so that ``--layer conv2d_1`` means the same thing in every process."""
     counts: dict[str, int] = {}
     layers = []
+    mixed = keras().mixed_precision.global_policy().name.startswith("mixed")
     for i, spec in enumerate(specs):
+        if mixed and i == len(specs) - 1 and "dtype" not in spec:
+            # Under mixed precision the output layer still computes in float32, so the
+            # softmax (or logits) and the loss stay numerically safe.
+            spec = {**spec, "dtype": "float32"}
         base = snake_case(str(spec.get("type")))
         n = counts.get(base, 0)
         counts[base] = n + 1

@@ -118,11 +118,19 @@ def train(cfg, output_dir: Path = runs.DEFAULT_OUTPUT_DIR, resume_run: Path | No
     return run
 
 
+def precision_policy(wanted, gpu: bool) -> str:
+    """train.mixed_precision -> a Keras dtype policy. 'auto' turns mixed precision on only
+    with a GPU: bfloat16 on a CPU is fast only where the CPU has bfloat16 instructions, and
+    it changes the numerics, so on CPUs it is opt-in (true or mixed_bfloat16)."""
+    if wanted == "auto":
+        return "mixed_float16" if gpu else "float32"
+    if wanted is True:
+        return "mixed_float16" if gpu else "mixed_bfloat16"
+    return "float32" if wanted is False else wanted
+
+
 def set_precision_policy(cfg) -> None:
-    """mixed_float16 only where it helps (a GPU); 'auto' resolves by device."""
-    wanted = cfg.train.mixed_precision
-    on = has_gpu() if wanted == "auto" else bool(wanted)
-    keras().mixed_precision.set_global_policy("mixed_float16" if on else "float32")
+    keras().mixed_precision.set_global_policy(precision_policy(cfg.train.mixed_precision, has_gpu()))
 
 
 def make_optimizer(opt_cfg, total_steps: int, steps_per_epoch: int):
