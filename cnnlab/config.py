@@ -382,8 +382,8 @@ def config_from_dict(raw: Any, overrides=(), source: str = "config") -> Config:
             raise ConfigError(f"{_blame(problem[0], overrides, source)}: {problem[0]}: {problem[1]}")
     from cnnlab.layer_specs import check_layer_specs  # imports keras: only when a config is loaded
 
-    check_layer_specs(cfg.model.layers, "model.layers", source)
-    check_layer_specs(cfg.model.head, "model.head", source)
+    check_layer_specs(cfg.model.layers, "model.layers", lambda where: _blame(where, overrides, source))
+    check_layer_specs(cfg.model.head, "model.head", lambda where: _blame(where, overrides, source))
     return cfg
 
 

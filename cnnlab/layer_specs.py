@@ -48,10 +48,12 @@ def snake_case(class_name: str) -> str:
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
-def check_layer_specs(specs: list[dict[str, Any]] | None, path: str, source: str = "config") -> None:
-    """Validate types and argument names, and construct each layer once to check values."""
+def check_layer_specs(specs: list[dict[str, Any]] | None, path: str, source=lambda where: "config") -> None:
+    """Validate types and argument names, and construct each layer once to check values.
+    ``source(where)`` names what to blame: the config file, or the --set item that wrote it."""
     for i, spec in enumerate(specs or []):
-        make_layer(spec, f"{path}[{i}]", source)
+        where = f"{path}[{i}]"
+        make_layer(spec, where, source(where))
 
 
 def make_layer(spec: dict[str, Any], where: str, source: str = "config", name: str | None = None):

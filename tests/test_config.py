@@ -130,3 +130,10 @@ def test_union_fields_report_one_problem_with_every_choice():
 def test_empty_model_points_at_layers_or_backbone(tmp_path):
     message = load_error(write_config(tmp_path / "c.yaml", data={"path": "x"}, model={"layers": []}))
     assert "model.layers: is empty" in message and "model.backbone" in message
+
+
+def test_layer_errors_from_set_name_the_set_item():
+    message = load_error(CONFIGS / "fashion.yaml", ["model.layers.0.filter=3"])
+    assert message.startswith(
+        "--set model.layers.0.filter=3: model.layers[0].filter: unknown argument for Conv2D (did you mean 'filters'?)"
+    )
