@@ -8,13 +8,47 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
+from contextlib import contextmanager
+
+
+@contextmanager
+def _native_stderr_silenced():
+    """TensorFlow's C++ start-up lines ("Could not find cuda drivers", "failed call to
+    cuInit: ... CUDA error" on a machine without a GPU, oneDNN notices) are printed
+    before absl logging starts, so TF_CPP_MIN_LOG_LEVEL cannot hide them. They alarm
+    learners and mean nothing, so file descriptor 2 goes to /dev/null while TensorFlow
+    starts. CNNLAB_TF_LOGS=1 (set by --debug) shows them."""
+    if os.environ.get("CNNLAB_TF_LOGS"):
+        yield
+        return
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+@functools.cache
+def import_keras_quietly():
+    """The keras module, with TensorFlow started quietly (cnnlab.layers needs this
+    without the registration step that keras() adds)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide C++ INFO/WARNING noise after start-up
+    with _native_stderr_silenced():
+        import keras as _keras  # noqa: PLC0415
+        import tensorflow as _tf  # noqa: PLC0415
+
+        _tf.config.list_physical_devices("GPU")  # device start-up prints its CUDA complaints here
+    return _keras
 
 
 @functools.cache
 def keras():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide C++ INFO/WARNING start-up noise
-    import keras as _keras  # noqa: PLC0415
-
+    _keras = import_keras_quietly()
     import cnnlab.layers  # noqa: F401  registers custom layers for (de)serialisation
 
     return _keras

@@ -4,6 +4,7 @@ so ``cnnlab --help`` answers at once."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -60,6 +61,8 @@ def cli(ctx, debug):
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
+    if debug:
+        os.environ["CNNLAB_TF_LOGS"] = "1"  # TensorFlow's own start-up lines too (cnnlab.backend)
 
 
 def output_dir_option(f):
@@ -94,6 +97,12 @@ def unsafe_option(f):
         is_flag=True,
         help="Allow .keras files with Lambda layers (arbitrary Python code); only for files you trust.",
     )(f)
+
+
+def say_default_run(run_arg, loaded) -> None:
+    """RUN left out means the newest run of any config: say which one it was."""
+    if run_arg is None:
+        click.echo(f"using the newest run: {loaded.run_dir}", err=True)
 
 
 def stop_signals():
@@ -161,6 +170,7 @@ def evaluate(run, output_dir, unsafe):
     from cnnlab.runs import load_run
 
     loaded = load_run(run, output_dir, unsafe=unsafe)
+    say_default_run(run, loaded)
     metrics = evaluate_run(loaded).metrics
     click.echo(f"test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f} "
                f"on {metrics['test_images']} images")  # fmt: skip
@@ -187,6 +197,7 @@ def predict(args, top, output_dir, unsafe):
     if not images:
         raise click.UsageError("give at least one IMAGE after RUN")
     loaded = load_run(run_arg, output_dir, unsafe=unsafe)
+    say_default_run(run_arg, loaded)
     h, w, c = model_image_shape(loaded.model)
     import numpy as np
 
@@ -227,6 +238,7 @@ def visualize(run, layer, image, index, kinds, max_maps, output_dir, unsafe):
     if image is not None and index is not None:
         raise click.UsageError("give either --image or --index, not both")
     loaded = load_run(run, output_dir, unsafe=unsafe)
+    say_default_run(run, loaded)
     # A bare .keras file outside a run directory: write beside it.
     out_dir = None if loaded.run_dir is not None else Path(run).parent / "plots" / "visualize"
     written = visualize_run(loaded, layer, kinds=kinds, image=image, index=index, max_maps=max_maps,

@@ -14,6 +14,8 @@ def load_image(path: str | Path, height: int, width: int, channels: int) -> np.n
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{str(path)!r} is a folder, not an image; pass PNG or JPEG files")
     if not path.is_file():
         raise DataError(f"image {str(path)!r} does not exist; pass a PNG or JPEG file")
     try:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import math
-import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from cnnlab.backend import import_keras_quietly
 
-import keras  # noqa: E402
+keras = import_keras_quietly()
 
 
 @keras.saving.register_keras_serializable(package="cnnlab")

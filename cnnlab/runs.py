@@ -142,6 +142,8 @@ def resolve_run(arg: str | None, output_dir: Path = DEFAULT_OUTPUT_DIR) -> tuple
         if not (path / MODEL_FILE).is_file():
             raise RunError(f"{path} has no {MODEL_FILE}; pass a finished run directory or a .keras file")
         return path, path / MODEL_FILE
+    if path.exists():
+        raise RunError(f"{arg!r} is not a run directory or a .keras file; pass outputs/<name>/<stamp> or a .keras file")
     raise RunError(f"run {arg!r} does not exist; pass a run directory (outputs/<name>/<stamp>) or a .keras file")
 
 

@@ -172,3 +172,20 @@ def test_predict_bad_image(cli, fashion_run, tmp_path):
     result = cli("predict", fashion_run, tmp_path / "notes.png")
     assert result.exit_code == 1
     assert result.stderr.strip() == f"Error: cannot read image '{tmp_path / 'notes.png'}': not an image file; pass a PNG or JPEG file"
+
+
+def test_a_path_that_is_not_a_run_or_an_image(cli, fashion_run, tmp_path):
+    (tmp_path / "notes.txt").write_text("x")
+    result = cli("evaluate", tmp_path / "notes.txt")
+    assert result.exit_code == 1 and "is not a run directory or a .keras file" in result.stderr
+    result = cli("predict", fashion_run, tmp_path)
+    assert result.exit_code == 1 and result.stderr.strip() == f"Error: '{tmp_path}' is a folder, not an image; pass PNG or JPEG files"
+
+
+def test_default_run_is_named(cli, fashion_run, tmp_path):
+    from PIL import Image
+
+    Image.new("L", (28, 28)).save(tmp_path / "black.png")
+    result = cli("predict", tmp_path / "black.png", "--output-dir", fashion_run.parent.parent)
+    assert result.exit_code == 0, result.output
+    assert f"using the newest run: {fashion_run}" in result.stderr
