@@ -303,11 +303,10 @@ def check_cache_features_needs_frozen_base(cfg: Config):
 
 def check_cache_features_without_augmentation(cfg: Config):
     bc = cfg.model.backbone
-    augment = getattr(cfg, "augment", None)
-    if bc is None or not bc.cache_features or augment is None:
+    if bc is None or not bc.cache_features:
         return None
     # How to augment (fill mode, interpolation) is not augmentation; any other non-default key is.
-    active = set(augment.model_dump(exclude_defaults=True)) - {"fill_mode", "cval", "interpolation_order"}
+    active = set(cfg.augment.model_dump(exclude_defaults=True)) - {"fill_mode", "cval", "interpolation_order"}
     if active:
         return "model.backbone.cache_features", (
             f"cannot be used with augmentation (augment.{sorted(active)[0]}): cached features are computed once, "

@@ -111,10 +111,11 @@ def train(cfg, output_dir: Path = runs.DEFAULT_OUTPUT_DIR, resume_run: Path | No
     write_evaluation(run, evaluation, data.x_test)
     from cnnlab.plots import plot_history
 
-    runs.save_figure(plot_history(read_history(run)), run / "plots" / "history.png")
+    history_columns = read_history(run)  # the whole run's, resumed epochs included
+    runs.save_figure(plot_history(history_columns), run / "plots" / "history.png")
     from cnnlab.resume import mark_done
 
-    mark_done(run, len(read_history(run)["epoch"]))  # status "done"; the backup is no longer needed
+    mark_done(run, len(history_columns["epoch"]))  # status "done"; the backup is no longer needed
     return run
 
 
