@@ -90,7 +90,9 @@ def run_test_data(loaded, fix: str = "pass the run directory that trained this m
     if loaded.config is not None:
         data_cfg, seed = loaded.config.data, loaded.config.seed
     else:
-        h, w, c = (int(d) for d in loaded.model.input_shape[1:])
+        from cnnlab.images import model_image_shape
+
+        h, w, c = model_image_shape(loaded.model)
         data_cfg, seed = DataConfig(image_size=(h, w), color_mode="rgb" if c == 3 else "grayscale"), 0
     data = load_dataset(data_cfg, seed)
     if data.num_classes != len(loaded.class_names):

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cnnlab.errors import ModelError
+from cnnlab.summary import shape_text as format_shape
 
 KINDS = ("filters", "histogram", "feature-maps", "stats", "gradcam", "patterns")
 MAP_KINDS = ("feature-maps", "stats", "gradcam", "patterns")  # need a 4-D output
@@ -169,7 +170,7 @@ def check_kinds(ref: LayerRef, requested: list[str]) -> None:
     if not missing:
         return
     shape = output_shape(ref.layer)
-    shape_text = "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")" if shape else "unknown"
+    shape_text = format_shape(shape, "unknown")
     if any(k in MAP_KINDS for k in missing) and not has_maps(ref.layer):
         why = f"outputs {shape_text}, not a 4-D feature map"
     elif "filters" in missing:

@@ -15,7 +15,7 @@ from cnnlab.layer_specs import make_layers
 
 
 def build_model(cfg, input_shape: tuple[int, int, int], num_classes: int):
-    if getattr(cfg.model, "backbone", None) is not None:  # a pretrained base + head: cnnlab.backbones
+    if cfg.model.backbone is not None:  # a pretrained base + head: cnnlab.backbones
         from cnnlab.backbones import build_backbone_model
 
         return build_backbone_model(cfg, input_shape, num_classes)
@@ -70,4 +70,6 @@ def _is_4d(layer) -> bool:
 
 
 def _shape(x) -> str:
-    return "(" + ", ".join("None" if d is None else str(d) for d in x.shape) + ")"
+    from cnnlab.summary import shape_text
+
+    return shape_text(x.shape)

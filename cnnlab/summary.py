@@ -73,8 +73,13 @@ def _input_shape(layer):
         return None
 
 
+def shape_text(shape, unknown: str = "?") -> str:
+    """(None, 28, 28, 32) as Keras prints it; ``unknown`` when there is no shape."""
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")" if shape else unknown
+
+
 def _shape(tensor) -> str:
     try:
-        return "(" + ", ".join("None" if d is None else str(d) for d in tensor.shape) + ")"
+        return shape_text(tensor.shape)
     except (AttributeError, ValueError):
         return "?"

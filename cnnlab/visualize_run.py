@@ -141,7 +141,9 @@ def _class(loaded, i: int) -> str:
 
 
 def _shape_text(shape) -> str:
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")" if shape else "an unknown shape"
+    from cnnlab.summary import shape_text
+
+    return shape_text(shape, "an unknown shape")
 
 
 # ---------------------------------------------------------------- one function per kind
