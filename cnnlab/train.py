@@ -23,6 +23,7 @@ from cnnlab.data import load_dataset, make_pipeline
 from cnnlab.evaluate import evaluate_model, write_evaluation
 from cnnlab.models import build_model
 from cnnlab.summary import describe_model
+from cnnlab.resume import write_status
 from cnnlab.transfer import cache_features, plan_phases, uses_feature_cache
 
 
@@ -43,7 +44,7 @@ def train(cfg, output_dir: Path = runs.DEFAULT_OUTPUT_DIR, resume_run: Path | No
         runs.write_text(run / "config.yaml", dump_config(cfg))
         runs.write_json(run / "classes.json", data.class_names)
         runs.write_text(run / "summary.txt", describe_model(model) + "\n")
-        runs.write_json(run / "status.json", {"state": "running", "epoch": 0})
+        write_status(run, "running", 0)
         # Kept for "weights before vs after training" histograms.
         with runs.atomic_path(run / "initial.weights.h5") as tmp:
             model.save_weights(tmp)
