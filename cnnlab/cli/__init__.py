@@ -1,0 +1,10 @@
+"""The ``cnnlab`` command line. Each stage's commands are a module of this package
+that registers them on the group; adding a command module is one file plus one
+import line below."""
+
+from cnnlab.cli.app import cli, main
+
+# Imported for their side effect: each module registers its commands on ``cli``.
+from cnnlab.cli import data, inspect, model, train  # noqa: E402,F401
+
+__all__ = ["cli", "main"]

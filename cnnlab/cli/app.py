@@ -1,0 +1,118 @@
+"""The ``cnnlab`` group, its error policy and the options commands share.
+
+Commands live in one module per stage (cnnlab/cli/<stage>.py) and register
+themselves on ``cli``; cnnlab/cli/__init__.py imports them. No TensorFlow import at
+module level, so ``cnnlab --help`` answers at once."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from cnnlab import __version__
+from cnnlab.errors import CnnlabError
+
+RUN_HELP = "a run directory or .keras file (default: the newest run under --output-dir)"
+
+
+class CnnlabGroup(click.Group):
+    """Runs commands with the user-facing error policy: one line, exit code, no traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except CnnlabError as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("Error: interrupted", err=True)
+            sys.exit(130)
+        except BrokenPipeError:  # e.g. `cnnlab evaluate | head`: the reader left, nothing to report
+            sys.stderr.close()
+            sys.exit(141)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
+            raise
+        except Exception as exc:  # a bug, not a user error: still one line unless --debug
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"Error: unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=CnnlabGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="cnnlab")
+@click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
+@click.pass_context
+def cli(ctx, debug):
+    """cnnlab: build, train, evaluate and look inside convolutional neural networks.
+
+    \b
+    Start with:
+      cnnlab summary configs/fashion.yaml   # layers, shapes, parameter arithmetic
+      cnnlab train configs/fashion.yaml     # train the textbook CNN on Fashion-MNIST
+      cnnlab evaluate                       # re-evaluate the newest run
+      cnnlab predict shoe.png               # top-3 classes for an image
+      cnnlab visualize --layer conv2d       # filters, feature maps, Grad-CAM, ...
+      cnnlab augment configs/fashion-aug.yaml   # preview data augmentation
+      cnnlab finetune --backbone resnet50   # transfer learning (cnnlab backbones lists them)
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+    if debug:
+        os.environ["CNNLAB_TF_LOGS"] = "1"  # TensorFlow's own start-up lines too (cnnlab.backend)
+
+
+def output_dir_option(f):
+    return click.option(
+        "--output-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path("outputs"),
+        show_default=True,
+        help="Where run directories live.",
+    )(f)
+
+
+def config_options(f=None, *, required=True):
+    """CONFIG plus --set overrides, shared by commands that read a config.
+    ``@config_options(required=False)`` where CONFIG may be left out (train --resume)."""
+    if f is None:
+        return lambda g: config_options(g, required=required)
+    f = click.option(
+        "--set",
+        "overrides",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Override a config key, e.g. --set train.epochs=3 (repeatable).",
+    )(f)
+    return click.argument("config", required=required, type=click.Path(path_type=Path))(f)
+
+
+def unsafe_option(f):
+    """For commands that load a .keras file (safe mode refuses Lambda layers)."""
+    return click.option(
+        "--unsafe",
+        is_flag=True,
+        help="Allow .keras files with Lambda layers (arbitrary Python code); only for files you trust.",
+    )(f)
+
+
+def say_default_run(run_arg, loaded) -> None:
+    """RUN left out means the newest run of any config: say which one it was."""
+    if run_arg is None:
+        click.echo(f"using the newest run: {loaded.run_dir}", err=True)
+
+
+def stop_signals():
+    """Ctrl-C / SIGTERM stop training at the next safe point (see cnnlab.signals)."""
+    from cnnlab.signals import capture_stop_signals
+
+    return capture_stop_signals()
+
+
+def main():
+    cli(obj={})

@@ -1,0 +1,96 @@
+"""Commands that look at a trained run: evaluate, predict, visualize."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cnnlab.cli.app import RUN_HELP, cli, output_dir_option, say_default_run, unsafe_option
+
+
+@cli.command(help=f"Evaluate a trained model on its dataset's test split.\n\nRUN: {RUN_HELP}.")
+@click.argument("run", required=False)
+@output_dir_option
+@unsafe_option
+def evaluate(run, output_dir, unsafe):
+    from cnnlab.evaluate import evaluate_run
+    from cnnlab.runs import load_run
+
+    loaded = load_run(run, output_dir, unsafe=unsafe)
+    say_default_run(run, loaded)
+    metrics = evaluate_run(loaded).metrics
+    click.echo(f"test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f} "
+               f"on {metrics['test_images']} images")  # fmt: skip
+    width = max(len(n) for n in metrics["class_names"])
+    for name, row in metrics["per_class"].items():
+        click.echo(f"  {name:<{width}}  precision {row['precision']:.3f}  recall {row['recall']:.3f}  f1 {row['f1']:.3f}")
+    if loaded.run_dir is not None:
+        click.echo(f"metrics and plots written to {loaded.run_dir}")
+
+
+@cli.command(help=f"Top classes with probabilities for PNG/JPEG images of any size and colour.\n\nRUN: {RUN_HELP}.")
+@click.argument("args", nargs=-1, required=True, metavar="[RUN] IMAGE...")
+@click.option("--top", default=3, show_default=True, type=click.IntRange(min=1), help="How many classes to show.")
+@output_dir_option
+@unsafe_option
+def predict(args, top, output_dir, unsafe):
+    from cnnlab.evaluate import predict_probabilities
+    from cnnlab.images import load_image, model_image_shape
+    from cnnlab.runs import load_run
+
+    first = Path(args[0])
+    run_arg = args[0] if first.is_dir() or first.suffix == ".keras" else None
+    images = args[1:] if run_arg else args
+    if not images:
+        raise click.UsageError("give at least one IMAGE after RUN")
+    loaded = load_run(run_arg, output_dir, unsafe=unsafe)
+    say_default_run(run_arg, loaded)
+    h, w, c = model_image_shape(loaded.model)
+    import numpy as np
+
+    batch = np.stack([load_image(p, h, w, c) for p in images])  # (N, H, W, C) uint8
+    probs = predict_probabilities(loaded.model, batch)
+    for path, row in zip(images, probs):
+        best = np.argsort(-row)[:top]
+        click.echo(f"{path}: " + ", ".join(f"{loaded.class_names[i]} {row[i]:.3f}" for i in best))
+
+
+@cli.command(
+    help="Draw what a trained model learned at one layer (or all conv/pooling layers).\n\n"
+    "\b\nKinds (default: all that apply to the layer):\n"
+    "  filters       the layer's kernels, one colour scale centred at 0\n"
+    "  histogram     weights before vs after training\n"
+    "  feature-maps  every channel of the layer's output for the image\n"
+    "  stats         per-channel mean activation and fraction of zeros (+ stats.json)\n"
+    "  gradcam       where the image speaks for the predicted (and true) class\n"
+    "  patterns      the input each filter responds to most (gradient ascent)\n\n"
+    "Files go to RUN/plots/visualize/<layer>/<kind>.png.\n\n"
+    f"RUN: {RUN_HELP}."
+)
+@click.argument("run", required=False)
+@click.option("--layer", metavar="NAME",
+              help="Layer name (conv2d_1), class name for its first layer (Conv2D), 'all', or a layer inside a "
+                   "nested backbone (resnet50/conv1_conv, or conv1_conv when unique).")  # fmt: skip
+@click.option("--image", type=click.Path(path_type=Path), help="A PNG/JPEG to look at (any size and colour).")
+@click.option("--index", type=click.IntRange(min=0), help="Test-set image to look at instead  [default: 0]")
+@click.option("--kind", "kinds", multiple=True, metavar="KIND", help="What to draw (repeatable or comma-separated).")
+@click.option("--max-maps", default=64, show_default=True, type=click.IntRange(min=1),
+              help="Most panels per grid (filters, feature maps, patterns).")  # fmt: skip
+@output_dir_option
+@unsafe_option
+def visualize(run, layer, image, index, kinds, max_maps, output_dir, unsafe):
+    from cnnlab.runs import load_run
+    from cnnlab.visualize_run import visualize_run
+
+    if image is not None and index is not None:
+        raise click.UsageError("give either --image or --index, not both")
+    loaded = load_run(run, output_dir, unsafe=unsafe)
+    say_default_run(run, loaded)
+    # A bare .keras file outside a run directory: write beside it.
+    out_dir = None if loaded.run_dir is not None else Path(run).parent / "plots" / "visualize"
+    written = visualize_run(loaded, layer, kinds=kinds, image=image, index=index, max_maps=max_maps,
+                            out_dir=out_dir, unsafe=unsafe)  # fmt: skip
+    click.echo(f"wrote {len(written)} file{'s' if len(written) != 1 else ''}:")
+    for item in written:
+        click.echo(f"  {item.path}" + (f"  ({item.note})" if item.note else ""))

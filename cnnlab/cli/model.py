@@ -1,0 +1,50 @@
+"""Commands about models before training: summary, layers, backbones."""
+
+from __future__ import annotations
+
+
+import click
+
+from cnnlab.cli.app import cli, config_options
+from cnnlab.errors import CnnlabError
+
+
+@cli.command()
+@config_options
+def summary(config, overrides):
+    """Build the model in CONFIG without training; show shapes, parameters and arithmetic."""
+    from cnnlab.config import load_config
+    from cnnlab.data import load_dataset
+    from cnnlab.models import build_model
+    from cnnlab.summary import describe_model
+
+    cfg = load_config(config, overrides)
+    data = load_dataset(cfg.data, cfg.seed)
+    click.echo(describe_model(build_model(cfg, data.input_shape, data.num_classes)))
+
+
+@cli.command()
+@click.argument("pattern", required=False)
+def layers(pattern):
+    """List the layer types a config's model.layers may use (optionally matching PATTERN)."""
+    from cnnlab.layer_specs import layer_classes
+
+    names = sorted(n for n in layer_classes() if not pattern or pattern.lower() in n.lower())
+    if not names:
+        raise CnnlabError(f"no layer type matches {pattern!r}; run cnnlab layers to list them all")
+    click.echo("\n".join(names))
+
+
+@cli.command()
+def backbones():
+    """List the pretrained bases model.backbone.name accepts, with their input sizes."""
+    from cnnlab.backbones import PREPROCESSING_MEANING, REGISTRY, RUN_BACKBONE
+
+    click.echo(f"{'name':<18} {'min size':>9} {'default':>9}  {'preprocessing':<14} keras.applications")
+    for name, b in REGISTRY.items():
+        click.echo(f"{name:<18} {b.min_size:>4}x{b.min_size:<4} {b.default_size:>4}x{b.default_size:<4}  "
+                   f"{b.preprocessing:<14} {b.constructor}")  # fmt: skip
+    click.echo(f"{RUN_BACKBONE:<18} {'any':>9} {'its own':>9}  {'its own':<14} the conv layers of the cnnlab run in weights")
+    click.echo("\npreprocessing (inside the model, so saved models take raw pixels 0..255):")
+    for mode, meaning in PREPROCESSING_MEANING.items():
+        click.echo(f"  {mode:<6} {meaning}")

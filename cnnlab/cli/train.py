@@ -1,0 +1,86 @@
+"""``cnnlab train`` and ``cnnlab finetune``: from a config to a finished run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cnnlab.cli.app import cli, config_options, output_dir_option, stop_signals
+
+
+@cli.command()
+@config_options(required=False)
+@click.option("--epochs", type=click.IntRange(min=1), help="Shortcut for --set train.epochs=N.")
+@click.option(
+    "--resume",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[RUN]",
+    help="Continue an interrupted run (default: the newest one under --output-dir) with its own config.",
+)
+@output_dir_option
+def train(config, overrides, epochs, resume, output_dir):
+    """Train the model described by CONFIG into a new run directory.
+
+    Ctrl-C or SIGTERM stops at the next safe point and prints the command to resume."""
+    from cnnlab.config import load_config
+
+    overrides = list(overrides) + ([f"train.epochs={epochs}"] if epochs else [])
+    resume_run = None
+    if resume is not None:
+        from cnnlab.resume import plan_resume
+
+        plan = plan_resume(resume or None, output_dir, config, overrides)
+        if plan.cfg is None:
+            click.echo(f"{plan.run} is already done ({plan.status.get('epoch', '?')} epochs); nothing to resume")
+            return
+        cfg, resume_run = plan.cfg, plan.run
+        click.echo(f"resuming {resume_run} after epoch {plan.status.get('epoch', 0)}", err=True)
+    elif config is None:
+        raise click.UsageError("give CONFIG, or --resume [RUN] to continue an interrupted run")
+    else:
+        cfg = load_config(config, overrides)
+    from cnnlab.train import train as run_training
+
+    with stop_signals():
+        run = run_training(cfg, output_dir, resume_run=resume_run)
+    report_run(run)
+
+
+def report_run(run: Path) -> None:
+    """The last two lines of train/finetune; benchmarks parse 'run saved to'."""
+    from cnnlab.train import read_metrics
+
+    metrics = read_metrics(run)
+    click.echo(f"test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f}")
+    click.echo(f"run saved to {run}")
+
+
+DEFAULT_FINETUNE_CONFIG = Path("configs/finetune.yaml")
+
+
+@cli.command()
+@click.argument("config", required=False, type=click.Path(path_type=Path))
+@click.option("--backbone", required=True, metavar="NAME", help="A pretrained base (cnnlab backbones lists them).")
+@click.option("--mode", type=click.Choice(["feature_extraction", "fine_tune"]), help="Frozen base, or unfreeze its top.")
+@click.option("--weights", metavar="W", help="imagenet | none | a weights file | a cnnlab run directory or .keras file.")
+@click.option("--unfreeze", type=click.IntRange(min=1), help="fine_tune: unfreeze the top N base layers (not BatchNorm).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key (repeatable).")
+@output_dir_option
+def finetune(config, backbone, mode, weights, unfreeze, overrides, output_dir):
+    """Transfer learning: a pretrained BACKBONE with a new head, trained on CONFIG's data.
+
+    CONFIG defaults to configs/finetune.yaml (Fashion-MNIST, resized inside the model
+    for the backbone); the flags override it, and --set overrides the flags."""
+    from cnnlab.transfer import finetune_config
+
+    cfg, notes = finetune_config(config or DEFAULT_FINETUNE_CONFIG, backbone, mode, weights, unfreeze, overrides)
+    for note in notes:
+        click.echo(f"Note: {note}", err=True)
+    from cnnlab.train import train as run_training
+
+    with stop_signals():
+        run = run_training(cfg, output_dir)
+    report_run(run)
