@@ -6,7 +6,7 @@ import numpy as np
 
 from cnnlab.backend import keras
 from cnnlab.layers import MinPooling2D
-from cnnlab.summary import size_arithmetic
+from cnnlab.model.summary import size_arithmetic
 
 GRID = [[13, 20, 30, 0], [8, 12, 3, 0], [34, 70, 33, 5], [11, 80, 10, 23]]
 

@@ -9,7 +9,9 @@ import pytest
 from cnnlab.backend import keras
 from cnnlab.config import load_config
 from cnnlab.runs import load_model
-from cnnlab.train import precision_policy, read_history, train
+from cnnlab.runs import RunDir
+from cnnlab.train import train
+from cnnlab.train.compile import precision_policy
 
 
 @pytest.fixture(autouse=True)
@@ -46,7 +48,7 @@ def test_cosine_schedule_with_warmup_and_label_smoothing(tiny_config, tmp_path):
          "train.optimizer.learning_rate=0.004", "train.loss=categorical_crossentropy", "train.label_smoothing=0.1"],
     )  # fmt: skip
     run = train(cfg, tmp_path)
-    rates = read_history(run)["learning_rate"]
+    rates = RunDir(run).read_history()["learning_rate"]
     # the rate logged at each epoch end: at the peak after warm-up, then decaying to 0
     assert rates[0] == pytest.approx(0.004, rel=1e-3)
     assert rates[0] > rates[1] > rates[2] > rates[3] and rates[3] == pytest.approx(0.0, abs=1e-7)

@@ -30,7 +30,7 @@ def train(config, overrides, epochs, resume, output_dir):
     overrides = list(overrides) + ([f"train.epochs={epochs}"] if epochs else [])
     resume_run = None
     if resume is not None:
-        from cnnlab.resume import plan_resume
+        from cnnlab.train.resume import plan_resume
 
         plan = plan_resume(resume or None, output_dir, config, overrides)
         if plan.cfg is None:
@@ -51,9 +51,9 @@ def train(config, overrides, epochs, resume, output_dir):
 
 def report_run(run: Path) -> None:
     """The last two lines of train/finetune; benchmarks parse 'run saved to'."""
-    from cnnlab.train import read_metrics
+    from cnnlab.runs import RunDir
 
-    metrics = read_metrics(run)
+    metrics = RunDir(run).read_metrics()
     click.echo(f"test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f}")
     click.echo(f"run saved to {run}")
 
@@ -74,7 +74,7 @@ def finetune(config, backbone, mode, weights, unfreeze, overrides, output_dir):
 
     CONFIG defaults to configs/finetune.yaml (Fashion-MNIST, resized inside the model
     for the backbone); the flags override it, and --set overrides the flags."""
-    from cnnlab.transfer import finetune_config
+    from cnnlab.config.finetune import finetune_config
 
     cfg, notes = finetune_config(config or DEFAULT_FINETUNE_CONFIG, backbone, mode, weights, unfreeze, overrides)
     for note in notes:

@@ -8,6 +8,12 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab import runs
+from cnnlab.config import DataConfig
+from cnnlab.data import load_dataset
+from cnnlab.data.images import model_image_shape
+from cnnlab.errors import DataError
+from cnnlab.model import outputs_logits
+from cnnlab.plots import plot_confusion_matrix, plot_misclassified
 
 
 @dataclass
@@ -18,8 +24,6 @@ class Evaluation:
 
 
 def predict_probabilities(model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    from cnnlab.models import outputs_logits
-
     scores = np.asarray(model.predict(images, batch_size=batch_size, verbose=0), dtype=np.float64)
     if outputs_logits(model):  # softmax, numerically stable
         scores = np.exp(scores - scores.max(axis=1, keepdims=True))
@@ -66,32 +70,24 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> 
 
 def write_evaluation(run: Path, evaluation: Evaluation, x_test: np.ndarray) -> None:
     """metrics.json, plots/confusion_matrix.png and plots/misclassified.png."""
-    from cnnlab.plots import plot_confusion_matrix, plot_misclassified
-
-    run = Path(run)
+    run = runs.RunDir(run)
     names = evaluation.metrics["class_names"]
-    runs.write_json(run / "metrics.json", evaluation.metrics)
+    run.write_metrics(evaluation.metrics)
     cm = np.array(evaluation.metrics["confusion_matrix"])
-    runs.save_figure(plot_confusion_matrix(cm, names), run / "plots" / "confusion_matrix.png")
+    runs.save_figure(plot_confusion_matrix(cm, names), run.plot("confusion_matrix.png"))
     y_pred = evaluation.probabilities.argmax(axis=1)
     runs.save_figure(
         plot_misclassified(x_test, evaluation.y_true, y_pred, evaluation.probabilities, names),
-        run / "plots" / "misclassified.png",
+        run.plot("misclassified.png"),
     )
 
 
 def run_test_data(loaded, fix: str = "pass the run directory that trained this model") -> tuple[np.ndarray, np.ndarray]:
     """A loaded run's own test images and labels. A bare .keras file has no config, so it
     gets Fashion-MNIST adapted to the model's input size and channels."""
-    from cnnlab.config import DataConfig
-    from cnnlab.data import load_dataset
-    from cnnlab.errors import DataError
-
     if loaded.config is not None:
         data_cfg, seed = loaded.config.data, loaded.config.seed
     else:
-        from cnnlab.images import model_image_shape
-
         h, w, c = model_image_shape(loaded.model)
         data_cfg, seed = DataConfig(image_size=(h, w), color_mode="rgb" if c == 3 else "grayscale"), 0
     data = load_dataset(data_cfg, seed)

@@ -12,11 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cnnlab.errors import ModelError
-from cnnlab.summary import shape_text as format_shape
-
-KINDS = ("filters", "histogram", "feature-maps", "stats", "gradcam", "patterns")
-MAP_KINDS = ("feature-maps", "stats", "gradcam", "patterns")  # need a 4-D output
+from cnnlab.backend import keras
+from cnnlab.config.layer_specs import snake_case
+from cnnlab.errors import ModelError, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -38,8 +36,6 @@ class LayerRef:
 
 def walk(model, _prefix: str = "", _containers: tuple = ()) -> list[LayerRef]:
     """Every layer in model order, descending into nested models right after them."""
-    from cnnlab.backend import keras
-
     k = keras()
     refs = []
     for layer in model.layers:
@@ -55,8 +51,6 @@ def walk(model, _prefix: str = "", _containers: tuple = ()) -> list[LayerRef]:
 def conv_kernel(layer):
     """The layer's convolution kernel as (kh, kw, in, out) numpy, or None."""
     import numpy as np
-
-    from cnnlab.backend import keras
 
     k = keras()
     kernel = getattr(layer, "depthwise_kernel", None)  # DepthwiseConv2D, SeparableConv2D
@@ -98,21 +92,8 @@ def conv_kernel_shape(layer):
     return tuple(kernel.shape) if kernel is not None and len(kernel.shape) == 4 else None
 
 
-def applicable_kinds(layer) -> list[str]:
-    kinds = []
-    if conv_kernel_shape(layer) is not None:
-        kinds.append("filters")
-    if layer.weights:
-        kinds.append("histogram")
-    if has_maps(layer):
-        kinds += MAP_KINDS
-    return kinds
-
-
 def find_layers(model, name: str) -> list[LayerRef]:
     """``--layer NAME`` -> the layers it means (one, or several for ``all``)."""
-    from cnnlab.layer_specs import snake_case
-
     refs = walk(model)
     if name == "all":
         chosen = [r for r in refs if is_conv_or_pool(r.layer)]
@@ -132,8 +113,6 @@ def find_layers(model, name: str) -> list[LayerRef]:
     for r in refs:  # a class name means the first layer of that class
         if wanted in (r.class_name.lower(), snake_case(r.class_name)):
             return [r]
-    from cnnlab.config import did_you_mean
-
     hint = did_you_mean(name, list(by_path) + [r.name for r in refs])
     raise ModelError(f"no layer {name!r} in model {model.name!r}{hint}; {shown_layers(refs)}")
 
@@ -141,8 +120,6 @@ def find_layers(model, name: str) -> list[LayerRef]:
 def last_map_layer(model) -> LayerRef:
     """Grad-CAM's default: the last top-level conv layer or nested backbone (whose output
     is its last feature map), else the last layer anywhere with a 4-D output."""
-    from cnnlab.backend import keras
-
     refs = [r for r in walk(model) if has_maps(r.layer)]
     top = [r for r in refs if not r.containers and (conv_kernel_shape(r.layer) or isinstance(r.layer, keras().Model))]
     if top or refs:
@@ -161,36 +138,3 @@ def shown_layers(refs: list[LayerRef], limit: int = 12) -> str:
         names = ", ".join(r.name for r in inner[:limit]) + (", ..." if len(inner) > limit else "")
         text += f"; inside {prefix} ({len(inner)} layers, use {prefix}/NAME): {names}"
     return text
-
-
-def check_kinds(ref: LayerRef, requested: list[str]) -> None:
-    """An explicit --kind that cannot be drawn for this layer is an error naming what can."""
-    applicable = applicable_kinds(ref.layer)
-    missing = [k for k in requested if k not in applicable]
-    if not missing:
-        return
-    shape = output_shape(ref.layer)
-    shape_text = format_shape(shape, "unknown")
-    if any(k in MAP_KINDS for k in missing) and not has_maps(ref.layer):
-        why = f"outputs {shape_text}, not a 4-D feature map"
-    elif "filters" in missing:
-        why = "has no convolution kernel"
-    else:
-        why = "has no weights"
-    what = ", ".join(missing)
-    if applicable:
-        fix = f"only {', '.join(applicable)} applies to it" if len(applicable) == 1 else f"kinds that apply: {', '.join(applicable)}"
-    else:
-        fix = "nothing can be drawn for it; pick a conv or pooling layer"
-    raise ModelError(f"layer {ref.path!r} ({ref.class_name}) {why}, so {what} cannot be drawn; {fix}")
-
-
-def parse_kinds(kinds) -> list[str]:
-    """--kind values (repeatable, or comma-separated) -> validated list in canonical order."""
-    from cnnlab.config import did_you_mean
-
-    wanted = [k.strip() for item in kinds or () for k in str(item).split(",") if k.strip()]
-    for k in wanted:
-        if k not in KINDS:
-            raise ModelError(f"unknown --kind {k!r}{did_you_mean(k, KINDS)}; choose from {', '.join(KINDS)}")
-    return [k for k in KINDS if k in wanted]

@@ -12,7 +12,7 @@ The phase boundary is explicit: ``Phase.apply`` sets every trainable flag from t
 alone (whatever state the model was in), and the caller recompiles right after it,
 because Keras fixes the set of trained variables when it compiles the train step. So a
 resume can re-enter any phase: apply, compile, fit with initial_epoch = the epochs done
-(cnnlab.resume.TrainingGuard.start_phase). Phases are numbered from 1 in plan order;
+(cnnlab.train.resume.TrainingGuard.start_phase). Phases are numbered from 1 in plan order;
 history.csv's ``phase`` column and status.json's ``phase`` hold that number.
 """
 
@@ -22,8 +22,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from cnnlab.backbones import base_layers, find_backbone
 from cnnlab.backend import keras
+from cnnlab.model.backbones import base_layers, find_backbone
 
 
 @dataclass(frozen=True)
@@ -100,42 +100,3 @@ def cache_features(model, data, batch_size: int):
     head = k.Model(features_in, x, name=f"{model.name}_head")
     cached = replace(data, x_train=features(data.x_train), x_val=features(data.x_val), x_test=features(data.x_test))
     return head, cached
-
-
-# ---------------------------------------------------------------- cnnlab finetune
-
-
-def finetune_config(config, backbone: str, mode=None, weights=None, unfreeze=None, overrides=()):
-    """The config ``cnnlab finetune`` trains: CONFIG with the flags applied (--set wins over
-    flags). Returns (cfg, notes). When the input size comes from the file and is too small
-    for the backbone (xception needs 71x71), the backbone's minimum is used and a note says so."""
-    import yaml
-
-    from cnnlab.backbones import REGISTRY
-    from cnnlab.config import load_config
-
-    flags = [f"model.backbone.name={backbone}"]
-    if mode:
-        flags.append(f"model.backbone.mode={mode}")
-    if mode == "feature_extraction":  # the file's fine-tune settings do not apply then
-        flags += ["model.backbone.unfreeze=null", "model.backbone.unfreeze_from=null"]
-    if weights:
-        flags.append(f"model.backbone.weights={weights}")
-    if unfreeze:
-        flags += [f"model.backbone.unfreeze={unfreeze}", "model.backbone.unfreeze_from=null"]
-        if not mode:
-            flags.append("model.backbone.mode=fine_tune")
-    notes = []
-    explicit = any(item.partition("=")[0].strip().startswith("model.backbone.input_size") for item in overrides)
-    if backbone in REGISTRY and not explicit:
-        try:
-            raw = yaml.safe_load(open(config, encoding="utf-8")) or {}
-            size = ((raw.get("model") or {}).get("backbone") or {}).get("input_size")
-            smallest = REGISTRY[backbone].min_size
-            if size and min(int(s) for s in size) < smallest:
-                flags.append(f"model.backbone.input_size=[{smallest}, {smallest}]")
-                notes.append(f"{backbone} needs at least {smallest}x{smallest}: using input_size "
-                             f"[{smallest}, {smallest}] instead of the config's {list(size)}")  # fmt: skip
-        except Exception:  # unreadable or odd file: load_config reports it properly below
-            pass
-    return load_config(config, flags + list(overrides)), notes

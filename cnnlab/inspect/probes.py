@@ -1,6 +1,6 @@
 """Look inside a trained model: a layer's activations, Grad-CAM heatmaps, the input
 patterns that excite each filter, and per-channel statistics. Numbers only (numpy
-out); ``cnnlab.visualize`` draws them.
+out); ``cnnlab.inspect.draw`` draws them.
 
 Layers inside a nested model (a backbone) are the hard case: ``Model(model.input,
 inner.output)`` fails because ``inner.output`` belongs to the backbone's own graph
@@ -16,7 +16,7 @@ import numpy as np
 
 from cnnlab.backend import keras, tf
 from cnnlab.errors import ModelError
-from cnnlab.layer_paths import LayerRef
+from cnnlab.inspect.layer_paths import LayerRef
 
 
 class Probe:

@@ -1,5 +1,5 @@
 """Pictures of what a CNN learned. Pure: numpy arrays in, matplotlib Figure out
-(Agg backend, never shown). ``cnnlab.probes`` computes the arrays.
+(Agg backend, never shown). ``cnnlab.inspect.probes`` computes the arrays.
 
 Panels that show one channel/filter carry the axes label "panel", so tests and
 callers can count them: ``[ax for ax in fig.axes if ax.get_label() == "panel"]``.

@@ -12,8 +12,7 @@ import re
 from typing import Any
 
 from cnnlab.backend import keras
-from cnnlab.config import did_you_mean
-from cnnlab.errors import ConfigError
+from cnnlab.errors import ConfigError, did_you_mean, first_line
 
 # Arguments every Keras layer takes through **kwargs.
 BASE_LAYER_ARGS = {"name", "dtype", "trainable", "autocast", "activity_regularizer"}
@@ -85,8 +84,7 @@ def make_layer(spec: dict[str, Any], where: str, source: str = "config", name: s
     try:
         return cls(**spec)
     except Exception as exc:  # Keras raises ValueError/TypeError with a useful text
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"{source}: {where}: invalid {type_name} arguments: {text}") from None
+        raise ConfigError(f"{source}: {where}: invalid {type_name} arguments: {first_line(exc)}") from None
 
 
 def make_layers(specs: list[dict[str, Any]], path: str = "model.layers") -> list:
