@@ -25,9 +25,7 @@ DIVERGING = "coolwarm"
 
 
 def _cmap(name: str):
-    cmap = matplotlib.colormaps[name].copy()
-    cmap.set_bad("#e8e8e8")  # cells outside a window / not part of the data
-    return cmap
+    return matplotlib.colormaps[name].with_extremes(bad="#e8e8e8")  # grey: cells outside a window
 
 
 def _ink(rgba) -> str:
@@ -63,7 +61,8 @@ def draw_grid(ax, grid, title, *, vmin, vmax, cmap=DIVERGING, decimals=2, labels
             for j in range(cols):
                 if not np.isnan(numbers[i, j]):
                     color = "#777777" if np.isnan(grid[i, j]) else _ink(colormap(im.norm(grid[i, j])))
-                    ax.text(j, i, fmt(numbers[i, j], decimals), ha="center", va="center", fontsize=size, color=color)
+                    ax.text(j, i, fmt(numbers[i, j], decimals), ha="center", va="center", fontsize=size, color=color,
+                            in_layout=False)  # inside the axes: layout need not measure them (10x faster)
     if colorbar:
         ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04).set_label(colorbar, fontsize=7)
     return im
@@ -90,13 +89,19 @@ def conv_figure(r: ConvResult, max_panels: int = 16, decimals: int = 2, with_rel
     nrows_cells = math.ceil(shown / ncols_cells)
     top_rows = channels + (1 if channels > 1 or with_relu else 0)
     panel = 2.4 if max(r.padded.shape[:2]) <= 10 else 3.2
-    fig = plt.figure(figsize=(max(3, ncols_cells) * panel + 1.5, (top_rows + nrows_cells) * panel + 0.8),
-                     layout="constrained")
-    top_fig, cells_fig = fig.subfigures(2, 1, height_ratios=[top_rows, nrows_cells])
+    ncols = max(3, ncols_cells)
+    # a plain GridSpec, not constrained layout: with hundreds of numbers drawn in,
+    # constrained layout takes most of the time (seconds) measuring them
+    height = (top_rows + nrows_cells) * panel + 1.0
+    fig = plt.figure(figsize=(ncols * panel + 1.5, height))
+    grid = fig.add_gridspec(top_rows + nrows_cells, ncols, hspace=0.55, wspace=0.75, top=1 - 0.9 / height,
+                            bottom=0.4 / height)
+    axes = np.array([[fig.add_subplot(grid[row, col]) for col in range(3)] for row in range(top_rows)])
+    cell_axes = np.array([[fig.add_subplot(grid[top_rows + row, col]) for col in range(ncols_cells)]
+                          for row in range(nrows_cells)])
     in_scale = _sym(r.padded)
     k_scale = _sym(r.kernel)
     out_scale = _sym(r.out, r.channel_maps)
-    axes = top_fig.subplots(top_rows, 3, squeeze=False)
     first_rows, first_cols = r.window(0, 0)
     for c in range(channels):
         suffix = f" (channel {c + 1})" if channels > 1 else ""
@@ -126,10 +131,6 @@ def conv_figure(r: ConvResult, max_panels: int = 16, decimals: int = 2, with_rel
                       decimals=decimals, colorbar="value")
         else:
             last[2].axis("off")
-    top_fig.suptitle(f"convolution, stride {r.stride}: {r.x.shape[0]}x{r.x.shape[1]} input -> {oh}x{ow} map",
-                     fontsize=10)
-
-    cell_axes = cells_fig.subplots(nrows_cells, ncols_cells, squeeze=False)
     products = [r.products(n // ow, n % ow).sum(axis=-1) for n in range(shown)]  # summed over channels
     p_scale = _sym(*products)
     image = None
@@ -148,11 +149,12 @@ def conv_figure(r: ConvResult, max_panels: int = 16, decimals: int = 2, with_rel
                           vmax=p_scale, decimals=decimals, text_grid=text)
         _outline_original(ax, r)
         _outline(ax, rows.start, cols.start, r.kernel.shape[0], r.kernel.shape[1], color="red")
-    cells_fig.colorbar(image, ax=cell_axes, shrink=0.8).set_label(
+    fig.colorbar(image, ax=list(cell_axes.flat), shrink=0.8).set_label(
         "window value x filter weight" + (" (summed over channels)" if channels > 1 else ""), fontsize=8)
     note = f"{shown} of {total} shown" if shown < total else f"all {total} shown"
-    cells_fig.suptitle(f"one panel per output cell ({note}): red window, element-wise products inside it "
-                       "(grey numbers: input values outside)", fontsize=9)
+    fig.suptitle(f"convolution, stride {r.stride}: {r.x.shape[0]}x{r.x.shape[1]} input -> {oh}x{ow} map\n"
+                 f"lower panels: one per output cell ({note}), red window, element-wise products inside it "
+                 "(grey numbers: input values outside)", fontsize=10)
     return fig
 
 

@@ -64,7 +64,8 @@ def parse_matrix(text: str, what: str = "matrix") -> np.ndarray:
     for ci, chunk in enumerate(channels_text):
         rows_text = [r.strip() for r in re.split(r"[;\n]", chunk) if r.strip()]
         if not rows_text:
-            raise ConfigError(f"{what}: {'channel ' + str(ci + 1) if len(channels_text) > 1 else 'it'} is empty; "
+            where = f"{what} channel {ci + 1}" if len(channels_text) > 1 else what
+            raise ConfigError(f"{where} has no numbers; "
                               "write rows separated by ';' and values by spaces, e.g. \"1 2; 3 4\"")
         rows = []
         for ri, row in enumerate(rows_text):
