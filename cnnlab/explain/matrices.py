@@ -36,8 +36,8 @@ PRESETS: dict[str, Preset] = {
     "pool4x4": Preset("3 1 3 4; 8 4 9 2; 1 4 3 1; 1 2 2 0", "4x4 pooling example: 2x2 max pooling gives 8 9; 4 3"),
     "vertical": Preset("1 0 -1; 1 0 -1; 1 0 -1", "3x3 vertical-edge filter (bright left, dark right)"),
     "horizontal": Preset("1 1 1; 0 0 0; -1 -1 -1", "3x3 horizontal-edge filter (bright top, dark bottom)"),
-    "step": Preset("0 0 0 9 9 9; 0 0 0 9 9 9; 0 0 0 9 9 9; 0 0 0 9 9 9; 0 0 0 9 9 9; 0 0 0 9 9 9",
-                   "6x6 image with a vertical edge in the middle (try the 'vertical' filter)"),
+    "step": Preset("9 9 9 0 0 0; 9 9 9 0 0 0; 9 9 9 0 0 0; 9 9 9 0 0 0; 9 9 9 0 0 0; 9 9 9 0 0 0",
+                   "6x6 image, bright left half, dark right half (try the 'vertical' filter)"),
     "ramp5": Preset("1 2 3 4 5; 6 7 8 9 10; 11 12 13 14 15; 16 17 18 19 20; 21 22 23 24 25",
                     "5x5 numbers 1..25, easy to follow by hand"),
     "rgb4": Preset("1 0 2 1; 0 1 3 0; 2 1 0 1; 1 0 1 2 | 0 1 0 1; 1 0 1 0; 0 1 0 1; 1 0 1 0 | "
