@@ -137,6 +137,20 @@ def test_pool_preset_is_the_lecture_example():
     assert r.global_average.tolist() == [3.0]
 
 
+def test_usage_counts_equal_counting_every_window():
+    from cnnlab.explain.conv import resolve_pads
+    from cnnlab.explain.sizes import usage_counts
+
+    for size, kernel, stride, padding in [((7, 7), (3, 3), 1, "valid"), ((8, 6), (3, 2), 2, "same"), ((5, 5), (2, 2), 3, 1)]:
+        pads = resolve_pads(padding, size, kernel, stride)
+        r = convolve(np.zeros(size + (1,)), np.zeros(kernel + (1,)), stride, padding)
+        brute = np.zeros(r.padded.shape[:2], int)
+        for i in range(r.out.shape[0]):
+            for j in range(r.out.shape[1]):
+                brute[r.window(i, j)] += 1
+        np.testing.assert_array_equal(usage_counts(size, kernel, stride, pads), brute)
+
+
 def test_usage_counts_show_why_padding_exists():
     lesson = sizes_lesson("7x7", "3")
     assert "padding valid -> 5x5 output: the top-left corner pixel is read by 1 window(s), the busiest pixel by 9" \
@@ -172,6 +186,9 @@ def test_conv_prints_rule_cells_and_map(cli, tmp_path):
     (["--input", "28x28x1", "--kernel", "3", "--padding", "1", "--filters", "32"],
      ["height: OH = (H + 2P - FH)/S + 1 = (28 + 2*1 - 3)/1 + 1 = 27 + 1 = 28",
       "= 3*3*1*32 + 32 = 320", "28*28*1*32 + 32 = 25,120 parameters"]),
+    (["--input", "1920x1080x3", "--kernel", "3", "--padding", "same"],  # a photo: one dense unit needs 6.2M weights
+     ["= 3*3*3*1 + 1 = 28", "1920*1080*3*1 + 1 = 6,220,801 parameters",
+      "padding same -> 1920x1080 output: the top-left corner pixel is read by 4 window(s), the busiest pixel by 9"]),
 ])
 def test_sizes_only_rule_numbers(cli, tmp_path, args, lines):
     result = cli("explain", "conv", *args, "--output", tmp_path / "s.png")
@@ -251,6 +268,9 @@ BAD = [
      "Error: the 3x3 pooling window is larger than the 2x2 input; use a smaller --size or a bigger input"),
     (["conv", "--input", "5x5", "--kernel", "7"],
      "Error: the 7x7 filter is larger than the 5x5 padded input; use a smaller filter, a bigger input or more --padding"),
+    (["conv", "--input", "99999x99999", "--kernel", "3"],
+     "Error: --input 99999x99999: 9,999,800,001 pixels is more than this lesson counts (25,000,000); "
+     "use a size up to about 5000x5000"),
     (["conv", "--input", "1 2; 3 4", "--filter", "1", "--scale", "1/0"],
      "Error: --scale: '1/0' is not a number; write numbers like 3, -0.5 or 1/9"),
 ]

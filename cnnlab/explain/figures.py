@@ -158,14 +158,14 @@ def conv_figure(r: ConvResult, max_panels: int = 16, decimals: int = 2, with_rel
     return fig
 
 
-def sizes_figure(panels: list[tuple[str, np.ndarray, object]]):
-    """Heatmaps of how many windows read each (padded) input pixel; one per padding choice."""
+def sizes_figure(panels: list[tuple[str, np.ndarray, object, tuple[int, int]]]):
+    """Heatmaps of how many windows read each (padded) input pixel; one per padding choice.
+    Each panel: (title, counts (maybe a top-left crop), pads, original (H, W))."""
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.0), squeeze=False, layout="constrained")
-    vmax = max(int(c.max()) for _, c, _ in panels) or 1
-    for ax, (title, counts, pads) in zip(axes[0], panels):
+    vmax = max(int(c.max()) for _, c, _, _ in panels) or 1
+    for ax, (title, counts, pads, (h, w)) in zip(axes[0], panels):
         draw_grid(ax, counts, title, vmin=0, vmax=vmax, cmap="viridis", decimals=0,
                   colorbar="windows reading this pixel")
-        h, w = counts.shape[0] - pads.top - pads.bottom, counts.shape[1] - pads.left - pads.right
         if (pads.top, pads.bottom, pads.left, pads.right) != (0, 0, 0, 0):
             _outline(ax, pads.top, pads.left, h, w, color="white", lw=1.5, style="--")
     fig.suptitle("how often each input pixel is used (dashed: the original image inside the zero padding)",

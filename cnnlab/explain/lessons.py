@@ -14,6 +14,10 @@ from cnnlab.explain.pool import pool
 from cnnlab.explain.sizes import dense_text, parameter_text, usage_counts
 
 
+MAX_PIXELS = 25_000_000  # sizes-only counts are one int per pixel
+SHOWN_CORNER = 40  # a big image's heatmap shows its top-left corner, where padding matters
+
+
 @dataclass
 class Lesson:
     topic: str  # also the default picture's name: outputs/explain/<topic>.png
@@ -70,6 +74,9 @@ def sizes_lesson(input_spec: str, kernel_spec: str = "3", *, stride: int = 1, pa
     check_stride(stride)
     if filters < 1:
         raise ConfigError(f"--filters {filters}: a conv layer has at least 1 filter")
+    if h * w > MAX_PIXELS:
+        raise ConfigError(f"--input {input_spec}: {h * w:,} pixels is more than this lesson counts "
+                          f"({MAX_PIXELS:,}); use a size up to about 5000x5000")
     pad = parse_padding(padding)
     pads = resolve_pads(pad, (h, w), kernel, stride)
     check_fits((h, w), pads, kernel)
@@ -91,8 +98,10 @@ def sizes_lesson(input_spec: str, kernel_spec: str = "3", *, stride: int = 1, pa
                 f"{inner[0, 0]} window(s), the busiest pixel by {inner.max()}"
                 + (f"; {unread} pixel(s) are never read" if unread else ""))
         lines.append(("" if option == pad else "compare ") + fact)
-        panels.append((f"padding {option_pads.mode}: {oh}x{ow} output\ncorner read {inner[0, 0]}x, "
-                       f"busiest {inner.max()}x" + (f", {unread} unread" if unread else ""), counts, option_pads))
+        crop = "" if max(counts.shape) <= SHOWN_CORNER else f" (top-left {SHOWN_CORNER}x{SHOWN_CORNER} shown)"
+        panels.append((f"padding {option_pads.mode}: {oh}x{ow} output{crop}\ncorner read {inner[0, 0]}x, "
+                       f"busiest {inner.max()}x" + (f", {unread} unread" if unread else ""),
+                       counts[:SHOWN_CORNER, :SHOWN_CORNER], option_pads, (h, w)))
     lines += ["  edge pixels take part in fewer sums than centre pixels; zero padding gives the edges more "
               "windows and keeps the map from shrinking at every layer", "",
               parameter_text(kernel, c, filters), dense_text((h, w), c, filters)]

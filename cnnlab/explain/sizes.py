@@ -7,16 +7,21 @@ import numpy as np
 from cnnlab.explain.conv import Pads, output_size
 
 
-def usage_counts(size: tuple[int, int], kernel: tuple[int, int], stride: int, pads: Pads) -> np.ndarray:
-    """(H + pads, W + pads) counts: how many windows cover each cell of the padded input."""
-    ph, pw = size[0] + pads.top + pads.bottom, size[1] + pads.left + pads.right
-    oh = output_size(size[0], pads.top, pads.bottom, kernel[0], stride)
-    ow = output_size(size[1], pads.left, pads.right, kernel[1], stride)
-    counts = np.zeros((ph, pw), dtype=int)
-    for i in range(oh):
-        for j in range(ow):
-            counts[i * stride: i * stride + kernel[0], j * stride: j * stride + kernel[1]] += 1
+def _axis_counts(size: int, before: int, after: int, kernel: int, stride: int) -> np.ndarray:
+    """(size + before + after,) how many window positions along one axis cover each index."""
+    counts = np.zeros(size + before + after, dtype=np.int64)
+    for start in range(0, output_size(size, before, after, kernel, stride) * stride, stride):
+        counts[start: start + kernel] += 1
     return counts
+
+
+def usage_counts(size: tuple[int, int], kernel: tuple[int, int], stride: int, pads: Pads) -> np.ndarray:
+    """(H + pads, W + pads) counts: how many windows cover each cell of the padded input.
+    Windows are products of a row range and a column range, so the counts are an outer
+    product of the two axes' counts (fast even for a 1920x1080 photo)."""
+    rows = _axis_counts(size[0], pads.top, pads.bottom, kernel[0], stride)
+    cols = _axis_counts(size[1], pads.left, pads.right, kernel[1], stride)
+    return np.outer(rows, cols)
 
 
 def parameter_text(kernel: tuple[int, int], channels: int, filters: int) -> str:
