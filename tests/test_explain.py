@@ -271,6 +271,17 @@ BAD = [
     (["conv", "--input", "99999x99999", "--kernel", "3"],
      "Error: --input 99999x99999: 9,999,800,001 pixels is more than this lesson counts (25,000,000); "
      "use a size up to about 5000x5000"),
+    (["conv", "--input", "1 nan; 3 4", "--filter", "1"],
+     "Error: --input row 1: 'nan' is not a number; write numbers like 3, -0.5 or 1/9"),
+    (["pool", "--input", "4x4"],
+     "Error: --input 4x4 is a size, but this needs the numbers; give a matrix like \"1 2; 3 4\" "
+     "(sizes alone work with explain conv --kernel)"),
+    (["conv", "--input", "7x7", "--filter", "loop", "--relu"],
+     "Error: --input 7x7 is a size, not numbers, so --filter, --relu has nothing to work on; give the input's "
+     "values (e.g. --input \"1 2 3; 4 5 6; 7 8 9\"), or leave it out for sizes only"),
+    (["conv", "--input", "digit9", "--filter", "loop", "--kernel", "3"],
+     "Error: --kernel goes with a size like --input 7x7; with a matrix input the --filter's own size is used and "
+     "one filter makes one map, so leave it out"),
     (["conv", "--input", "1 2; 3 4", "--filter", "1", "--scale", "1/0"],
      "Error: --scale: '1/0' is not a number; write numbers like 3, -0.5 or 1/9"),
 ]

@@ -47,13 +47,19 @@ def conv_lesson(input_spec: str, filter_spec: str | None = None, *, kernel: str 
                 filters: int = 1, max_panels: int = 16, cells: int = 2, decimals: int = 2) -> Lesson:
     pad = parse_padding(padding)
     if is_size_spec(input_spec):
-        if filter_spec is not None:
-            raise ConfigError(f"--input {input_spec} is a size, not numbers; with --filter give the input's values "
-                              "(e.g. --input \"1 2 3; 4 5 6; 7 8 9\"), or use --kernel N for sizes only")
+        numbers_only = [name for name, given in (("--filter", filter_spec is not None), ("--bias", bias != 0),
+                                                 ("--scale", scale is not None), ("--relu", relu)) if given]
+        if numbers_only:
+            raise ConfigError(f"--input {input_spec} is a size, not numbers, so {', '.join(numbers_only)} has nothing "
+                              "to work on; give the input's values (e.g. --input \"1 2 3; 4 5 6; 7 8 9\"), "
+                              "or leave it out for sizes only")
         return sizes_lesson(input_spec, kernel or "3", stride=stride, padding=pad, filters=filters)
+    if kernel is not None or filters != 1:
+        given = "--kernel" if kernel is not None else "--filters"
+        raise ConfigError(f"{given} goes with a size like --input 7x7; with a matrix input the --filter's own "
+                          "size is used and one filter makes one map, so leave it out")
     if filter_spec is None:
-        hint = f" (--kernel {kernel} only goes with a size like --input 7x7)" if kernel else ""
-        raise ConfigError(f"explain conv needs --filter with a matrix input{hint}; e.g. --filter loop or "
+        raise ConfigError("explain conv needs --filter with a matrix input; e.g. --filter loop or "
                           "--filter \"1 0 -1; 1 0 -1; 1 0 -1\"")
     if max_panels < 1:
         raise ConfigError(f"--max-panels {max_panels}: draw at least 1 panel")

@@ -52,9 +52,12 @@ _FILE_SUFFIXES = (".csv", ".txt", ".tsv", ".npy")
 
 def parse_number(token: str, where: str) -> float:
     try:
-        return float(Fraction(token)) if "/" in token else float(token)
+        value = float(Fraction(token)) if "/" in token else float(token)
     except (ValueError, ZeroDivisionError):
-        raise ConfigError(f"{where}: {token!r} is not a number; write numbers like 3, -0.5 or 1/9") from None
+        value = float("nan")
+    if not np.isfinite(value):  # also refuses "nan" and "inf", which float() accepts
+        raise ConfigError(f"{where}: {token!r} is not a number; write numbers like 3, -0.5 or 1/9")
+    return value
 
 
 def parse_matrix(text: str, what: str = "matrix") -> np.ndarray:
@@ -137,6 +140,9 @@ def load_matrix(spec: str, what: str = "--input") -> np.ndarray:
                           f"({', '.join(PRESETS)})")
     if spec in PRESETS:
         return load_preset(spec)
+    if is_size_spec(spec):
+        raise ConfigError(f"{what} {spec} is a size, but this needs the numbers; give a matrix like \"1 2; 3 4\" "
+                          "(sizes alone work with explain conv --kernel)")
     path = Path(spec)
     if path.suffix.lower() in _FILE_SUFFIXES or path.is_file():
         if not path.is_file():
