@@ -168,7 +168,8 @@ def test_conv_prints_rule_cells_and_map(cli, tmp_path):
     out = result.stdout
     assert "height: OH = (H + 2P - FH)/S + 1 = (7 + 2*0 - 3)/1 + 1 = 4 + 1 = 5" in out
     assert "width: OW = (W + 2P - FW)/S + 1 = (5 + 2*0 - 3)/1 + 1 = 2 + 1 = 3" in out
-    assert "  (-1)*0.11 + 1*0.11 + 1*0.11 + (-1)*0.11 + 1*(-0.11)" in out
+    assert "  1/9 * ((-1)*1 + 1*1 + 1*1 + (-1)*1 + 1*(-1) + (-1)*1 + (-1)*1 + 1*1 + 1*1) = 1/9 * (-1) = -0.11" in out
+    assert "  1/9 * (1*1 + 1*1 + 1*1 + 1*1 + (-1)*(-1) + 1*1 + 1*1 + 1*1 + 1*1) = 1/9 * 9 = 1" in out
     lines = out.splitlines()
     first_row = lines[lines.index("output map (5x3) before ReLU:") + 1].split()
     assert first_row == ["-0.11", "1", "-0.11"]
@@ -227,6 +228,12 @@ def test_pool_relu_xor_text(cli, tmp_path):
     out = cli("explain", "xor", "--output", tmp_path / "x.png").stdout
     assert "gets 3 of 4 rows right and misclassifies" in out and "4 of 4 rows right" in out
     assert "   0   1 |     0     1 |     1      1       1" in out
+
+
+def test_scale_stays_outside_the_written_sums(cli, tmp_path):
+    result = cli("explain", "conv", "--input", "1 2; 3 4", "--filter", "1 1; 1 1", "--scale", "1/4",
+                 "--output", tmp_path / "c.png")
+    assert "  1/4 * (1*1 + 2*1 + 3*1 + 4*1) = 1/4 * 10 = 2.5" in result.stdout
 
 
 def test_many_cells_are_capped(cli, tmp_path):

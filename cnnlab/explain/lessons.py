@@ -64,12 +64,16 @@ def conv_lesson(input_spec: str, filter_spec: str | None = None, *, kernel: str 
     if max_panels < 1:
         raise ConfigError(f"--max-panels {max_panels}: draw at least 1 panel")
     x = load_matrix(input_spec, "--input")
-    k = load_matrix(filter_spec, "--filter") * parse_scale(scale)
-    note = f" (scaled by {scale})" if scale else (
-        f" (preset '{filter_spec}', values x {PRESETS[filter_spec].scale})"
-        if filter_spec in PRESETS and PRESETS[filter_spec].scale != "1" else "")
+    factor = parse_scale(scale)
+    k = load_matrix(filter_spec, "--filter") * factor
+    # the factor to keep outside the sums when written out: --scale, or a preset's own (loop: 1/9)
+    preset_scale = PRESETS[filter_spec].scale if filter_spec in PRESETS else "1"
+    labels = [t for t in (preset_scale if preset_scale != "1" else None, scale) if t]
+    total = factor * parse_scale(preset_scale)
+    scale_label = (" * ".join(labels), total) if labels else None
+    note = f" (values x {' x '.join(labels)})" if labels else ""
     result = convolve(x, k, stride, pad, bias)
-    return Lesson("conv", text.conv_text(result, decimals, cells, relu, note),
+    return Lesson("conv", text.conv_text(result, decimals, cells, relu, note, scale_label),
                   figures.conv_figure(result, max_panels, decimals, relu))
 
 

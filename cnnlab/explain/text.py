@@ -10,18 +10,25 @@ from cnnlab.explain.numbers import channels_text, fmt, fmt_factor, grid_text, sh
 from cnnlab.explain.pool import PoolResult
 
 
-def cell_sum_text(r: ConvResult, i: int, j: int, decimals: int) -> list[str]:
-    """out[i,j] = x*k + x*k + ... = v, per channel when there are several."""
+def cell_sum_text(r: ConvResult, i: int, j: int, decimals: int, scale: tuple[str, float] | None = None) -> list[str]:
+    """out[i,j] = x*k + x*k + ... = v, per channel when there are several. With a scaled
+    filter (1/9 * weights) the factor stays outside, as on paper: 1/9 * (1*1 + ...) = 1/9 * 9 = 1."""
     rows, cols = r.window(i, j)
     lines = [f"out[{i},{j}]: window rows {rows.start}..{rows.stop - 1}, columns {cols.start}..{cols.stop - 1} "
              "of the padded input"]
     channels = r.x.shape[-1]
+    factor = scale[1] if scale and scale[1] not in (0.0, 1.0) else 1.0
     for c in range(channels):
-        window, k = r.padded[rows, cols, c], r.kernel[..., c]
+        window, k = r.padded[rows, cols, c], r.kernel[..., c] / factor
         terms = " + ".join(f"{fmt_factor(a, decimals)}*{fmt_factor(b, decimals)}"
                            for a, b in zip(window.ravel(), k.ravel()))
         label = f"  channel {c + 1}: " if channels > 1 else "  "
-        lines.append(f"{label}{terms} = {fmt(r.channel_maps[i, j, c], decimals)}")
+        value = fmt(r.channel_maps[i, j, c], decimals)
+        if factor != 1.0:
+            unscaled = fmt(float((window * k).sum()), decimals)
+            lines.append(f"{label}{scale[0]} * ({terms}) = {scale[0]} * {fmt_factor(float(unscaled), decimals)} = {value}")
+        else:
+            lines.append(f"{label}{terms} = {value}")
     parts = [fmt(v, decimals) for v in r.channel_maps[i, j]]
     if channels > 1 or r.bias:
         total = " + ".join(parts) + (f" + bias {fmt(r.bias, decimals)}" if r.bias else "")
@@ -30,7 +37,7 @@ def cell_sum_text(r: ConvResult, i: int, j: int, decimals: int) -> list[str]:
 
 
 def conv_text(r: ConvResult, decimals: int = 2, cells: int = 2, with_relu: bool = False,
-              filter_note: str = "") -> str:
+              filter_note: str = "", scale: tuple[str, float] | None = None) -> str:
     fh, fw, c = r.kernel.shape
     oh, ow = r.out.shape
     p = r.pads
@@ -49,7 +56,7 @@ def conv_text(r: ConvResult, decimals: int = 2, cells: int = 2, with_relu: bool 
             f"{' + bias' if r.bias else ''}; the window moves {r.stride} pixel(s) at a time:"]
     shown = min(cells, oh * ow)
     for n in range(shown):
-        out += cell_sum_text(r, n // ow, n % ow, decimals)
+        out += cell_sum_text(r, n // ow, n % ow, decimals, scale)
     if shown < oh * ow:
         out.append(f"  ({shown} of {oh * ow} cells written out; the picture shows more)")
     if c > 1:
