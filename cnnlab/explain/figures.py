@@ -145,7 +145,7 @@ def conv_figure(r: ConvResult, max_panels: int = 16, decimals: int = 2, with_rel
         grid[rows, cols] = products[n]
         text = np.full(r.padded.shape[:2], np.nan) if channels > 1 or big else r.padded[..., 0].copy()
         text[rows, cols] = products[n]
-        image = draw_grid(ax, grid, f"out[{i},{j}] = sum = {fmt(r.out[i, j], decimals)}", vmin=-p_scale,
+        image = draw_grid(ax, grid, f"out[{i},{j}] = sum{' + bias' if r.bias else ''} = {fmt(r.out[i, j], decimals)}", vmin=-p_scale,
                           vmax=p_scale, decimals=decimals, text_grid=text)
         _outline_original(ax, r)
         _outline(ax, rows.start, cols.start, r.kernel.shape[0], r.kernel.shape[1], color="red")
