@@ -251,21 +251,21 @@ BAD = [
     (["conv", "--input", " ; ", "--filter", "1"],
      "Error: --input has no numbers; write rows separated by ';' and values by spaces, e.g. \"1 2; 3 4\""),
     (["relu", "--input", ""],
-     "Error: --input is empty; give a matrix like \"1 2; 3 4\", a .csv/.txt file or a preset (digit9, loop, "
-     "pool4x4, vertical, horizontal, step, ramp5, rgb4, rgb3x3)"),
+     ("Error: --input is empty; give a matrix like \"1 2; 3 4\", a .csv/.txt file or a preset (digit9, loop, "
+     "pool4x4, vertical, horizontal, step, ramp5, rgb4, rgb3x3)")),
     (["conv", "--input", "1 2; 3 4", "--filter", "ramp5"],
      "Error: the 5x5 filter is larger than the 2x2 padded input; use a smaller filter, a bigger input or more --padding"),
     (["conv", "--input", "digit9", "--filter", "loop", "--stride", "0"],
      "Error: --stride 0: the window must move at least 1 pixel; use --stride 1 or more"),
     (["conv", "--input", "rgb4", "--filter", "loop"],
-     "Error: the input has 3 channel(s) but the filter has 1; give the filter 3 slices separated by '|' "
-     "(one per input channel)"),
+     ("Error: the input has 3 channel(s) but the filter has 1; give the filter 3 slices separated by '|' "
+     "(one per input channel)")),
     (["conv", "--input", "digit8", "--filter", "loop"],
-     "Error: --input: 'digit8' is not a preset, a file or a matrix; did you mean 'digit9'? presets: digit9, loop, "
-     "pool4x4, vertical, horizontal, step, ramp5, rgb4, rgb3x3 (cnnlab explain presets)"),
+     ("Error: --input: 'digit8' is not a preset, a file or a matrix; did you mean 'digit9'? presets: digit9, loop, "
+     "pool4x4, vertical, horizontal, step, ramp5, rgb4, rgb3x3 (cnnlab explain presets)")),
     (["conv", "--input", "digit9", "--filter", "loop", "--padding", "full"],
-     "Error: --padding 'full' is not understood; use valid (no padding), same (output = ceil(input/stride)) or "
-     "a number N of zero rings"),
+     ("Error: --padding 'full' is not understood; use valid (no padding), same (output = ceil(input/stride)) or "
+     "a number N of zero rings")),
     (["conv", "--input", "digit9"],
      "Error: explain conv needs --filter with a matrix input; e.g. --filter loop or --filter \"1 0 -1; 1 0 -1; 1 0 -1\""),
     (["conv", "--input", "missing.csv", "--filter", "loop"], None),
@@ -276,19 +276,19 @@ BAD = [
     (["conv", "--input", "5x5", "--kernel", "7"],
      "Error: the 7x7 filter is larger than the 5x5 padded input; use a smaller filter, a bigger input or more --padding"),
     (["conv", "--input", "99999x99999", "--kernel", "3"],
-     "Error: --input 99999x99999: 9,999,800,001 pixels is more than this lesson counts (25,000,000); "
-     "use a size up to about 5000x5000"),
+     ("Error: --input 99999x99999: 9,999,800,001 pixels is more than this lesson counts (25,000,000); "
+     "use a size up to about 5000x5000")),
     (["conv", "--input", "1 nan; 3 4", "--filter", "1"],
      "Error: --input row 1: 'nan' is not a number; write numbers like 3, -0.5 or 1/9"),
     (["pool", "--input", "4x4"],
-     "Error: --input 4x4 is a size, but this needs the numbers; give a matrix like \"1 2; 3 4\" "
-     "(sizes alone work with explain conv --kernel)"),
+     ("Error: --input 4x4 is a size, but this needs the numbers; give a matrix like \"1 2; 3 4\" "
+     "(sizes alone work with explain conv --kernel)")),
     (["conv", "--input", "7x7", "--filter", "loop", "--relu"],
-     "Error: --input 7x7 is a size, not numbers, so --filter, --relu has nothing to work on; give the input's "
-     "values (e.g. --input \"1 2 3; 4 5 6; 7 8 9\"), or leave it out for sizes only"),
+     ("Error: --input 7x7 is a size, not numbers, so --filter, --relu has nothing to work on; give the input's "
+     "values (e.g. --input \"1 2 3; 4 5 6; 7 8 9\"), or leave it out for sizes only")),
     (["conv", "--input", "digit9", "--filter", "loop", "--kernel", "3"],
-     "Error: --kernel goes with a size like --input 7x7; with a matrix input the --filter's own size is used and "
-     "one filter makes one map, so leave it out"),
+     ("Error: --kernel goes with a size like --input 7x7; with a matrix input the --filter's own size is used and "
+     "one filter makes one map, so leave it out")),
     (["conv", "--input", "1 2; 3 4", "--filter", "1", "--scale", "1/0"],
      "Error: --scale: '1/0' is not a number; write numbers like 3, -0.5 or 1/9"),
 ]

@@ -7,12 +7,11 @@ from dataclasses import dataclass
 
 from cnnlab.errors import ConfigError
 from cnnlab.explain import figures, text, xor
-from cnnlab.explain.conv import (check_fits, check_stride, convolve, parse_padding, resolve_pads, rule_text)
+from cnnlab.explain.conv import check_fits, check_stride, convolve, parse_padding, resolve_pads, rule_text
 from cnnlab.explain.matrices import PRESETS, is_size_spec, load_matrix, parse_scale, parse_size
 from cnnlab.explain.numbers import fmt
 from cnnlab.explain.pool import pool
 from cnnlab.explain.sizes import dense_text, parameter_text, usage_counts
-
 
 MAX_PIXELS = 25_000_000  # sizes-only counts are one int per pixel
 SHOWN_CORNER = 40  # a big image's heatmap shows its top-left corner, where padding matters
@@ -90,8 +89,8 @@ def sizes_lesson(input_spec: str, kernel_spec: str = "3", *, stride: int = 1, pa
     pad = parse_padding(padding)
     pads = resolve_pads(pad, (h, w), kernel, stride)
     check_fits((h, w), pads, kernel)
-    lines = [f"input {h}x{w}x{c}, filter {kernel[0]}x{kernel[1]}x{c} (x{filters} filters), stride {stride}, "
-             f"padding {pads.mode}", "", rule_text((h, w), kernel, stride, pads), ""]
+    lines = [(f"input {h}x{w}x{c}, filter {kernel[0]}x{kernel[1]}x{c} (x{filters} filters), stride {stride}, "
+             f"padding {pads.mode}"), "", rule_text((h, w), kernel, stride, pads), ""]
     panels = []
     alternatives = [pad] + [p for p in ("valid", "same") if p != pad]
     for option in alternatives[:2]:
@@ -112,8 +111,8 @@ def sizes_lesson(input_spec: str, kernel_spec: str = "3", *, stride: int = 1, pa
         panels.append((f"padding {option_pads.mode}: {oh}x{ow} output{crop}\ncorner read {inner[0, 0]}x, "
                        f"busiest {inner.max()}x" + (f", {unread} unread" if unread else ""),
                        counts[:SHOWN_CORNER, :SHOWN_CORNER], option_pads, (h, w)))
-    lines += ["  edge pixels take part in fewer sums than centre pixels; zero padding gives the edges more "
-              "windows and keeps the map from shrinking at every layer", "",
+    lines += [("  edge pixels take part in fewer sums than centre pixels; zero padding gives the edges more "
+              "windows and keeps the map from shrinking at every layer"), "",
               parameter_text(kernel, c, filters), dense_text((h, w), c, filters)]
     return Lesson("sizes", "\n".join(lines), figures.sizes_figure(panels))
 

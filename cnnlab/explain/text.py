@@ -14,8 +14,8 @@ def cell_sum_text(r: ConvResult, i: int, j: int, decimals: int, scale: tuple[str
     """out[i,j] = x*k + x*k + ... = v, per channel when there are several. With a scaled
     filter (1/9 * weights) the factor stays outside, as on paper: 1/9 * (1*1 + ...) = 1/9 * 9 = 1."""
     rows, cols = r.window(i, j)
-    lines = [f"out[{i},{j}]: window rows {rows.start}..{rows.stop - 1}, columns {cols.start}..{cols.stop - 1} "
-             "of the padded input"]
+    lines = [(f"out[{i},{j}]: window rows {rows.start}..{rows.stop - 1}, columns {cols.start}..{cols.stop - 1} "
+             "of the padded input")]
     channels = r.x.shape[-1]
     factor = scale[1] if scale and scale[1] not in (0.0, 1.0) else 1.0
     for c in range(channels):
@@ -52,8 +52,8 @@ def conv_text(r: ConvResult, decimals: int = 2, cells: int = 2, with_relu: bool 
     out += ["", "filter:", channels_text(r.kernel, decimals), ""]
     out.append(rule_text(r.x.shape[:2], (fh, fw), r.stride, p))
     out.append(f"parameters of this one filter: {fh}*{fw}*{c} weights + 1 bias = {fh * fw * c + 1}")
-    out += ["", f"each output cell = sum of (window x filter){' over all channels' if c > 1 else ''}"
-            f"{' + bias' if r.bias else ''}; the window moves {r.stride} pixel(s) at a time:"]
+    out += ["", (f"each output cell = sum of (window x filter){' over all channels' if c > 1 else ''}"
+            f"{' + bias' if r.bias else ''}; the window moves {r.stride} pixel(s) at a time:")]
     shown = min(cells, oh * ow)
     for n in range(shown):
         out += cell_sum_text(r, n // ow, n % ow, decimals, scale)
@@ -84,8 +84,8 @@ def pool_text(r: PoolResult, decimals: int = 2) -> str:
     oh, ow = next(iter(r.maps.values())).shape[:2]
     out = [f"input {shape_text(r.x)}, window {r.size}x{r.size}, stride {r.stride} (no padding, no weights to learn)",
            channels_text(r.x, decimals), "",
-           "output size: (H - size)/stride + 1 = "
-           f"({h} - {r.size})/{r.stride} + 1 = {oh} rows, ({w} - {r.size})/{r.stride} + 1 = {ow} columns", ""]
+           ("output size: (H - size)/stride + 1 = "
+           f"({h} - {r.size})/{r.stride} + 1 = {oh} rows, ({w} - {r.size})/{r.stride} + 1 = {ow} columns"), ""]
     for i in range(oh):
         for j in range(ow):
             rows, cols = r.window(i, j)
@@ -122,8 +122,8 @@ def xor_text(net: xor_mod.XorNet, decimals: int = 2) -> str:
             "  (1,1) -> 0:  w1 + w2 + b <= 0",
             "  adding the middle two: w1 + w2 + 2b > 0, so w1 + w2 + b > -b >= 0, contradicting the last one.",
             "  No straight line puts (0,1), (1,0) on one side and (0,0), (1,1) on the other.",
-            f"  best least-squares line: y = {fmt(w1, decimals)}*x1 + {fmt(w2, decimals)}*x2 + {fmt(b, decimals)}"
-            " (0.5 for every row: it cannot tell them apart)",
+            (f"  best least-squares line: y = {fmt(w1, decimals)}*x1 + {fmt(w2, decimals)}*x2 + {fmt(b, decimals)}"
+            " (0.5 for every row: it cannot tell them apart)"),
             f"  trying {attempt.tried} lines (w1, w2, b each from -2 to 2 in steps of 0.5): the best, "
             f"w1={fmt(pw[0], decimals)}, w2={fmt(pw[1], decimals)}, b={fmt(pw[2], decimals)}, gets "
             f"{attempt.correct} of 4 rows right and misclassifies "
