@@ -77,6 +77,7 @@ class TrainConfig(Section):
     # auto: mixed_float16 with a GPU, float32 on CPU. true: mixed_float16 on GPU, mixed_bfloat16
     # on CPU (about 2x faster where the CPU has bfloat16 instructions, e.g. AVX512_BF16/AMX).
     mixed_precision: Literal["auto", "mixed_float16", "mixed_bfloat16"] | bool = "auto"
+    # auto: the progress bar on a terminal, one line per epoch when output goes to a file (Keras's 2)
     verbose: Literal["auto", 0, 1, 2] = "auto"
 
 

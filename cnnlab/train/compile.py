@@ -3,6 +3,8 @@ schedule, loss (from logits or probabilities), XLA and steps per execution."""
 
 from __future__ import annotations
 
+import sys
+
 from cnnlab.backend import has_gpu, keras
 from cnnlab.model import outputs_logits
 
@@ -66,3 +68,13 @@ def compile_model(model, cfg, steps_per_epoch: int, optimizer_cfg=None, epochs: 
         jit_compile=jit,
         steps_per_execution=tc.steps_per_execution,
     )
+
+
+def fit_verbosity(wanted, stream=None) -> int:
+    """train.verbose -> Keras's verbose. "auto" is the progress bar on a terminal and one
+    line per epoch elsewhere (a log file or CI would otherwise get thousands of
+    carriage-return updates of the bar)."""
+    if wanted != "auto":
+        return wanted
+    stream = sys.stdout if stream is None else stream
+    return 1 if getattr(stream, "isatty", lambda: False)() else 2

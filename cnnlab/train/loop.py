@@ -23,7 +23,7 @@ from cnnlab.model import build_model
 from cnnlab.model.summary import describe_model
 from cnnlab.plots import plot_history
 from cnnlab.train.callbacks import BestModel, HistoryRecorder, stateful_callbacks
-from cnnlab.train.compile import compile_model, set_precision_policy
+from cnnlab.train.compile import compile_model, fit_verbosity, set_precision_policy
 from cnnlab.train.guard import TrainingGuard
 from cnnlab.train.phases import cache_features, plan_phases, uses_feature_cache
 from cnnlab.train.resume import mark_done, resume_state
@@ -93,7 +93,7 @@ def train(cfg, output_dir: Path = runs.DEFAULT_OUTPUT_DIR, resume_run: Path | No
                 epochs=last,
                 initial_epoch=first,
                 callbacks=callbacks,
-                verbose=cfg.train.verbose,
+                verbose=fit_verbosity(cfg.train.verbose),
                 shuffle=False,  # the tf.data pipeline shuffles (seeded) already
             )
         best.restore(model)  # the next phase, and the evaluation, start from the best weights so far
