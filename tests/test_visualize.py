@@ -469,3 +469,30 @@ def test_help_and_headless_backend(cli):
     assert result.exit_code == 0
     assert all(k in result.output for k in ("filters", "histogram", "feature-maps", "stats", "gradcam", "patterns"))
     assert matplotlib.get_backend().lower() == "agg"
+
+
+def test_unknown_layer_error_lists_only_layers_that_can_be_drawn():
+    from cnnlab.config import load_config
+    from cnnlab.errors import ModelError
+    from cnnlab.inspect.layer_paths import find_layers
+    from cnnlab.model import build_model
+    from tests.conftest import CONFIGS
+
+    model = build_model(load_config(CONFIGS / "fashion.yaml"), (28, 28, 1), 10)
+    with pytest.raises(ModelError) as err:
+        find_layers(model, "conv3")
+    shown = str(err.value).split("layers that can be shown: ", 1)[1]
+    assert "conv2d_1" in shown and "dense" in shown
+    for refused in ("flatten", "dropout"):
+        assert refused not in shown.split(", ")
+
+
+def test_gradcam_refuses_a_model_without_conv_layers():
+    from cnnlab.config import config_from_dict
+    from cnnlab.errors import ModelError
+    from cnnlab.inspect.layer_paths import last_map_layer
+    from cnnlab.model import build_model
+
+    cfg = config_from_dict({"model": {"layers": [{"type": "Flatten"}, {"type": "Dense", "units": 10, "activation": "softmax"}]}})
+    with pytest.raises(ModelError, match="no convolutional layer, so Grad-CAM"):
+        last_map_layer(build_model(cfg, (28, 28, 1), 10))

@@ -119,16 +119,28 @@ def find_layers(model, name: str) -> list[LayerRef]:
 
 def last_map_layer(model) -> LayerRef:
     """Grad-CAM's default: the last top-level conv layer or nested backbone (whose output
-    is its last feature map), else the last layer anywhere with a 4-D output."""
+    is its last feature map), else the last conv layer anywhere. A model without a conv
+    layer has no feature map worth weighing (its 4-D outputs are the input, rescaled)."""
     refs = [r for r in walk(model) if has_maps(r.layer)]
     top = [r for r in refs if not r.containers and (conv_kernel_shape(r.layer) or isinstance(r.layer, keras().Model))]
-    if top or refs:
-        return (top or refs)[-1]
-    raise ModelError(f"model {model.name!r} has no layer with a 4-D output, so Grad-CAM cannot be computed")
+    conv = [r for r in refs if conv_kernel_shape(r.layer)]
+    if top or conv:
+        return (top or conv)[-1]
+    raise ModelError(
+        f"model {model.name!r} has no convolutional layer, so Grad-CAM has no feature map to explain "
+        "(it would only redraw the input); Grad-CAM is for CNNs: train a config with Conv2D layers"
+    )
+
+
+def drawable(layer) -> bool:
+    """Something can be drawn for it: a 4-D output (maps) or weights (histogram, filters)."""
+    return has_maps(layer) or bool(layer.weights)
 
 
 def shown_layers(refs: list[LayerRef], limit: int = 12) -> str:
-    """'layers that can be shown: a, b, c; inside resnet50: x, y, ... (175 layers)'."""
+    """'layers that can be shown: a, b, c; inside resnet50: x, y, ... (175 layers)'.
+    Layers nothing can be drawn for (Flatten, Dropout, global pooling) are left out."""
+    refs = [r for r in refs if drawable(r.layer)]
     top = [r.path for r in refs if not r.containers]
     text = "layers that can be shown: all, " + ", ".join(top)
     containers = dict.fromkeys(r.containers[-1] for r in refs if r.containers)

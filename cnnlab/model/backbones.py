@@ -202,7 +202,7 @@ def build_backbone_model(cfg, input_shape: tuple[int, int, int], num_classes: in
     # training=False: BatchNorm uses its moving statistics and never updates them, even after unfreezing.
     x = base.model(x, training=False)  # (N, h', w', C')
     pooling = {"avg": k.layers.GlobalAveragePooling2D, "max": k.layers.GlobalMaxPooling2D, "flatten": k.layers.Flatten}
-    x = pooling[bc.pooling](name="pooling")(x)  # (N, features): what cache_features stores
+    x = pooling[pooling_for(bc)](name="pooling")(x)  # (N, features): what cache_features stores
     head = cfg.model.head or [{"type": "Dense", "units": num_classes, "activation": "softmax"}]
     for i, layer in enumerate(make_layers(head, "model.head")):
         try:
@@ -213,6 +213,14 @@ def build_backbone_model(cfg, input_shape: tuple[int, int, int], num_classes: in
     model = k.Model(inputs, x, name=cfg.name)
     base.model.trainable = False  # feature extraction / phase 1: only the head learns
     return model
+
+
+def pooling_for(bc) -> str:
+    """model.backbone.pooling, with auto resolved: ImageNet bases end in many channels
+    trained to be averaged; a cnnlab run's base is small, and its maps' positions matter."""
+    if bc.pooling != "auto":
+        return bc.pooling
+    return "flatten" if bc.name == RUN_BACKBONE else "avg"
 
 
 def check_unfreeze(bc, base_model) -> None:

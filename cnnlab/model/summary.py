@@ -10,12 +10,15 @@ import numpy as np
 
 
 def describe_model(model) -> str:
-    header = f"{'layer':<22} {'type':<22} {'output shape':<22} {'params':>10}  arithmetic"
+    rows = [(layer.name, type(layer).__name__, _shape(layer.output), f"{layer.count_params():,}", explain(layer))
+            for layer in model.layers]  # fmt: skip
+    # Columns as wide as their longest entry (at least 22), so long names never shift them.
+    widths = [max([22, *(len(row[i]) for row in rows)]) for i in range(3)]
+    header = f"{'layer':<{widths[0]}} {'type':<{widths[1]}} {'output shape':<{widths[2]}} {'params':>10}  arithmetic"
     lines = [f'Model "{model.name}": input {_shape(model.input)} raw pixels 0..255', header, "-" * len(header)]
-    for layer in model.layers:
+    for name, cls, shape, params, arithmetic in rows:
         lines.append(
-            f"{layer.name:<22} {type(layer).__name__:<22} {_shape(layer.output):<22} "
-            f"{layer.count_params():>10,}  {explain(layer)}".rstrip()
+            f"{name:<{widths[0]}} {cls:<{widths[1]}} {shape:<{widths[2]}} {params:>10}  {arithmetic}".rstrip()
         )
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     total = model.count_params()
