@@ -542,3 +542,26 @@ def test_strip_pairs_shared_scale_and_before(fashion_run, tmp_path):
     # opt-in kinds are not drawn by default
     default = visualize_run(loaded, "conv2d", out_dir=tmp_path / "default")
     assert not {"strip.png", "pairs.png"} & {w.path.name for w in default}
+
+
+def test_shift_test_compares_a_cnn_with_a_dense_network(cli, fashion_run, tmp_path):
+    from cnnlab.config import load_config
+    from cnnlab.inspect.shift import shift_right
+    from cnnlab.runs import RunDir
+    from cnnlab.train import train
+    from tests.conftest import CONFIGS
+
+    x = np.arange(2 * 4 * 4).reshape(2, 4, 4, 1).astype(np.uint8) + 1
+    moved = shift_right(x, 1)
+    assert (moved[:, :, 0] == 0).all() and (moved[:, :, 1:] == x[:, :, :-1]).all()
+
+    mlp = train(load_config(CONFIGS / "mlp.yaml", ["data.limit=3000", "train.epochs=1", "train.verbose=0",
+                                                   "train.tensorboard=false"]), tmp_path / "out")  # fmt: skip
+    result = cli("shift", fashion_run, mlp, "--max-shift", "4", "--output", tmp_path / "shift.png")
+    assert result.exit_code == 0, result.output
+    rows = {line.split()[0]: [float(v) for v in line.split()[1:]] for line in result.stdout.splitlines()[1:3]}
+    assert set(rows) == {"fashion", "mlp"}
+    assert rows["fashion"][0] == pytest.approx(RunDir(fashion_run).read_metrics()["test_accuracy"], abs=1e-3)
+    assert rows["mlp"][0] == pytest.approx(RunDir(mlp).read_metrics()["test_accuracy"], abs=1e-3)
+    assert all(r[4] < r[0] for r in rows.values())  # moving the images costs both some accuracy
+    assert (tmp_path / "shift.png").stat().st_size > 1000
