@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from cnnlab.cli.app import cli, config_options
+from cnnlab.cli.app import cli
 from cnnlab.errors import CnnlabError
 
 
