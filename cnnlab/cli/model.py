@@ -35,9 +35,15 @@ def summary(config, overrides, input_size):
     from cnnlab.model import build_model
     from cnnlab.model.summary import describe_model
 
+    from cnnlab.train.phases import describe_phases
+
     cfg = load_config(config, overrides)
     data = load_dataset(cfg.data, cfg.seed)
-    click.echo(describe_model(build_model(cfg, data.input_shape, data.num_classes)))
+    model = build_model(cfg, data.input_shape, data.num_classes)
+    click.echo(describe_model(model))
+    phases = describe_phases(model, cfg)
+    if phases:
+        click.echo("\n" + phases)
 
 
 @cli.command()
