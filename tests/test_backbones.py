@@ -257,7 +257,7 @@ def test_imagenet_weights_come_from_a_pre_seeded_keras_cache(tmp_path):
 
 def test_offline_imagenet_error_names_the_file_and_the_ways_out(tmp_path, pattern_npz):
     empty = tmp_path / "empty_keras_home"
-    config = write_config(tmp_path / "ft.yaml", data={"path": str(pattern_npz)}, model={"layers": None,
+    config = write_config(tmp_path / "ft.yaml", data={"path": str(pattern_npz)}, model={
         "layers": None, "backbone": {"name": "resnet50", "weights": "imagenet", "input_size": [32, 32]},
         "head": HEAD})  # fmt: skip
     out = tmp_path / "outputs"
