@@ -86,3 +86,15 @@ def test_verbose_auto_is_one_line_per_epoch_off_a_terminal(tmp_path):
     text = log.read_text()
     assert "\r" not in text and "\x08" not in text
     assert sum("loss:" in line and "val_loss" in line for line in text.splitlines()) == 2
+
+
+def test_profile_prints_where_the_time_went(cli, tiny_config, tmp_path):
+    result = cli("train", tiny_config, "--profile", "--output-dir", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    parts = ["start TensorFlow", "load data", "build model", "run files and input pipeline",
+             "train (compile + fit)", "evaluate", "metrics, plots and files", "total"]  # fmt: skip
+    table = result.stderr.split("time by part:\n")[1].splitlines()
+    assert [line.split("  ")[1].strip() for line in table] == parts
+    run = next((tmp_path / "out" / "tiny").iterdir())
+    saved = RunDir(run).read_metrics()["timings_seconds"]
+    assert list(saved) == parts[:6] and all(v >= 0 for v in saved.values())

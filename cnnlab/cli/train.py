@@ -20,11 +20,15 @@ from cnnlab.cli.app import cli, config_options, output_dir_option, stop_signals
     metavar="[RUN]",
     help="Continue an interrupted run (default: the newest one under --output-dir) with its own config.",
 )
+@click.option("--profile", is_flag=True, help="Print where the time went: start-up, data, model, training, evaluation, files.")
 @output_dir_option
-def train(config, overrides, epochs, resume, output_dir):
+def train(config, overrides, epochs, resume, profile, output_dir):
     """Train the model described by CONFIG into a new run directory.
 
     Ctrl-C or SIGTERM stops at the next safe point and prints the command to resume."""
+    from cnnlab.train.timing import Timings
+
+    timings = Timings()  # from here: cnnlab's own imports and TensorFlow's start count too
     from cnnlab.config import load_config
 
     overrides = list(overrides) + ([f"train.epochs={epochs}"] if epochs else [])
@@ -45,8 +49,10 @@ def train(config, overrides, epochs, resume, output_dir):
     from cnnlab.train import train as run_training
 
     with stop_signals():
-        run = run_training(cfg, output_dir, resume_run=resume_run)
+        run = run_training(cfg, output_dir, resume_run=resume_run, timings=timings)
     report_run(run)
+    if profile:
+        click.echo(timings.table(), err=True)
 
 
 def report_run(run: Path) -> None:

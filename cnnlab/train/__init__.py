@@ -6,6 +6,14 @@ the per-epoch backup and ``--resume``, and Ctrl-C/SIGTERM handling.
     run_dir = train(load_config("configs/fashion.yaml"))
 """
 
-from cnnlab.train.loop import train
-
 __all__ = ["train"]
+
+
+def __getattr__(name):
+    # Lazy, so that importing a light submodule (signals, timing, state) does not start
+    # TensorFlow through the loop's imports.
+    if name == "train":
+        from cnnlab.train.loop import train
+
+        return train
+    raise AttributeError(f"module 'cnnlab.train' has no attribute {name!r}")

@@ -28,17 +28,24 @@ from cnnlab.train.guard import TrainingGuard
 from cnnlab.train.phases import cache_features, plan_phases, uses_feature_cache
 from cnnlab.train.resume import mark_done, resume_state
 from cnnlab.train.state import RunState
+from cnnlab.train.timing import Timings
 
 
-def train(cfg, output_dir: Path = runs.DEFAULT_OUTPUT_DIR, resume_run: Path | None = None) -> Path:
+def train(cfg, output_dir: Path = runs.DEFAULT_OUTPUT_DIR, resume_run: Path | None = None,
+          timings: Timings | None = None) -> Path:  # fmt: skip
     """Train ``cfg`` and return the run directory. ``resume_run``: continue that
-    interrupted run from its last backed-up epoch (see cnnlab.train.resume)."""
+    interrupted run from its last backed-up epoch (see cnnlab.train.resume). ``timings``
+    collects where the time went (also saved in metrics.json as timings_seconds)."""
+    timings = timings or Timings()
     k = keras()
+    timings.lap("start TensorFlow")
     runs.check_writable(resume_run or output_dir)  # before minutes of loading and training
     k.utils.set_random_seed(cfg.seed)  # python, numpy and TF generators
     set_precision_policy(cfg)
     data = load_dataset(cfg.data, cfg.seed)
+    timings.lap("load data")
     model = build_model(cfg, data.input_shape, data.num_classes)
+    timings.lap("build model")
 
     if resume_run is not None:  # its config, classes and initial weights are there already
         run = runs.RunDir(resume_run)
@@ -77,6 +84,7 @@ def train(cfg, output_dir: Path = runs.DEFAULT_OUTPUT_DIR, resume_run: Path | No
     # One guard for all phases; on resume it knows the phase and epoch to continue from.
     guard = TrainingGuard(run, cfg, state, callbacks, train_ds, pending=pending)
     callbacks.append(guard)
+    timings.lap("run files and input pipeline")
     started = time.perf_counter()
     for number, phase in enumerate(phases, 1):
         if number < guard.resume_phase:
@@ -98,12 +106,16 @@ def train(cfg, output_dir: Path = runs.DEFAULT_OUTPUT_DIR, resume_run: Path | No
             )
         best.restore(model)  # the next phase, and the evaluation, start from the best weights so far
     train_seconds = time.perf_counter() - started + guard.seconds_before
+    timings.lap("train (compile + fit)")
 
     evaluation = evaluate_model(fit_model, fit_data.x_test, data.y_test, data.class_names, batch_size=max(batch, 256))
+    timings.lap("evaluate")
     evaluation.metrics["train_seconds"] = round(train_seconds, 2)
     evaluation.metrics["best_epoch"] = state.best_epoch + 1
+    evaluation.metrics["timings_seconds"] = timings.rounded()  # up to the evaluation
     write_evaluation(run.path, evaluation, data.x_test)
     history_columns = run.read_history()  # the whole run's, resumed epochs included
     runs.save_figure(plot_history(history_columns), run.plot("history.png"))
     mark_done(run, len(history_columns["epoch"]))  # status "done"; the backup is no longer needed
+    timings.lap("metrics, plots and files")
     return run.path
