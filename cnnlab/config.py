@@ -72,6 +72,10 @@ class TrainConfig(Section):
     # on CPU (about 2x faster where the CPU has bfloat16 instructions, e.g. AVX512_BF16/AMX).
     mixed_precision: Literal["auto", "mixed_float16", "mixed_bfloat16"] | bool = "auto"
     verbose: Literal["auto", 0, 1, 2] = "auto"
+    # tf.distribute (cnnlab.distribute): none | mirrored (one process, local GPUs or `devices`)
+    # | multi_worker (one process per machine, TF_CONFIG) | auto. data.batch_size is the global batch.
+    distribute: Literal["none", "mirrored", "multi_worker", "auto"] = "none"
+    devices: list[str] | None = Field(None, description="mirrored only: e.g. [GPU:0, GPU:1]; default all GPUs")
 
 
 class AugmentConfig(Section):
@@ -314,6 +318,17 @@ def check_cache_features_without_augmentation(cfg: Config):
         )
 
 
+def check_devices_need_mirrored(cfg: Config):
+    if cfg.train.devices and cfg.train.distribute != "mirrored":
+        return "train.devices", f"only applies to train.distribute: mirrored (it is {cfg.train.distribute})"
+
+
+def check_feature_cache_not_distributed(cfg: Config):
+    bc = cfg.model.backbone
+    if cfg.train.distribute != "none" and bc is not None and bc.mode == "feature_extraction" and bc.cache_features:
+        return "model.backbone.cache_features", "is not supported with train.distribute; set it to false"
+
+
 CHECKS = [
     check_mixing_needs_categorical,
     check_model_has_layers,
@@ -328,6 +343,8 @@ CHECKS = [
     check_unfreeze_matches_mode,
     check_cache_features_needs_frozen_base,
     check_cache_features_without_augmentation,
+    check_devices_need_mirrored,
+    check_feature_cache_not_distributed,
 ]
 
 

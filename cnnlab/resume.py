@@ -54,8 +54,8 @@ def read_status(run: Path) -> dict:
         return {}
 
 
-def resume_command(run: Path) -> str:
-    return f"cnnlab train --resume {shlex.quote(str(run))}"
+def resume_command(run: Path, workers: int = 1) -> str:
+    return f"cnnlab train --resume {shlex.quote(str(run))}" + (f" --workers {workers}" if workers > 1 else "")
 
 
 def mark_done(run: Path, epochs: int) -> None:
@@ -166,8 +166,13 @@ class TrainingGuard(keras().callbacks.Callback):
     across phases, and on resume skips what the backup already holds."""
 
     def __init__(self, run: Path, cfg, callbacks: list, train_ds=None, *, resume: bool = False,
-                 lr_key: str = "train.optimizer.learning_rate"):  # fmt: skip
+                 lr_key: str = "train.optimizer.learning_rate", dist=None):  # fmt: skip
         super().__init__()
+        from cnnlab.distribute import StopVote
+
+        # Under multi_worker every stop is agreed by all workers (one all-reduce per check).
+        self.vote = StopVote(dist) if dist is not None else None
+        self.workers = dist.workers if dist is not None else 1
         from cnnlab.train import BestModel, HistoryRecorder
 
         self.run, self.cfg, self.lr_key = Path(run), cfg, lr_key
@@ -303,6 +308,8 @@ class TrainingGuard(keras().callbacks.Callback):
 
     def _check_stop(self):
         signum = signals.stop_requested()
+        if self.vote is not None:
+            signum = self.vote.agree(signum)  # the same answer on every worker, at the same batch
         if signum is not None:
             raise _Stop(signum)
 
@@ -348,7 +355,7 @@ class TrainingGuard(keras().callbacks.Callback):
             )
             if len(self.phase_epochs) > 1:
                 where += f" (phase {self.phase} of {len(self.phase_epochs)})"
-            hint = resume_command(self.run)
+            hint = resume_command(self.run, self.workers)
             message = f"interrupted by {name} {where}; {self._saved_text()}; resume with: {hint}"
             self._fail("interrupted", message, signal=name, resume=hint)
             raise TrainingInterrupted(message, signals.exit_code(signum)) from None
@@ -368,7 +375,7 @@ class TrainingGuard(keras().callbacks.Callback):
                 raise
             message = (
                 f"cannot write {disk.filename or self.run}: {disk.strerror or disk}; {self._saved_text()}; "
-                f"free some space (or fix permissions), then resume with: {resume_command(self.run)}"
+                f"free some space (or fix permissions), then resume with: {resume_command(self.run, self.workers)}"
             )
             self._fail("failed", message)
             raise RunError(message) from None
@@ -469,13 +476,20 @@ def plan_resume(run_arg: str | None, output_dir: Path, config: Path | None = Non
     if config is not None or overrides:
         given = load_config(config or run / "config.yaml", overrides)
         changed = config_diff(cfg.model_dump(mode="json"), given.model_dump(mode="json"))
+        # Where it trains is not part of the experiment: a run may resume on more or fewer workers.
+        changed = [c for c in changed if c not in HOW_KEYS]
         if changed:
             shown = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
             raise ConfigError(
                 f"--resume continues {run} with its own config, but yours differs at {shown}; "
                 "drop CONFIG and --set to resume, or train a new run with the new config"
             )
+        train_cfg = cfg.train.model_copy(update={key.split(".")[1]: _lookup(given, key) for key in HOW_KEYS})
+        cfg = cfg.model_copy(update={"train": train_cfg})
     return ResumePlan(run, cfg, status)
+
+
+HOW_KEYS = ("train.distribute", "train.devices")  # may differ between a run and its resume
 
 
 def config_diff(a, b, prefix: str = "") -> list[str]:

@@ -8,10 +8,12 @@ best model, evaluate on the test split, and draw the standard plots.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -27,20 +29,42 @@ from cnnlab.resume import write_status
 from cnnlab.transfer import cache_features, plan_phases, uses_feature_cache
 
 
-def train(cfg, output_dir: Path = runs.DEFAULT_OUTPUT_DIR, resume_run: Path | None = None) -> Path:
+def train(cfg, output_dir: Path = runs.DEFAULT_OUTPUT_DIR, resume_run: Path | None = None) -> Path | None:
     """Train ``cfg`` and return the run directory. ``resume_run``: continue that
-    interrupted run from its last backed-up epoch (see cnnlab.resume)."""
+    interrupted run from its last backed-up epoch (see cnnlab.resume).
+
+    Under train.distribute every process runs this same code (the same collective
+    ops in the same order); only the chief writes the run directory, the others write
+    a scratch copy that is removed, and they return None."""
+    from cnnlab.distribute import choose, writable_run_dir
+
+    dist = choose(cfg.train.distribute, cfg.train.devices)
+    if dist.kind != "none":
+        print(dist.describe(cfg.data.batch_size), file=sys.stderr, flush=True)
+    if dist.is_chief:
+        runs.check_writable(resume_run or output_dir)  # before minutes of loading and training
+    with contextlib.ExitStack() as stack:
+        if resume_run is None and dist.is_chief:
+            base = runs.create_run_dir(output_dir, cfg.name)
+            from cnnlab.launcher import write_run_file
+
+            write_run_file(base)  # `--workers N` names the run in its errors
+        else:
+            base = resume_run
+        run = stack.enter_context(writable_run_dir(base, dist))  # a scratch folder on non-chief workers
+        _train(cfg, run, dist, resume_run is not None)
+    return base if dist.is_chief else None
+
+
+def _train(cfg, run: Path, dist, resuming: bool) -> None:
     k = keras()
-    runs.check_writable(resume_run or output_dir)  # before minutes of loading and training
     k.utils.set_random_seed(cfg.seed)  # python, numpy and TF generators
     set_precision_policy(cfg)
     data = load_dataset(cfg.data, cfg.seed)
-    model = build_model(cfg, data.input_shape, data.num_classes)
+    with dist.scope():  # variables made here are mirrored on every replica
+        model = build_model(cfg, data.input_shape, data.num_classes)
 
-    if resume_run is not None:  # its config, classes and initial weights are there already
-        run = Path(resume_run)
-    else:
-        run = runs.create_run_dir(output_dir, cfg.name)
+    if not resuming:  # on resume its config, classes and initial weights are there already
         runs.write_text(run / "config.yaml", dump_config(cfg))
         runs.write_json(run / "classes.json", data.class_names)
         runs.write_text(run / "summary.txt", describe_model(model) + "\n")
@@ -82,7 +106,7 @@ def train(cfg, output_dir: Path = runs.DEFAULT_OUTPUT_DIR, resume_run: Path | No
 
     # Last callback: backs up after the others wrote their files; stops on Ctrl-C/SIGTERM/NaN.
     # One guard for all phases; on resume it knows the phase and epoch to continue from.
-    guard = TrainingGuard(run, cfg, callbacks, train_ds, resume=resume_run is not None)
+    guard = TrainingGuard(run, cfg, callbacks, train_ds, resume=resuming, dist=dist)
     callbacks.append(guard)
     started = time.perf_counter()
     for number, phase in enumerate(phases, 1):
@@ -90,7 +114,8 @@ def train(cfg, output_dir: Path = runs.DEFAULT_OUTPUT_DIR, resume_run: Path | No
             continue  # finished before the interruption: the backup and model.keras hold its result
         # Phase boundary: trainable flags change, so recompile (Keras fixes the trained variables at compile).
         phase.apply(model, cfg)
-        compile_model(fit_model, cfg, steps_per_epoch, optimizer_cfg=phase.optimizer, epochs=phase.epochs)
+        with dist.scope():  # the optimizer's variables are mirrored too
+            compile_model(fit_model, cfg, steps_per_epoch, optimizer_cfg=phase.optimizer, epochs=phase.epochs)
         history.start_phase(number)  # one epoch count and one history.csv across the phases
         first, last = guard.start_phase(number, phase.epochs, "finetune.learning_rate" if number > 1 else None)
         with guard.supervise():
@@ -106,6 +131,12 @@ def train(cfg, output_dir: Path = runs.DEFAULT_OUTPUT_DIR, resume_run: Path | No
         best.restore(model)  # the next phase, and the evaluation, start from the best weights so far
     train_seconds = time.perf_counter() - started + guard.seconds_before
 
+    if not dist.is_chief:
+        return  # evaluation, plots and "done" are the chief's (and need no other worker)
+    if dist.kind != "none":
+        # Evaluate once, on the chief, the saved best model alone, outside the strategy:
+        # no collective op, and metrics.json is what `cnnlab evaluate RUN` reports.
+        fit_model = runs.load_model(run / runs.MODEL_FILE)
     evaluation = evaluate_model(fit_model, fit_data.x_test, data.y_test, data.class_names, batch_size=max(batch, 256))
     evaluation.metrics["train_seconds"] = round(train_seconds, 2)
     evaluation.metrics["best_epoch"] = best.best_epoch + 1
@@ -117,7 +148,6 @@ def train(cfg, output_dir: Path = runs.DEFAULT_OUTPUT_DIR, resume_run: Path | No
     from cnnlab.resume import mark_done
 
     mark_done(run, len(history_columns["epoch"]))  # status "done"; the backup is no longer needed
-    return run
 
 
 def precision_policy(wanted, gpu: bool) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -20,12 +21,25 @@ from cnnlab.cli.app import cli, config_options, output_dir_option, stop_signals
     metavar="[RUN]",
     help="Continue an interrupted run (default: the newest one under --output-dir) with its own config.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=2),
+    metavar="N",
+    help="Train with N local worker processes (train.distribute=multi_worker over loopback).",
+)
 @output_dir_option
-def train(config, overrides, epochs, resume, output_dir):
+def train(config, overrides, epochs, resume, workers, output_dir):
     """Train the model described by CONFIG into a new run directory.
 
-    Ctrl-C or SIGTERM stops at the next safe point and prints the command to resume."""
+    Ctrl-C or SIGTERM stops at the next safe point and prints the command to resume.
+    With TF_CONFIG set (one process per node of a cluster) it trains as one worker."""
+    from cnnlab.distribute import start_cluster
+
+    start_cluster()  # with TF_CONFIG: before any TensorFlow op (collective ops are set up at start-up)
     from cnnlab.config import load_config
+
+    if workers:
+        overrides = [*overrides, "train.distribute=multi_worker"]
 
     overrides = list(overrides) + ([f"train.epochs={epochs}"] if epochs else [])
     resume_run = None
@@ -42,11 +56,21 @@ def train(config, overrides, epochs, resume, output_dir):
         raise click.UsageError("give CONFIG, or --resume [RUN] to continue an interrupted run")
     else:
         cfg = load_config(config, overrides)
+    if workers:  # checked above in this process; now the same command N times, each a worker
+        from cnnlab.launcher import launch
+
+        args = ["train", *(["--resume", str(resume_run)] if resume_run else [str(config)])]
+        args += [a for o in overrides for a in ("--set", o)] + ["--output-dir", str(output_dir)]
+        code = launch(args, workers, resume_run)  # the chief printed the result, or its Error: line
+        if code:
+            sys.exit(code)
+        return
     from cnnlab.train import train as run_training
 
     with stop_signals():
         run = run_training(cfg, output_dir, resume_run=resume_run)
-    report_run(run)
+    if run is not None:  # None: a non-chief worker (the chief reports)
+        report_run(run)
 
 
 def report_run(run: Path) -> None:
