@@ -29,6 +29,7 @@ from pathlib import Path
 from cnnlab.errors import ConfigError
 
 KINDS = ("none", "mirrored", "multi_worker", "auto")
+KEEP_WORKER_DIRS_ENV = "CNNLAB_KEEP_WORKER_DIRS"  # keep non-chief scratch folders under this path
 _cluster_strategy = None  # the MultiWorkerMirroredStrategy made at start-up, if any
 
 
@@ -137,6 +138,9 @@ def _mirrored(devices):
         gpus = t.config.list_logical_devices("GPU")
         strategy = t.distribute.MirroredStrategy()  # all local GPUs, or the CPU when there are none
         where = ", ".join(g.name.split("device:")[-1] for g in gpus) or "CPU:0 (no GPU visible)"
+    from cnnlab import keras_patches
+
+    keras_patches.apply()  # fit builds without an extra iterator (see there)
     n = strategy.num_replicas_in_sync
     return Distribution("mirrored", strategy, n, reason=f"{n} replica{'s' * (n > 1)} ({where})")
 
@@ -214,13 +218,18 @@ def writable_run_dir(run: Path | None, dist: Distribution):
     if dist.is_chief:
         yield run
         return
-    scratch = Path(tempfile.mkdtemp(prefix=f"cnnlab-{dist.worker.replace(' ', '')}-"))
+    keep = os.environ.get(KEEP_WORKER_DIRS_ENV)  # a debugging aid: compare what each worker trained
+    parent = Path(keep) if keep else None
+    if parent is not None:
+        parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f"cnnlab-{dist.worker.replace(' ', '')}-", dir=parent))
     try:
         if run is not None and Path(run).is_dir():
             shutil.copytree(run, scratch, dirs_exist_ok=True, ignore=shutil.ignore_patterns("tensorboard", "plots"))
         yield scratch
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- agreeing to stop
