@@ -55,12 +55,13 @@ def describe_exit(code: int) -> str:
 
 
 def last_error_line(log: Path) -> str:
+    """The worker's last `Error: ...` line, or ''."""
     try:
         lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
     except OSError:
         return ""
     errors = [line for line in lines if line.startswith("Error:")]
-    return (errors or lines or [""])[-1][:300]
+    return errors[-1][:300] if errors else ""  # its own one-line error, if it had time to print one
 
 
 def launch(args: list[str], workers: int, resume_run: Path | None = None) -> int:
