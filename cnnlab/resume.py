@@ -268,7 +268,7 @@ class TrainingGuard(keras().callbacks.Callback):
         if self.batch == self.params.get("steps") and not self._weights_finite():
             # checked before validation, and so before BestModel could save them
             raise _Diverged(f"weights became NaN or infinite during epoch {self.epoch + 1} (the loss stayed finite)")
-        self._check_stop()
+        self._check_stop(self.batch)
 
     def _weights_finite(self) -> bool:
         """NaN weights can hide behind a finite loss (on CPU, ReLU and clipping drop NaN),
@@ -279,7 +279,7 @@ class TrainingGuard(keras().callbacks.Callback):
         return not variables or _finite(ops.sum(ops.stack([ops.sum(ops.cast(v, "float32")) for v in variables])))
 
     def on_test_batch_end(self, batch, logs=None):
-        self._check_stop()
+        self._check_stop(batch + 1)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -306,10 +306,10 @@ class TrainingGuard(keras().callbacks.Callback):
                      pid=os.getpid(), host=socket.gethostname())  # fmt: skip
         self._check_stop()
 
-    def _check_stop(self):
+    def _check_stop(self, batch: int | None = None):
         signum = signals.stop_requested()
         if self.vote is not None:
-            signum = self.vote.agree(signum)  # the same answer on every worker, at the same batch
+            signum = self.vote.agree(signum, batch)  # the same answer on every worker, at the same batch
         if signum is not None:
             raise _Stop(signum)
 
