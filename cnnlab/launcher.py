@@ -27,8 +27,9 @@ from cnnlab.errors import RunError
 
 RUN_FILE_ENV = "CNNLAB_RUN_FILE"  # the chief writes its run directory's path here
 GRACE_SECONDS = 3.0  # a worker stuck in a collective op cannot run its SIGTERM handler
-AFTER_STOP_SECONDS = 60.0
-SETTLE_SECONDS = 5.0  # after a forwarded stop, how long the workers get to save and exit
+AFTER_STOP_SECONDS = 60.0  # after a forwarded stop, how long the workers get to save and exit
+EXIT_TOGETHER_SECONDS = 15.0  # ... and once one of them has exited, how long the others get
+SETTLE_SECONDS = 5.0  # after one worker's orderly error, how long the chief gets to report its own
 
 
 def free_ports(n: int) -> list[int]:
@@ -111,6 +112,11 @@ def _supervise(procs, logs, forwarded, run_dir) -> int:
             return codes[0]
         if forwarded and stop_deadline is None:
             stop_deadline = time.monotonic() + AFTER_STOP_SECONDS
+        if forwarded and any(c is not None for c in codes):
+            # Workers agree on the batch to stop at and exit within moments of each other;
+            # one that died before it could vote (e.g. still starting) leaves the others
+            # waiting in a collective op, so they get a short while, not the full minute.
+            stop_deadline = min(stop_deadline, time.monotonic() + EXIT_TOGETHER_SECONDS)
         failed = [(i, c) for i, c in enumerate(codes) if c not in (None, 0)]
         if failed and not forwarded:
             i, code = failed[0]
