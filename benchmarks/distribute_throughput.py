@@ -41,7 +41,7 @@ def train_run(limit: int, epochs: int, workers: int, out: Path) -> dict:
     if workers > 1:
         args += ["--workers", str(workers)]
     started = time.perf_counter()
-    done = subprocess.run(args, cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    done = subprocess.run(args, check=False, cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     wall = time.perf_counter() - started
     if done.returncode:
         sys.exit(f"cnnlab train failed ({done.returncode}): {done.stderr[-1500:]}")

@@ -279,4 +279,4 @@ class StopVote:
         asked, total = (float(v) for v in self.dist.strategy.experimental_local_results(out)[0].numpy())
         if asked == 0:
             return None
-        return signum or int(round(total / asked))  # another worker's signal (their mean, if they differ)
+        return signum or round(total / asked)  # another worker's signal (their mean, if they differ)

@@ -24,8 +24,8 @@ from cnnlab.config import dump_config
 from cnnlab.data import load_dataset, make_pipeline
 from cnnlab.evaluate import evaluate_model, write_evaluation
 from cnnlab.models import build_model
-from cnnlab.summary import describe_model
 from cnnlab.resume import write_status
+from cnnlab.summary import describe_model
 from cnnlab.transfer import cache_features, plan_phases, uses_feature_cache
 
 

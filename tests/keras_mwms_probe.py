@@ -13,10 +13,10 @@ import tensorflow as tf
 
 strategy = tf.distribute.MultiWorkerMirroredStrategy()  # first: collective ops are set up at start-up
 
-import keras  # noqa: E402
+import keras
+from keras.src.backend.tensorflow import trainer
 
-from cnnlab import keras_patches  # noqa: E402
-from keras.src.backend.tensorflow import trainer  # noqa: E402
+from cnnlab import keras_patches
 
 rng = np.random.default_rng(0)
 x = rng.integers(0, 255, (64, 8, 8, 1)).astype("uint8")

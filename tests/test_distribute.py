@@ -176,7 +176,7 @@ for kind, extra in [("none", []), ("mirrored", ["train.distribute=mirrored", "tr
     out[kind] = str(run)
 print(json.dumps(out))
 """
-    done = subprocess.run([PY, "-c", script], cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
+    done = subprocess.run([PY, "-c", script], check=False, cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     runs = json.loads(done.stdout.strip().splitlines()[-1])
     assert "distribute: mirrored; 2 replicas (CPU:0, CPU:1); global batch 32 = 2 x 16" in done.stderr
@@ -265,7 +265,7 @@ def test_killed_worker_stops_the_launcher_with_one_error_line(tmp_path):
         pid = wait_for(lambda: _worker_pid(launcher.pid, 1), 10, "worker 1's process")
         os.kill(pid, signal.SIGKILL)
         killed = time.monotonic()
-        stdout, stderr = launcher.communicate(timeout=60)
+        _, stderr = launcher.communicate(timeout=60)
         seconds = time.monotonic() - killed
     finally:
         launcher.kill()
