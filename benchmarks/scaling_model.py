@@ -60,18 +60,24 @@ def main() -> None:
     p.add_argument("--textbook-ms-per-image", type=float, required=True, help="measured: 1-process step ms / 32")
     p.add_argument("--resnet-cpu-ms-per-image", type=float, required=True, help="measured: ResNet50 step s / batch")
     p.add_argument("--resnet-gpu-images-per-s", type=float, default=2500.0, help="assumed (no GPU here)")
+    p.add_argument("--textbook-gpu-images-per-s", type=float, default=50000.0, help="assumed (no GPU here)")
     a = p.parse_args()
     tb, rc, rg = a.textbook_ms_per_image / 1e3, a.resnet_cpu_ms_per_image / 1e3, 1 / a.resnet_gpu_images_per_s
+    tg = 1 / a.textbook_gpu_images_per_s
     print(table("Textbook model, CPU workers (measured compute)", tb, TEXTBOOK_PARAMS,
                 [("32 (global 32N)", lambda n: 32), ("256 (global 256N)", lambda n: 256),
                  ("global 32 fixed: 32/N", lambda n: 32 / n)]))  # fmt: skip
     print(table("ResNet50 224x224, GPU workers (assumed compute)", rg, RESNET50_PARAMS,
                 [("64 (global 64N)", lambda n: 64), ("256 (global 256N)", lambda n: 256),
                  ("global 256 fixed: 256/N", lambda n: 256 / n)]))  # fmt: skip
-    print(table("ResNet50 224x224, CPU workers (measured compute)", rc, RESNET50_PARAMS,
-                [("32 (global 32N)", lambda n: 32)]))  # fmt: skip
+    print(table("Textbook model, GPU workers (assumed compute)", tg, TEXTBOOK_PARAMS,
+                [("32 (global 32N)", lambda n: 32), ("1024 (global 1024N)", lambda n: 1024)]))  # fmt: skip
+    print(f"ResNet50 on CPU workers (measured {rc * 1e3:.0f} ms/image): at 32 images per worker, compute "
+          f"{32 * rc:.0f} s per step vs {allreduce_s(64, RESNET50_PARAMS * 4, '25 GbE'):.2f} s all-reduce at N=64 "
+          f"on 25 GbE: efficiency {efficiency(64, 32, rc, RESNET50_PARAMS, '25 GbE'):.1%}.\n")
     print("Per-worker batch for 80 % efficiency at N = 64:")
-    for name, t, params in (("textbook/CPU", tb, TEXTBOOK_PARAMS), ("ResNet50/GPU", rg, RESNET50_PARAMS)):
+    for name, t, params in (("textbook/CPU", tb, TEXTBOOK_PARAMS), ("textbook/GPU", tg, TEXTBOOK_PARAMS),
+                            ("ResNet50/GPU", rg, RESNET50_PARAMS)):  # fmt: skip
         for link in LINKS:
             print(f"- {name}, {link}: {min_batch_for(0.8, 64, t, params, link):.1f} images")
 
