@@ -1,6 +1,6 @@
 """Run as one worker of a 2-worker cluster (TF_CONFIG set by the test): does Keras's
 own ``model.fit`` work under MultiWorkerMirroredStrategy, and with which of
-cnnlab.keras_patches' two fixes? Prints one JSON line:
+cnnlab.train.keras_patches' two fixes? Prints one JSON line:
 {"keras": version, "unpatched": error or "ok", "fix1_only": error or "ok", "patched": error or "ok"}.
 
 Each failure happens while Keras builds or traces, before any collective op runs, so
@@ -16,7 +16,7 @@ strategy = tf.distribute.MultiWorkerMirroredStrategy()  # first: collective ops 
 import keras
 from keras.src.backend.tensorflow import trainer
 
-from cnnlab import keras_patches
+from cnnlab.train import keras_patches
 
 rng = np.random.default_rng(0)
 x = rng.integers(0, 255, (64, 8, 8, 1)).astype("uint8")

@@ -89,7 +89,7 @@ def model_weights(path: Path) -> list[np.ndarray]:
 
 
 def test_tf_config_names_chief_and_workers():
-    from cnnlab.distribute import read_tf_config
+    from cnnlab.train.distribute import read_tf_config
 
     cluster = {"worker": ["h1:1", "h2:2", "h3:3"]}
     w0 = read_tf_config({"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 0}})})
@@ -105,7 +105,7 @@ def test_tf_config_names_chief_and_workers():
 
 
 def test_bad_tf_config_is_one_line_error():
-    from cnnlab.distribute import read_tf_config
+    from cnnlab.train.distribute import read_tf_config
     from cnnlab.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"^TF_CONFIG is not a valid cluster description; set it like"):
@@ -116,7 +116,7 @@ def test_bad_tf_config_is_one_line_error():
 
 
 def test_launcher_ports_and_tf_configs():
-    from cnnlab.launcher import free_ports, tf_configs
+    from cnnlab.train.launcher import free_ports, tf_configs
 
     ports = free_ports(3)
     assert len(set(ports)) == 3
@@ -166,10 +166,10 @@ def test_mirrored_on_two_cpu_devices_matches_single_device(tmp_path):
     config = fashion_config(tmp_path, epochs=2, limit=800)
     script = f"""
 import json, sys
-from cnnlab.distribute import split_cpu
+from cnnlab.train.distribute import split_cpu
 split_cpu(2)  # before TensorFlow starts: 2 logical CPU devices
 from cnnlab.config import load_config
-from cnnlab.train import train, read_metrics
+from cnnlab.train import train
 out = {{}}
 for kind, extra in [("none", []), ("mirrored", ["train.distribute=mirrored", "train.devices=[CPU:0, CPU:1]"])]:
     run = train(load_config({str(config)!r}, extra), {str(tmp_path / "out")!r})
@@ -187,7 +187,7 @@ print(json.dumps(out))
     # evaluated once, from the saved model alone
     from cnnlab.config import load_config
     from cnnlab.data import load_dataset
-    from cnnlab.evaluate import evaluate_model
+    from cnnlab.inspect.evaluate import evaluate_model
     from cnnlab.runs import load_model
 
     data = load_dataset(load_config(config).data, 1)
@@ -282,10 +282,10 @@ def test_killed_worker_stops_the_launcher_with_one_error_line(tmp_path):
 @pytest.mark.slow
 def test_keras_patches_are_still_needed(tmp_path):
     """Fails when upstream Keras has fixed model.fit under MultiWorkerMirroredStrategy
-    (keras-team/keras#20585, tensorflow/tensorflow#72388): then drop cnnlab.keras_patches,
+    (keras-team/keras#20585, tensorflow/tensorflow#72388): then drop cnnlab.train.keras_patches,
     or at least this version from its PATCHED_VERSIONS."""
-    from cnnlab import keras_patches
-    from cnnlab.launcher import free_ports, tf_configs
+    from cnnlab.train import keras_patches
+    from cnnlab.train.launcher import free_ports, tf_configs
 
     probe = str(Path(__file__).with_name("keras_mwms_probe.py"))
     procs = [
@@ -302,7 +302,7 @@ def test_keras_patches_are_still_needed(tmp_path):
         broken = result["unpatched"] != "ok"
         assert broken == keras_patches.needed(result["keras"]), (
             f"Keras {result['keras']}: unpatched fit under MultiWorkerMirroredStrategy gives {result['unpatched']!r}; "
-            "update cnnlab.keras_patches.PATCHED_VERSIONS (drop the patch if upstream fixed it)"
+            "update cnnlab.train.keras_patches.PATCHED_VERSIONS (drop the patch if upstream fixed it)"
         )
         if broken:  # each of the two fixes is needed
             assert "PerReplica" in result["unpatched"], result

@@ -6,7 +6,7 @@ import numpy as np
 
 from cnnlab.backend import keras
 from cnnlab.layers import MinPooling2D
-from cnnlab.summary import size_arithmetic
+from cnnlab.model.summary import size_arithmetic
 
 GRID = [[13, 20, 30, 0], [8, 12, 3, 0], [34, 70, 33, 5], [11, 80, 10, 23]]
 
@@ -51,3 +51,18 @@ def test_summary_of_the_textbook_model(cli):
     assert "Total params: 333,526" in text
     assert "params 3·3·1·32 + 32 = 320" in text
     assert "size 28 → (28 + 2·1 − 3)/1 + 1 = 28" in text
+
+
+def test_summary_columns_stay_aligned_with_long_layer_names():
+    from cnnlab.config import load_config
+    from cnnlab.model import build_model
+    from cnnlab.model.summary import describe_model
+    from tests.conftest import CONFIGS
+
+    long = "a_really_long_convolution_layer_name_here"
+    cfg = load_config(CONFIGS / "fashion.yaml", [f"model.layers.0.name={long}"])
+    lines = describe_model(build_model(cfg, (28, 28, 1), 10)).splitlines()
+    header, rows = lines[1], [line for line in lines[3:-2]]
+    column = header.index("type")
+    assert all(row[column - 1] == " " and row[column] != " " for row in rows), "type column shifted"
+    assert any(row.startswith(long + " ") for row in rows)

@@ -14,7 +14,7 @@ from cnnlab.cli.app import RUN_HELP, cli, output_dir_option, say_default_run, un
 @output_dir_option
 @unsafe_option
 def evaluate(run, output_dir, unsafe):
-    from cnnlab.evaluate import evaluate_run
+    from cnnlab.inspect.evaluate import evaluate_run
     from cnnlab.runs import load_run
 
     loaded = load_run(run, output_dir, unsafe=unsafe)
@@ -35,8 +35,8 @@ def evaluate(run, output_dir, unsafe):
 @output_dir_option
 @unsafe_option
 def predict(args, top, output_dir, unsafe):
-    from cnnlab.evaluate import predict_probabilities
-    from cnnlab.images import load_image, model_image_shape
+    from cnnlab.inspect.evaluate import predict_probabilities
+    from cnnlab.data.images import load_image, model_image_shape
     from cnnlab.runs import load_run
 
     first = Path(args[0])
@@ -56,17 +56,24 @@ def predict(args, top, output_dir, unsafe):
         click.echo(f"{path}: " + ", ".join(f"{loaded.class_names[i]} {row[i]:.3f}" for i in best))
 
 
+class KindsHelpCommand(click.Command):
+    """Lists the registered visualization kinds in --help, read from the registry
+    (cnnlab.inspect.kinds) only when the help is shown, so the CLI starts instantly."""
+
+    def format_help_text(self, ctx, formatter):
+        if "{kinds}" in self.help:
+            from cnnlab.inspect.kinds import help_text
+
+            self.help = self.help.replace("{kinds}", help_text())
+        super().format_help_text(ctx, formatter)
+
+
 @cli.command(
+    cls=KindsHelpCommand,
     help="Draw what a trained model learned at one layer (or all conv/pooling layers).\n\n"
-    "\b\nKinds (default: all that apply to the layer):\n"
-    "  filters       the layer's kernels, one colour scale centred at 0\n"
-    "  histogram     weights before vs after training\n"
-    "  feature-maps  every channel of the layer's output for the image\n"
-    "  stats         per-channel mean activation and fraction of zeros (+ stats.json)\n"
-    "  gradcam       where the image speaks for the predicted (and true) class\n"
-    "  patterns      the input each filter responds to most (gradient ascent)\n\n"
+    "\b\nKinds (default: all that apply to the layer):\n{kinds}\n\n"
     "Files go to RUN/plots/visualize/<layer>/<kind>.png.\n\n"
-    f"RUN: {RUN_HELP}."
+    f"RUN: {RUN_HELP}.",
 )
 @click.argument("run", required=False)
 @click.option("--layer", metavar="NAME",
@@ -81,7 +88,7 @@ def predict(args, top, output_dir, unsafe):
 @unsafe_option
 def visualize(run, layer, image, index, kinds, max_maps, output_dir, unsafe):
     from cnnlab.runs import load_run
-    from cnnlab.visualize_run import visualize_run
+    from cnnlab.inspect.visualize import visualize_run
 
     if image is not None and index is not None:
         raise click.UsageError("give either --image or --index, not both")

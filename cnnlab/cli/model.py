@@ -15,8 +15,8 @@ def summary(config, overrides):
     """Build the model in CONFIG without training; show shapes, parameters and arithmetic."""
     from cnnlab.config import load_config
     from cnnlab.data import load_dataset
-    from cnnlab.models import build_model
-    from cnnlab.summary import describe_model
+    from cnnlab.model import build_model
+    from cnnlab.model.summary import describe_model
 
     cfg = load_config(config, overrides)
     data = load_dataset(cfg.data, cfg.seed)
@@ -27,7 +27,7 @@ def summary(config, overrides):
 @click.argument("pattern", required=False)
 def layers(pattern):
     """List the layer types a config's model.layers may use (optionally matching PATTERN)."""
-    from cnnlab.layer_specs import layer_classes
+    from cnnlab.config.layer_specs import layer_classes
 
     names = sorted(n for n in layer_classes() if not pattern or pattern.lower() in n.lower())
     if not names:
@@ -38,7 +38,7 @@ def layers(pattern):
 @cli.command()
 def backbones():
     """List the pretrained bases model.backbone.name accepts, with their input sizes."""
-    from cnnlab.backbones import PREPROCESSING_MEANING, REGISTRY, RUN_BACKBONE
+    from cnnlab.config.backbones import PREPROCESSING_MEANING, REGISTRY, RUN_BACKBONE
 
     click.echo(f"{'name':<18} {'min size':>9} {'default':>9}  {'preprocessing':<14} keras.applications")
     for name, b in REGISTRY.items():

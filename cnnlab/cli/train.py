@@ -33,7 +33,7 @@ def train(config, overrides, epochs, resume, workers, output_dir):
 
     Ctrl-C or SIGTERM stops at the next safe point and prints the command to resume.
     With TF_CONFIG set (one process per node of a cluster) it trains as one worker."""
-    from cnnlab.distribute import start_cluster
+    from cnnlab.train.distribute import start_cluster
 
     start_cluster()  # with TF_CONFIG: before any TensorFlow op (collective ops are set up at start-up)
     from cnnlab.config import load_config
@@ -44,7 +44,7 @@ def train(config, overrides, epochs, resume, workers, output_dir):
     overrides = list(overrides) + ([f"train.epochs={epochs}"] if epochs else [])
     resume_run = None
     if resume is not None:
-        from cnnlab.resume import plan_resume
+        from cnnlab.train.resume import plan_resume
 
         plan = plan_resume(resume or None, output_dir, config, overrides)
         if plan.cfg is None:
@@ -57,7 +57,7 @@ def train(config, overrides, epochs, resume, workers, output_dir):
     else:
         cfg = load_config(config, overrides)
     if workers:  # checked above in this process; now the same command N times, each a worker
-        from cnnlab.launcher import launch
+        from cnnlab.train.launcher import launch
 
         args = ["train", *(["--resume", str(resume_run)] if resume_run else [str(config)])]
         args += [a for o in overrides for a in ("--set", o)] + ["--output-dir", str(output_dir)]
@@ -75,9 +75,9 @@ def train(config, overrides, epochs, resume, workers, output_dir):
 
 def report_run(run: Path) -> None:
     """The last two lines of train/finetune; benchmarks parse 'run saved to'."""
-    from cnnlab.train import read_metrics
+    from cnnlab.runs import RunDir
 
-    metrics = read_metrics(run)
+    metrics = RunDir(run).read_metrics()
     click.echo(f"test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f}")
     click.echo(f"run saved to {run}")
 
@@ -98,7 +98,7 @@ def finetune(config, backbone, mode, weights, unfreeze, overrides, output_dir):
 
     CONFIG defaults to configs/finetune.yaml (Fashion-MNIST, resized inside the model
     for the backbone); the flags override it, and --set overrides the flags."""
-    from cnnlab.transfer import finetune_config
+    from cnnlab.config.finetune import finetune_config
 
     cfg, notes = finetune_config(config or DEFAULT_FINETUNE_CONFIG, backbone, mode, weights, unfreeze, overrides)
     for note in notes:
