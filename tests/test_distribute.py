@@ -115,6 +115,18 @@ def test_bad_tf_config_is_one_line_error():
         read_tf_config({"TF_CONFIG": json.dumps(bad_index)})
 
 
+def test_cluster_after_tensorflow_started_is_one_line_error(monkeypatch):
+    from cnnlab.backend import tf
+    from cnnlab.errors import ConfigError
+    from cnnlab.train.distribute import start_cluster
+    from cnnlab.train.launcher import free_ports, tf_configs
+
+    tf().constant(1)  # TensorFlow is running: too late to set up collective ops
+    monkeypatch.setenv("TF_CONFIG", tf_configs(free_ports(2))[0])
+    with pytest.raises(ConfigError, match=r"^TF_CONFIG names a cluster, but TensorFlow was already running"):
+        start_cluster()
+
+
 def test_launcher_ports_and_tf_configs():
     from cnnlab.train.launcher import free_ports, tf_configs
 

@@ -84,7 +84,15 @@ def start_cluster():
         from cnnlab.train import keras_patches
         from cnnlab.backend import tf
 
-        _cluster_strategy = tf().distribute.MultiWorkerMirroredStrategy()
+        try:
+            _cluster_strategy = tf().distribute.MultiWorkerMirroredStrategy()
+        except RuntimeError as exc:  # "Collective ops must be configured at program startup"
+            if "startup" not in str(exc):
+                raise
+            raise ConfigError(
+                "TF_CONFIG names a cluster, but TensorFlow was already running when training started; "
+                "call cnnlab.train.distribute.start_cluster() first thing in your script (the CLI does)"
+            ) from None
         keras_patches.apply()
     return _cluster_strategy
 
@@ -106,7 +114,12 @@ class Distribution:
 
     def describe(self, batch_size: int) -> str:
         """One line for the log, e.g. 'distribute: mirrored over 2 devices (CPU:0, CPU:1)'."""
-        per = f"global batch {batch_size} = {self.replicas} x {batch_size // self.replicas}" if self.replicas > 1 else ""
+        per = ""
+        if self.replicas > 1:
+            share, rest = divmod(batch_size, self.replicas)
+            per = f"global batch {batch_size} = {self.replicas} x {share}" + (
+                f" (+{rest}: some replicas get {share + 1})" if rest else ""
+            )
         parts = [f"distribute: {self.kind}", self.reason, per]
         return "; ".join(p for p in parts if p)
 
