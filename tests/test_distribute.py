@@ -171,9 +171,9 @@ def test_devices_need_mirrored(cli, tiny_config):
 
 @pytest.mark.slow
 @requires_fashion
-def test_mirrored_on_two_cpu_devices_matches_single_device(tmp_path):
+def test_mirrored_on_two_cpu_devices_matches_single_device_and_resumes(tmp_path):
     """Same global batch and seed: accuracy within 0.01 of one device, and the run's
-    metrics.json equals evaluating its model.keras alone. No Dropout: its masks are
+    metrics.json equals evaluating its model.keras alone; a stopped mirrored run resumes. No Dropout: its masks are
     drawn per replica, so they differ from the single-device run's."""
     config = fashion_config(tmp_path, epochs=2, limit=800)
     script = f"""
@@ -183,9 +183,33 @@ split_cpu(2)  # before TensorFlow starts: 2 logical CPU devices
 from cnnlab.config import load_config
 from cnnlab.train import train
 out = {{}}
-for kind, extra in [("none", []), ("mirrored", ["train.distribute=mirrored", "train.devices=[CPU:0, CPU:1]"])]:
+mirrored = ["train.distribute=mirrored", "train.devices=[CPU:0, CPU:1]"]
+for kind, extra in [("none", []), ("mirrored", mirrored)]:
     run = train(load_config({str(config)!r}, extra), {str(tmp_path / "out")!r})
     out[kind] = str(run)
+
+# resume: a stop request (what SIGTERM sets) once epoch 1 is backed up, then --resume
+import threading, time
+from pathlib import Path
+from cnnlab.errors import TrainingInterrupted
+from cnnlab.train import signals
+later = Path({str(tmp_path / "resume")!r})
+def stop_after_epoch_1():
+    while True:
+        found = list(later.glob("*/*/status.json"))
+        if found and json.loads(found[0].read_text()).get("epoch") == 1:
+            return signals.request_stop(15)
+        time.sleep(0.02)
+threading.Thread(target=stop_after_epoch_1, daemon=True).start()
+cfg = load_config({str(config)!r}, [*mirrored, "train.epochs=3"])
+try:
+    train(cfg, later)
+except TrainingInterrupted:
+    pass
+run = next(later.glob("*/*"))
+out["interrupted"] = json.loads((run / "status.json").read_text())
+signals.request_stop(None)
+out["resumed"] = str(train(cfg, later, resume_run=run))
 print(json.dumps(out))
 """
     done = subprocess.run([PY, "-c", script], check=False, cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
@@ -196,6 +220,10 @@ print(json.dumps(out))
     assert abs(single["test_accuracy"] - mirrored["test_accuracy"]) <= 0.01
     assert status(Path(runs["mirrored"]))["state"] == "done"
     assert history_epochs(Path(runs["mirrored"])) == [1, 2]
+    assert runs["interrupted"]["state"] == "interrupted" and runs["interrupted"]["signal"] == "SIGTERM"
+    resumed = Path(runs["resumed"])
+    assert status(resumed) == {"state": "done", "epoch": 3}
+    assert history_epochs(resumed) == [1, 2, 3]
     # evaluated once, from the saved model alone
     from cnnlab.config import load_config
     from cnnlab.data import load_dataset
