@@ -483,3 +483,16 @@ def test_pooling_auto_is_avg_for_imagenet_bases_and_flatten_for_a_run_base(tmp_p
     cfg = config_from_dict({"model": {"backbone": {"name": "run", "weights": str(tmp_path / "source.keras")}}})
     assert cfg.model.backbone.pooling == "auto"
     assert isinstance(build_model(cfg, (28, 28, 1), 10).get_layer("pooling"), keras().layers.Flatten)
+
+
+def test_summary_says_what_each_phase_trains(cli, tmp_path, pattern_npz):
+    config = write_config(tmp_path / "ft.yaml", data={"path": str(pattern_npz)}, model={"layers": None,
+        "backbone": {"name": "mobilenetv2", "weights": "none", "input_size": [32, 32], "mode": "fine_tune",
+                     "unfreeze": 10}})  # fmt: skip
+    result = cli("summary", config)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.split("Phases (what each trains):\n")[1].splitlines()
+    assert lines[0].startswith("  1. head: 2 epochs at learning rate 0.001,") and "the head only, base frozen" in lines[0]
+    assert lines[1].startswith("  2. fine_tune: 10 epochs at learning rate 1e-05,") and "(BatchNorm stays frozen)" in lines[1]
+    head, both = (int(line.split(", ")[1].split()[0].replace(",", "")) for line in lines[:2])
+    assert both > head

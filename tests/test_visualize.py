@@ -496,3 +496,72 @@ def test_gradcam_refuses_a_model_without_conv_layers():
     cfg = config_from_dict({"model": {"layers": [{"type": "Flatten"}, {"type": "Dense", "units": 10, "activation": "softmax"}]}})
     with pytest.raises(ModelError, match="no convolutional layer, so Grad-CAM"):
         last_map_layer(build_model(cfg, (28, 28, 1), 10))
+
+
+def test_history_plot_marks_the_fine_tuning_boundary():
+    from cnnlab.plots import phase_boundaries, plot_history
+
+    history = {"epoch": [1, 2, 3, 4, 5], "phase": [1, 1, 1, 2, 2], "loss": [1, 0.8, 0.7, 0.6, 0.5],
+               "accuracy": [0.5, 0.6, 0.7, 0.8, 0.85]}  # fmt: skip
+    assert phase_boundaries(history) == [3.5]
+    fig = plot_history(history)
+    lines = [line for ax in fig.axes for line in ax.lines if line.get_label() == "fine-tuning starts"]
+    assert len(lines) == 2 and all(list(line.get_xdata()) == [3.5, 3.5] for line in lines)
+    assert phase_boundaries({**history, "phase": [1] * 5}) == []
+
+
+def test_strip_pairs_shared_scale_and_before(fashion_run, tmp_path):
+    """The teaching kinds: the strip draws maps at their true sizes (28 -> 14 -> 7), pairs
+    put filter #i beside map #i, --shared-scale uses one zero-centred scale with a colour
+    bar, and --before draws the untrained filters (which differ from the trained ones)."""
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    from cnnlab.inspect import draw
+    from cnnlab.inspect.visualize import visualize_run
+    from cnnlab.runs import load_run
+
+    loaded = load_run(str(fashion_run))
+    written = visualize_run(loaded, "max_pooling2d_1", kinds=["strip"], out_dir=tmp_path)
+    assert [w.path.name for w in written] == ["strip.png"] and written[0].note == "28 -> 28 -> 14 -> 14 -> 7"
+    written = visualize_run(loaded, "conv2d", kinds=["pairs", "feature-maps", "filters"], out_dir=tmp_path,
+                            shared_scale=True, before=True)  # fmt: skip
+    names = [w.path.name for w in written]
+    assert names == ["filters.png", "filters-before.png", "feature-maps.png", "pairs.png"]
+    for w in written:
+        assert Image.open(w.path).size[0] > 100
+    before = np.asarray(Image.open(tmp_path / "conv2d" / "filters-before.png").convert("L"), float)
+    after = np.asarray(Image.open(tmp_path / "conv2d" / "filters.png").convert("L"), float)
+    assert before.shape != after.shape or np.abs(before - after).mean() > 1
+    maps = np.random.default_rng(0).normal(size=(6, 6, 4))
+    fig = draw.plot_feature_maps(maps, np.zeros((28, 28, 1), np.uint8), "x", shared=True)
+    images = [im for ax in fig.axes for im in ax.get_images() if ax.get_label() == draw.PANEL]
+    assert {im.get_clim() for im in images} == {(-np.abs(maps).max(), np.abs(maps).max())}
+    assert any(ax.get_label() == "<colorbar>" for ax in fig.axes)
+    plt.close("all")
+    # opt-in kinds are not drawn by default
+    default = visualize_run(loaded, "conv2d", out_dir=tmp_path / "default")
+    assert not {"strip.png", "pairs.png"} & {w.path.name for w in default}
+
+
+def test_shift_test_compares_a_cnn_with_a_dense_network(cli, fashion_run, tmp_path):
+    from cnnlab.config import load_config
+    from cnnlab.inspect.shift import shift_right
+    from cnnlab.runs import RunDir
+    from cnnlab.train import train
+    from tests.conftest import CONFIGS
+
+    x = np.arange(2 * 4 * 4).reshape(2, 4, 4, 1).astype(np.uint8) + 1
+    moved = shift_right(x, 1)
+    assert (moved[:, :, 0] == 0).all() and (moved[:, :, 1:] == x[:, :, :-1]).all()
+
+    mlp = train(load_config(CONFIGS / "mlp.yaml", ["data.limit=3000", "train.epochs=1", "train.verbose=0",
+                                                   "train.tensorboard=false"]), tmp_path / "out")  # fmt: skip
+    result = cli("shift", fashion_run, mlp, "--max-shift", "4", "--output", tmp_path / "shift.png")
+    assert result.exit_code == 0, result.output
+    rows = {line.split()[0]: [float(v) for v in line.split()[1:]] for line in result.stdout.splitlines()[1:3]}
+    assert set(rows) == {"fashion", "mlp"}
+    assert rows["fashion"][0] == pytest.approx(RunDir(fashion_run).read_metrics()["test_accuracy"], abs=1e-3)
+    assert rows["mlp"][0] == pytest.approx(RunDir(mlp).read_metrics()["test_accuracy"], abs=1e-3)
+    assert all(r[4] < r[0] for r in rows.values())  # moving the images costs both some accuracy
+    assert (tmp_path / "shift.png").stat().st_size > 1000

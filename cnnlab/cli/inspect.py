@@ -84,9 +84,12 @@ class KindsHelpCommand(click.Command):
 @click.option("--kind", "kinds", multiple=True, metavar="KIND", help="What to draw (repeatable or comma-separated).")
 @click.option("--max-maps", default=64, show_default=True, type=click.IntRange(min=1),
               help="Most panels per grid (filters, feature maps, patterns).")  # fmt: skip
+@click.option("--shared-scale", is_flag=True,
+              help="Feature maps on one scale centred at 0, with a colour bar (compare channels; see negatives).")
+@click.option("--before", is_flag=True, help="Also draw the filters as they were before training (filters-before.png).")
 @output_dir_option
 @unsafe_option
-def visualize(run, layer, image, index, kinds, max_maps, output_dir, unsafe):
+def visualize(run, layer, image, index, kinds, max_maps, shared_scale, before, output_dir, unsafe):
     from cnnlab.runs import load_run
     from cnnlab.inspect.visualize import visualize_run
 
@@ -97,7 +100,7 @@ def visualize(run, layer, image, index, kinds, max_maps, output_dir, unsafe):
     # A bare .keras file outside a run directory: write beside it.
     out_dir = None if loaded.run_dir is not None else Path(run).parent / "plots" / "visualize"
     written = visualize_run(loaded, layer, kinds=kinds, image=image, index=index, max_maps=max_maps,
-                            out_dir=out_dir, unsafe=unsafe)  # fmt: skip
+                            out_dir=out_dir, unsafe=unsafe, shared_scale=shared_scale, before=before)  # fmt: skip
     click.echo(f"wrote {len(written)} file{'s' if len(written) != 1 else ''}:")
     for item in written:
         click.echo(f"  {item.path}" + (f"  ({item.note})" if item.note else ""))

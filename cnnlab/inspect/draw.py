@@ -141,10 +141,15 @@ def normalise_maps(maps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.where(span > 0, (maps - lo) / np.where(span > 0, span, 1.0), 0.0), constant
 
 
-def plot_feature_maps(maps: np.ndarray, image: np.ndarray, layer: str, caption: str = "", max_maps: int = 64):
-    """Every channel of one image's activation (h, w, k), numbered, beside the image."""
+def plot_feature_maps(maps: np.ndarray, image: np.ndarray, layer: str, caption: str = "", max_maps: int = 64,
+                      shared: bool = False):  # fmt: skip
+    """Every channel of one image's activation (h, w, k), numbered, beside the image.
+    ``shared``: one scale for all maps, centred at zero, with a colour bar, so values can
+    be compared across channels (and negatives before a ReLU show as blue)."""
     h, w, k = maps.shape
     n = min(k, max_maps)
+    if shared:
+        return _shared_scale_maps(maps[..., :n], k, image, layer, caption)
     shown, constant = normalise_maps(maps[..., :n])
     fig = _figure(n, left_cols=2)
     gs, axes = _panel_grid(fig, n, left_cols=2)
@@ -160,6 +165,84 @@ def plot_feature_maps(maps: np.ndarray, image: np.ndarray, layer: str, caption: 
     scale = "one scale for all maps" if h * w == 1 else "each map scaled to its own min..max"
     fig.suptitle(f"{layer}: feature maps {h}x{w}, {shown_text(n, k, 'channels')}\n"
                  f"{scale} (yellow = strongest); red: all zero / flat for this image", fontsize=10)  # fmt: skip
+    return fig
+
+
+def _shared_scale_maps(maps: np.ndarray, k: int, image: np.ndarray, layer: str, caption: str):
+    h, w, n = maps.shape
+    vmax = float(np.abs(maps).max()) or 1.0
+    fig = _figure(n, left_cols=2)
+    gs, axes = _panel_grid(fig, n, left_cols=2)
+    ax_img = fig.add_subplot(gs[:2, :2])
+    _show_image(ax_img, image)
+    ax_img.set_title(caption or "input", fontsize=8)
+    for i, ax in enumerate(axes):
+        im = ax.imshow(maps[..., i], cmap="RdBu_r", vmin=-vmax, vmax=vmax)
+        ax.set_title(f"#{i}", fontsize=7)
+    fig.colorbar(im, ax=axes, shrink=0.6, label="activation")
+    fig.suptitle(f"{layer}: feature maps {h}x{w}, {shown_text(n, k, 'channels')}\n"
+                 f"one scale for all maps, centred at 0 (max |a| = {vmax:.3g}); white = 0", fontsize=10)  # fmt: skip
+    return fig
+
+
+def plot_strip(image: np.ndarray, stages: list[tuple[str, np.ndarray]], caption: str = "", channels: int = 4):
+    """One image through a chain of conv/pooling layers: a column per layer holding its
+    first ``channels`` maps, each drawn at its true size relative to the input (28 -> 14
+    -> 7 shrinks on the page as it does in the network)."""
+    height = image.shape[0]
+    cols = len(stages) + 1
+    fig, axes = plt.subplots(channels, cols, figsize=(1.9 * cols, 1.9 * channels + 0.8), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    _show_image(axes[0, 0], image, extent=(0, image.shape[1], image.shape[0], 0))
+    axes[0, 0].set_xlim(0, image.shape[1])
+    axes[0, 0].set_ylim(height, 0)
+    axes[0, 0].set_title(f"{caption or 'input'}\n{image.shape[0]}x{image.shape[1]}", fontsize=8)
+    for col, (name, maps) in enumerate(stages, 1):  # maps (h, w, k)
+        h, w, k = maps.shape
+        for row in range(min(channels, k)):
+            ax = axes[row, col]
+            ax.set_label(PANEL)
+            m = maps[..., row]
+            span = float(m.max() - m.min())
+            # Drawn in a box of the input's size: a 7x7 map fills a quarter of the width.
+            ax.imshow((m - m.min()) / span if span > 0 else np.zeros_like(m), cmap="viridis", vmin=0, vmax=1,
+                      extent=(0, w, h, 0))  # fmt: skip
+            ax.set_xlim(0, image.shape[1])
+            ax.set_ylim(height, 0)
+            ax.set_frame_on(True)
+            if row == 0:
+                ax.set_title(f"{name}\n{h}x{w}, {k} channels", fontsize=8)
+            ax.text(0.5, -0.02, f"#{row}", transform=ax.transAxes, ha="center", va="top", fontsize=6)
+    fig.suptitle("one image through the network, maps at their true relative size\n"
+                 f"(first {channels} channels of each layer, each scaled to its own min..max)", fontsize=10)  # fmt: skip
+    fig.tight_layout()
+    return fig
+
+
+def plot_filter_map_pairs(kernel: np.ndarray, maps: np.ndarray, image: np.ndarray, layer: str, caption: str = "",
+                          max_pairs: int = 8):  # fmt: skip
+    """Filter #i beside the map #i it makes from the image: what the filter looks for,
+    and where it found it. kernel (kh, kw, in, out), maps (h, w, out)."""
+    n = min(kernel.shape[-1], maps.shape[-1], max_pairs)
+    vmax = float(np.abs(kernel[..., :n]).max()) or 1.0
+    fig, axes = plt.subplots(n, 3, figsize=(5.4, 1.7 * n + 0.9), squeeze=False)
+    for i in range(n):
+        ax_f, ax_m, ax_i = axes[i]
+        im_f = ax_f.imshow(kernel[:, :, 0, i], cmap="RdBu_r", vmin=-vmax, vmax=vmax)
+        ax_f.set_title(f"filter #{i} (input channel 0)", fontsize=7)
+        m = maps[..., i]
+        ax_m.imshow(m, cmap="viridis")
+        ax_m.set_title(f"map #{i}: max {m.max():.2g}", fontsize=7)
+        ax_m.set_label(PANEL)
+        _show_image(ax_i, image)
+        ax_i.set_title(caption or "input", fontsize=7)
+        for ax in (ax_f, ax_m):
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.colorbar(im_f, ax=axes[:, 0], shrink=0.6, label="weight")
+    fig.suptitle(f"{layer}: each filter beside the map it makes ({shown_text(n, kernel.shape[-1], 'filters')})",
+                 fontsize=10)  # fmt: skip
     return fig
 
 

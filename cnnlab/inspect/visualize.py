@@ -18,7 +18,7 @@ from cnnlab.data.images import load_image, model_image_shape
 from cnnlab.errors import DataError, ModelError, RunError
 from cnnlab.inspect import probes
 from cnnlab.inspect.evaluate import run_test_data
-from cnnlab.inspect.kinds import KINDS, ChosenImage, DrawContext, Written, applicable_kinds, check_kinds, parse_kinds
+from cnnlab.inspect.kinds import KINDS, ChosenImage, DrawContext, Written, applicable_kinds, check_kinds, default_kinds, parse_kinds
 from cnnlab.inspect.kinds.histogram import InitialWeights
 from cnnlab.inspect.layer_paths import LayerRef, find_layers, last_map_layer, output_shape, shown_layers, walk
 from cnnlab.model.summary import shape_text
@@ -44,7 +44,7 @@ def plan_layers(model, layer: str | None, kinds) -> list[tuple[LayerRef, list[st
         if requested and len(refs) == 1:
             check_kinds(ref, requested)
         applicable = applicable_kinds(ref.layer)
-        chosen = [k for k in (requested or applicable) if k in applicable]
+        chosen = [k for k in requested if k in applicable] if requested else default_kinds(ref.layer)
         if chosen:
             plan.append((ref, chosen))
     if not plan:
@@ -60,9 +60,10 @@ def plan_layers(model, layer: str | None, kinds) -> list[tuple[LayerRef, list[st
 
 def visualize_run(loaded, layer: str | None = None, *, kinds=(), image: str | Path | None = None,
                   index: int | None = None, max_maps: int = 64, out_dir: Path | None = None,
-                  unsafe: bool = False) -> list[Written]:  # fmt: skip
+                  unsafe: bool = False, shared_scale: bool = False, before: bool = False) -> list[Written]:  # fmt: skip
     """Draw the asked-for kinds for each layer; return the written files in order.
-    ``unsafe`` as for load_run: the histogram reloads the run's model for its initial weights."""
+    ``unsafe`` as for load_run: the histogram reloads the run's model for its initial weights.
+    ``shared_scale``: feature maps on one zero-centred scale; ``before``: filters before training too."""
     model = loaded.model
     plan = plan_layers(model, layer, kinds)
     if image is not None and index is not None:
@@ -79,7 +80,8 @@ def visualize_run(loaded, layer: str | None = None, *, kinds=(), image: str | Pa
     for ref, ks in plan:
         folder = runs.inside(out_dir, ref.path)  # nested layers get nested folders: resnet50/conv1_conv/
         probe = probes.Probe(model, ref) if any(KINDS[k].needs_probe for k in ks) else None  # built once per layer
-        ctx = DrawContext(ref, folder, loaded, max_maps, probe=probe, chosen=chosen, initial=initial)
+        ctx = DrawContext(ref, folder, loaded, max_maps, probe=probe, chosen=chosen, initial=initial,
+                          options={"shared_scale": shared_scale, "before": before})  # fmt: skip
         for kind in ks:
             written += KINDS[kind].draw(ctx)
     return written

@@ -10,28 +10,40 @@ import numpy as np
 
 
 def describe_model(model) -> str:
-    rows = [(layer.name, type(layer).__name__, _shape(layer.output), f"{layer.count_params():,}", explain(layer))
+    rows = [(layer.name, type(layer).__name__, _shape(layer.output), layer.count_params(), explain(layer))
             for layer in model.layers]  # fmt: skip
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    return layer_table(f'Model "{model.name}": input {_shape(model.input)} raw pixels 0..255', rows,
+                       model.count_params(), trainable)  # fmt: skip
+
+
+def layer_table(title: str, rows: list[tuple], total: int | None, trainable: int | None) -> str:
+    """rows: (name, class, output shape text, params or None, arithmetic)."""
+    rows = [(n, c, sh, "?" if p is None else f"{p:,}", a) for n, c, sh, p, a in rows]
     # Columns as wide as their longest entry (at least 22), so long names never shift them.
     widths = [max([22, *(len(row[i]) for row in rows)]) for i in range(3)]
-    header = f"{'layer':<{widths[0]}} {'type':<{widths[1]}} {'output shape':<{widths[2]}} {'params':>10}  arithmetic"
-    lines = [f'Model "{model.name}": input {_shape(model.input)} raw pixels 0..255', header, "-" * len(header)]
+    header = f"{'layer':<{widths[0]}} {'type':<{widths[1]}} {'output shape':<{widths[2]}} {'params':>13}  arithmetic"
+    lines = [title, header, "-" * len(header)]
     for name, cls, shape, params, arithmetic in rows:
         lines.append(
-            f"{name:<{widths[0]}} {cls:<{widths[1]}} {shape:<{widths[2]}} {params:>10}  {arithmetic}".rstrip()
+            f"{name:<{widths[0]}} {cls:<{widths[1]}} {shape:<{widths[2]}} {params:>13}  {arithmetic}".rstrip()
         )
-    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-    total = model.count_params()
     lines.append("-" * len(header))
-    lines.append(f"Total params: {total:,} (trainable {trainable:,}, non-trainable {total - trainable:,})")
+    if total is None:
+        lines.append("Total params: unknown (a layer above has '?')")
+    elif trainable is None:
+        lines.append(f"Total params: {total:,}")
+    else:
+        lines.append(f"Total params: {total:,} (trainable {trainable:,}, non-trainable {total - trainable:,})")
     return "\n".join(lines)
 
 
-def explain(layer) -> str:
-    """The size and parameter arithmetic for conv, pooling and dense layers."""
+def explain(layer, in_shape=None, params: int | None = None) -> str:
+    """The size and parameter arithmetic for conv, pooling and dense layers. ``in_shape``
+    and ``params`` for a layer that was never built (cnnlab.model.shapes)."""
     cls = type(layer).__name__
     parts = []
-    in_shape = _input_shape(layer)
+    in_shape = in_shape if in_shape is not None else _input_shape(layer)
     if in_shape is not None and len(in_shape) == 4 and hasattr(layer, "padding"):
         window = getattr(layer, "kernel_size", None) or getattr(layer, "pool_size", None)
         strides = getattr(layer, "strides", None) or window
@@ -41,14 +53,16 @@ def explain(layer) -> str:
                 size_arithmetic(in_shape[1 + i], window[i], strides[i], layer.padding, dilation[i]) for i in (0, 1)
             ]
             parts.append(f"size {sizes[0]}" if sizes[0] == sizes[1] else f"height {sizes[0]}; width {sizes[1]}")
-    if cls in ("Conv2D",) and layer.built:
+    if params is None and layer.built:
+        params = layer.count_params()
+    if cls in ("Conv2D",) and params is not None:
         fh, fw = layer.kernel_size
         c_in, k = in_shape[-1], layer.filters
         bias = f" + {k}" if layer.use_bias else ""
-        parts.append(f"params {fh}·{fw}·{c_in}·{k}{bias} = {layer.count_params():,}")
-    elif cls == "Dense" and layer.built:
+        parts.append(f"params {fh}·{fw}·{c_in}·{k}{bias} = {params:,}")
+    elif cls == "Dense" and params is not None:
         bias = f" + {layer.units}" if layer.use_bias else ""
-        parts.append(f"params {in_shape[-1]}·{layer.units}{bias} = {layer.count_params():,}")
+        parts.append(f"params {in_shape[-1]}·{layer.units}{bias} = {params:,}")
     return "; ".join(parts)
 
 

@@ -100,3 +100,25 @@ def cache_features(model, data, batch_size: int):
     head = k.Model(features_in, x, name=f"{model.name}_head")
     cached = replace(data, x_train=features(data.x_train), x_val=features(data.x_val), x_test=features(data.x_test))
     return head, cached
+
+
+def describe_phases(model, cfg) -> str:
+    """What each training phase trains, for ``cnnlab summary``: trainable weights, and
+    for fine-tuning which base layers are unfrozen (BatchNorm stays frozen)."""
+    phases = plan_phases(cfg)
+    if cfg.model.backbone is None:
+        return ""
+    lines = ["Phases (what each trains):"]
+    for number, phase in enumerate(phases, 1):
+        phase.apply(model, cfg)
+        trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+        base = find_backbone(model)
+        unfrozen = [layer.name for layer in base_layers(base) if base.trainable and layer.trainable and layer.weights]
+        what = "the head only, base frozen" if not unfrozen else (
+            f"the head + {len(unfrozen)} base layers with weights: {', '.join(unfrozen[:6])}"
+            + (", ..." if len(unfrozen) > 6 else "") + " (BatchNorm stays frozen)"
+        )  # fmt: skip
+        lines.append(f"  {number}. {phase.name}: {phase.epochs} epochs at learning rate "
+                     f"{phase.optimizer.learning_rate:g}, {trainable:,} trainable weights: {what}")  # fmt: skip
+    phases[0].apply(model, cfg)  # leave the model as training starts
+    return "\n".join(lines)

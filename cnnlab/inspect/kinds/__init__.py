@@ -9,8 +9,8 @@ list below; the order of that list is the order kinds are drawn and listed.
 from __future__ import annotations
 
 from cnnlab.errors import ModelError, did_you_mean
-from cnnlab.inspect.kinds import feature_maps, filters, gradcam, histogram, patterns, stats
-from cnnlab.inspect.kinds.base import ChosenImage, DrawContext, Kind, Written
+from cnnlab.inspect.kinds import feature_maps, filters, gradcam, histogram, pairs, patterns, stats, strip
+from cnnlab.inspect.kinds.base import MAPS, ChosenImage, DrawContext, Kind, Written
 from cnnlab.inspect.layer_paths import LayerRef, has_maps, output_shape
 from cnnlab.model.summary import shape_text
 
@@ -23,20 +23,28 @@ KINDS: dict[str, Kind] = {
         stats.KIND,
         gradcam.KIND,
         patterns.KIND,
+        strip.KIND,
+        pairs.KIND,
     )
 }
 
-__all__ = ["KINDS", "ChosenImage", "DrawContext", "Kind", "Written", "applicable_kinds", "check_kinds", "parse_kinds"]
+__all__ = ["KINDS", "ChosenImage", "DrawContext", "Kind", "Written", "applicable_kinds", "check_kinds", "default_kinds", "parse_kinds"]
 
 
 def help_text() -> str:
     """The kinds' part of `cnnlab visualize --help`."""
     width = max(map(len, KINDS)) + 2
-    return "\n".join(f"  {name:<{width}}{kind.help}" for name, kind in KINDS.items())
+    return "\n".join(f"  {name:<{width}}{kind.help}" + ("" if kind.default else " (only when asked for)")
+                     for name, kind in KINDS.items())  # fmt: skip
 
 
 def applicable_kinds(layer) -> list[str]:
     return [name for name, kind in KINDS.items() if kind.applies(layer)]
+
+
+def default_kinds(layer) -> list[str]:
+    """What --kind left out draws: every applicable kind that is not opt-in."""
+    return [name for name in applicable_kinds(layer) if KINDS[name].default]
 
 
 def parse_kinds(kinds) -> list[str]:
@@ -56,7 +64,7 @@ def check_kinds(ref: LayerRef, requested: list[str]) -> None:
         return
     # The first unmet requirement in registry order says why: a 4-D output first, since
     # a layer without one cannot have any of the map kinds.
-    needs_maps = any(KINDS[k].needs_probe for k in missing) and not has_maps(ref.layer)
+    needs_maps = any(KINDS[k].requirement == MAPS for k in missing) and not has_maps(ref.layer)
     if needs_maps:
         why = f"outputs {shape_text(output_shape(ref.layer), 'unknown')}, not a 4-D feature map"
     else:

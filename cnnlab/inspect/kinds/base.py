@@ -37,7 +37,8 @@ class DrawContext:
     max_maps: int
     probe: object | None = None  # cnnlab.inspect.probes.Probe, built once per layer when a kind needs maps
     chosen: ChosenImage | None = None  # when a kind needs an image
-    initial: object | None = None  # InitialWeights of the run (histogram)
+    initial: object | None = None  # InitialWeights of the run (histogram, filters --before)
+    options: dict = field(default_factory=dict)  # drawing switches: shared_scale, before
 
     def class_name(self, i: int) -> str:
         names = self.loaded.class_names
@@ -55,3 +56,7 @@ class Kind:
     draw: Callable[[DrawContext], list[Written]]
     needs_image: bool = False  # draws the chosen --image / --index
     needs_probe: bool = False  # needs activations (a Probe of the layer)
+    default: bool = True  # drawn when --kind is not given (opt-in kinds say False)
+
+
+MAPS = "4-D feature map"  # the requirement of kinds that draw a layer's output

@@ -5,7 +5,7 @@ from __future__ import annotations
 from cnnlab import runs
 from cnnlab.inspect import probes
 from cnnlab.inspect.draw import plot_grad_cam
-from cnnlab.inspect.kinds.base import DrawContext, Kind, Written
+from cnnlab.inspect.kinds.base import MAPS, DrawContext, Kind, Written
 from cnnlab.inspect.layer_paths import has_maps
 
 
@@ -26,5 +26,5 @@ def draw(ctx: DrawContext) -> list[Written]:
 
 KIND = Kind(
     "gradcam", "where the image speaks for the predicted (and true) class",
-    applies=has_maps, requirement="4-D feature map", draw=draw, needs_image=True, needs_probe=True,
+    applies=has_maps, requirement=MAPS, draw=draw, needs_image=True, needs_probe=True,
 )  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 from cnnlab import runs
 from cnnlab.inspect import probes
 from cnnlab.inspect.draw import plot_channel_stats
-from cnnlab.inspect.kinds.base import DrawContext, Kind, Written
+from cnnlab.inspect.kinds.base import MAPS, DrawContext, Kind, Written
 from cnnlab.inspect.layer_paths import has_maps, output_shape
 
 
@@ -32,5 +32,5 @@ def draw(ctx: DrawContext) -> list[Written]:
 
 KIND = Kind(
     "stats", "per-channel mean activation and fraction of zeros (+ stats.json)",
-    applies=has_maps, requirement="4-D feature map", draw=draw, needs_image=True, needs_probe=True,
+    applies=has_maps, requirement=MAPS, draw=draw, needs_image=True, needs_probe=True,
 )  # fmt: skip
