@@ -46,6 +46,11 @@ def train(cfg, output_dir: Path = runs.DEFAULT_OUTPUT_DIR, resume_run: Path | No
         print(dist.describe(cfg.data.batch_size), file=sys.stderr, flush=True)
     if dist.is_chief:
         runs.check_writable(resume_run or output_dir)  # before minutes of loading and training
+    keras().utils.set_random_seed(cfg.seed)  # python, numpy and TF generators
+    set_precision_policy(cfg)
+    data = load_dataset(cfg.data, cfg.seed)
+    with dist.scope():  # variables made here are mirrored on every replica
+        model = build_model(cfg, data.input_shape, data.num_classes)  # a bad model: no run directory made
     with contextlib.ExitStack() as stack:
         if resume_run is None and dist.is_chief:
             base = runs.create_run_dir(output_dir, cfg.name)
@@ -53,18 +58,12 @@ def train(cfg, output_dir: Path = runs.DEFAULT_OUTPUT_DIR, resume_run: Path | No
         else:
             base = resume_run
         run = stack.enter_context(writable_run_dir(base, dist))  # a scratch folder on non-chief workers
-        _train(cfg, runs.RunDir(run), dist, resuming=resume_run is not None)
+        _train(cfg, runs.RunDir(run), dist, data, model, resuming=resume_run is not None)
     return Path(base) if dist.is_chief else None
 
 
-def _train(cfg, run: runs.RunDir, dist, *, resuming: bool) -> None:
+def _train(cfg, run: runs.RunDir, dist, data, model, *, resuming: bool) -> None:
     k = keras()
-    k.utils.set_random_seed(cfg.seed)  # python, numpy and TF generators
-    set_precision_policy(cfg)
-    data = load_dataset(cfg.data, cfg.seed)
-    with dist.scope():  # variables made here are mirrored on every replica
-        model = build_model(cfg, data.input_shape, data.num_classes)
-
     if resuming:  # its config, classes and initial weights are there already
         state, pending = resume_state(run)
     else:
