@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -20,16 +21,29 @@ from cnnlab.cli.app import cli, config_options, output_dir_option, stop_signals
     metavar="[RUN]",
     help="Continue an interrupted run (default: the newest one under --output-dir) with its own config.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=2),
+    metavar="N",
+    help="Train with N local worker processes (train.distribute=multi_worker over loopback).",
+)
 @click.option("--profile", is_flag=True, help="Print where the time went: start-up, data, model, training, evaluation, files.")
 @output_dir_option
-def train(config, overrides, epochs, resume, profile, output_dir):
+def train(config, overrides, epochs, resume, workers, profile, output_dir):
     """Train the model described by CONFIG into a new run directory.
 
-    Ctrl-C or SIGTERM stops at the next safe point and prints the command to resume."""
+    Ctrl-C or SIGTERM stops at the next safe point and prints the command to resume.
+    With TF_CONFIG set (one process per node of a cluster) it trains as one worker."""
     from cnnlab.train.timing import Timings
 
     timings = Timings()  # from here: cnnlab's own imports and TensorFlow's start count too
+    from cnnlab.train.distribute import start_cluster
+
+    start_cluster()  # with TF_CONFIG: before any TensorFlow op (collective ops are set up at start-up)
     from cnnlab.config import load_config
+
+    if workers:
+        overrides = [*overrides, "train.distribute=multi_worker"]
 
     overrides = list(overrides) + ([f"train.epochs={epochs}"] if epochs else [])
     resume_run = None
@@ -46,13 +60,23 @@ def train(config, overrides, epochs, resume, profile, output_dir):
         raise click.UsageError("give CONFIG, or --resume [RUN] to continue an interrupted run")
     else:
         cfg = load_config(config, overrides)
+    if workers:  # checked above in this process; now the same command N times, each a worker
+        from cnnlab.train.launcher import launch
+
+        args = ["train", *(["--resume", str(resume_run)] if resume_run else [str(config)])]
+        args += [a for o in overrides for a in ("--set", o)] + ["--output-dir", str(output_dir)]
+        code = launch(args, workers, resume_run)  # the chief printed the result, or its Error: line
+        if code:
+            sys.exit(code)
+        return
     from cnnlab.train import train as run_training
 
     with stop_signals():
         run = run_training(cfg, output_dir, resume_run=resume_run, timings=timings)
-    report_run(run)
-    if profile:
-        click.echo(timings.table(), err=True)
+    if run is not None:  # None: a non-chief worker (the chief reports)
+        report_run(run)
+        if profile:
+            click.echo(timings.table(), err=True)
 
 
 def report_run(run: Path) -> None:

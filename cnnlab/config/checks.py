@@ -126,6 +126,17 @@ def check_reduce_lr_needs_constant_rate(cfg: Config):
         )
 
 
+def check_devices_need_mirrored(cfg: Config):
+    if cfg.train.devices and cfg.train.distribute != "mirrored":
+        return "train.devices", f"only applies to train.distribute: mirrored (it is {cfg.train.distribute})"
+
+
+def check_feature_cache_not_distributed(cfg: Config):
+    bc = cfg.model.backbone
+    if cfg.train.distribute != "none" and bc is not None and bc.mode == "feature_extraction" and bc.cache_features:
+        return "model.backbone.cache_features", "is not supported with train.distribute; set it to false"
+
+
 CHECKS = [
     check_mixing_needs_categorical,
     check_model_has_layers,
@@ -141,4 +152,6 @@ CHECKS = [
     check_unfreeze_matches_mode,
     check_cache_features_needs_frozen_base,
     check_cache_features_without_augmentation,
+    check_devices_need_mirrored,
+    check_feature_cache_not_distributed,
 ]

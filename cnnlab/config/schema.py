@@ -79,6 +79,10 @@ class TrainConfig(Section):
     mixed_precision: Literal["auto", "mixed_float16", "mixed_bfloat16"] | bool = "auto"
     # auto: the progress bar on a terminal, one line per epoch when output goes to a file (Keras's 2)
     verbose: Literal["auto", 0, 1, 2] = "auto"
+    # tf.distribute (cnnlab.train.distribute): none | mirrored (one process, local GPUs or `devices`)
+    # | multi_worker (one process per machine, TF_CONFIG) | auto. data.batch_size is the global batch.
+    distribute: Literal["none", "mirrored", "multi_worker", "auto"] = "none"
+    devices: list[str] | None = Field(None, description="mirrored only: e.g. [GPU:0, GPU:1]; default all GPUs")
 
 
 class AugmentConfig(Section):

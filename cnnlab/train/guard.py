@@ -51,8 +51,13 @@ class TrainingGuard(keras().callbacks.Callback):
     optimizer arrays) still to put back, at the start of the phase they belong to."""
 
     def __init__(self, run: runs.RunDir, cfg, state: RunState, callbacks: list, train_ds=None, *,
-                 pending=None, lr_key: str = "train.optimizer.learning_rate"):  # fmt: skip
+                 pending=None, lr_key: str = "train.optimizer.learning_rate", dist=None):  # fmt: skip
         super().__init__()
+        from cnnlab.train.distribute import StopVote
+
+        # Under multi_worker every stop is agreed by all workers (an all-reduce every 10th batch).
+        self.vote = StopVote(dist) if dist is not None else None
+        self.workers = dist.workers if dist is not None else 1
         self.run, self.cfg, self.state, self.lr_key = run, cfg, state, lr_key
         self.phase, self.phase_start, self.epochs = 1, 0, cfg.train.epochs  # epochs: where this phase ends
         self.phase_epochs = [p.epochs for p in plan_phases(cfg)]  # planned length of each phase
@@ -123,7 +128,7 @@ class TrainingGuard(keras().callbacks.Callback):
         if self.batch == self.params.get("steps") and not self._weights_finite():
             # checked before validation, and so before BestModel could save them
             raise _Diverged(f"weights became NaN or infinite during epoch {self.epoch + 1} (the loss stayed finite)")
-        self._check_stop()
+        self._check_stop(self.batch)
 
     def _weights_finite(self) -> bool:
         """NaN weights can hide behind a finite loss (on CPU, ReLU and clipping drop NaN),
@@ -134,7 +139,7 @@ class TrainingGuard(keras().callbacks.Callback):
         return not variables or _finite(ops.sum(ops.stack([ops.sum(ops.cast(v, "float32")) for v in variables])))
 
     def on_test_batch_end(self, batch, logs=None):
-        self._check_stop()
+        self._check_stop(batch + 1)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -152,8 +157,10 @@ class TrainingGuard(keras().callbacks.Callback):
         self._write_running(epoch + 1)
         self._check_stop()
 
-    def _check_stop(self):
+    def _check_stop(self, batch: int | None = None):
         signum = signals.stop_requested()
+        if self.vote is not None:
+            signum = self.vote.agree(signum, batch)  # the same answer on every worker, at the same batch
         if signum is not None:
             raise _Stop(signum)
 
@@ -200,7 +207,7 @@ class TrainingGuard(keras().callbacks.Callback):
             )
             if len(self.phase_epochs) > 1:
                 where += f" (phase {self.phase} of {len(self.phase_epochs)})"
-            hint = resume_command(self.run.path)
+            hint = resume_command(self.run.path, self.workers)
             message = f"interrupted by {name} {where}; {self._saved_text()}; resume with: {hint}"
             self._fail("interrupted", message, signal=name, resume=hint)
             raise TrainingInterrupted(message, signals.exit_code(signum)) from None
@@ -220,7 +227,7 @@ class TrainingGuard(keras().callbacks.Callback):
                 raise
             message = (
                 f"cannot write {disk.filename or self.run.path}: {disk.strerror or disk}; {self._saved_text()}; "
-                f"free some space (or fix permissions), then resume with: {resume_command(self.run.path)}"
+                f"free some space (or fix permissions), then resume with: {resume_command(self.run.path, self.workers)}"
             )
             self._fail("failed", message)
             raise RunError(message) from None

@@ -8,7 +8,9 @@ best model, evaluate on the test split, and draw the standard plots.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -24,7 +26,9 @@ from cnnlab.model.summary import describe_model
 from cnnlab.plots import plot_history
 from cnnlab.train.callbacks import BestModel, HistoryRecorder, stateful_callbacks
 from cnnlab.train.compile import compile_model, fit_verbosity, set_precision_policy
+from cnnlab.train.distribute import choose, writable_run_dir
 from cnnlab.train.guard import TrainingGuard
+from cnnlab.train.launcher import write_run_file
 from cnnlab.train.phases import cache_features, plan_phases, uses_feature_cache
 from cnnlab.train.resume import mark_done, resume_state
 from cnnlab.train.state import RunState
@@ -32,26 +36,45 @@ from cnnlab.train.timing import Timings
 
 
 def train(cfg, output_dir: Path = runs.DEFAULT_OUTPUT_DIR, resume_run: Path | None = None,
-          timings: Timings | None = None) -> Path:  # fmt: skip
+          timings: Timings | None = None) -> Path | None:  # fmt: skip
     """Train ``cfg`` and return the run directory. ``resume_run``: continue that
     interrupted run from its last backed-up epoch (see cnnlab.train.resume). ``timings``
-    collects where the time went (also saved in metrics.json as timings_seconds)."""
+    collects where the time went (also saved in metrics.json as timings_seconds).
+
+    Under train.distribute every process runs this same code (the same collective ops
+    in the same order, cnnlab.train.distribute); only the chief writes the run
+    directory, the others write a scratch copy that is removed, and return None."""
     timings = timings or Timings()
-    k = keras()
+    keras()
     timings.lap("start TensorFlow")
-    runs.check_writable(resume_run or output_dir)  # before minutes of loading and training
-    k.utils.set_random_seed(cfg.seed)  # python, numpy and TF generators
+    dist = choose(cfg.train.distribute, cfg.train.devices)
+    if dist.kind != "none":
+        print(dist.describe(cfg.data.batch_size), file=sys.stderr, flush=True)
+    if dist.is_chief:
+        runs.check_writable(resume_run or output_dir)  # before minutes of loading and training
+    keras().utils.set_random_seed(cfg.seed)  # python, numpy and TF generators
     set_precision_policy(cfg)
     data = load_dataset(cfg.data, cfg.seed)
     timings.lap("load data")
-    model = build_model(cfg, data.input_shape, data.num_classes)
+    with dist.scope():  # variables made here are mirrored on every replica
+        model = build_model(cfg, data.input_shape, data.num_classes)  # a bad model: no run directory made
     timings.lap("build model")
+    with contextlib.ExitStack() as stack:
+        if resume_run is None and dist.is_chief:
+            base = runs.create_run_dir(output_dir, cfg.name)
+            write_run_file(base)  # `--workers N` names the run in its errors
+        else:
+            base = resume_run
+        run = stack.enter_context(writable_run_dir(base, dist))  # a scratch folder on non-chief workers
+        _train(cfg, runs.RunDir(run), dist, data, model, timings, resuming=resume_run is not None)
+    return Path(base) if dist.is_chief else None
 
-    if resume_run is not None:  # its config, classes and initial weights are there already
-        run = runs.RunDir(resume_run)
+
+def _train(cfg, run: runs.RunDir, dist, data, model, timings: Timings, *, resuming: bool) -> None:
+    k = keras()
+    if resuming:  # its config, classes and initial weights are there already
         state, pending = resume_state(run)
     else:
-        run = runs.RunDir(runs.create_run_dir(output_dir, cfg.name))
         state, pending = RunState(), None
         runs.write_text(run.config, dump_config(cfg))
         runs.write_json(run.classes, data.class_names)
@@ -82,7 +105,7 @@ def train(cfg, output_dir: Path = runs.DEFAULT_OUTPUT_DIR, resume_run: Path | No
         callbacks.append(k.callbacks.TensorBoard(log_dir=str(run.tensorboard), profile_batch=0))
     # Last callback: backs up after the others wrote their files; stops on Ctrl-C/SIGTERM/NaN.
     # One guard for all phases; on resume it knows the phase and epoch to continue from.
-    guard = TrainingGuard(run, cfg, state, callbacks, train_ds, pending=pending)
+    guard = TrainingGuard(run, cfg, state, callbacks, train_ds, pending=pending, dist=dist)
     callbacks.append(guard)
     timings.lap("run files and input pipeline")
     started = time.perf_counter()
@@ -91,7 +114,8 @@ def train(cfg, output_dir: Path = runs.DEFAULT_OUTPUT_DIR, resume_run: Path | No
             continue  # finished before the interruption: the backup and model.keras hold its result
         # Phase boundary: trainable flags change, so recompile (Keras fixes the trained variables at compile).
         phase.apply(model, cfg)
-        compile_model(fit_model, cfg, steps_per_epoch, optimizer_cfg=phase.optimizer, epochs=phase.epochs)
+        with dist.scope():  # the optimizer's variables are mirrored too
+            compile_model(fit_model, cfg, steps_per_epoch, optimizer_cfg=phase.optimizer, epochs=phase.epochs)
         history.start_phase(number)  # one epoch count and one history.csv across the phases
         first, last = guard.start_phase(number, phase.epochs, "finetune.learning_rate" if number > 1 else None)
         with guard.supervise():
@@ -108,6 +132,12 @@ def train(cfg, output_dir: Path = runs.DEFAULT_OUTPUT_DIR, resume_run: Path | No
     train_seconds = time.perf_counter() - started + guard.seconds_before
     timings.lap("train (compile + fit)")
 
+    if not dist.is_chief:
+        return  # evaluation, plots and "done" are the chief's (and need no other worker)
+    if dist.kind != "none":
+        # Evaluate once, on the chief, the saved best model alone, outside the strategy:
+        # no collective op, and metrics.json is what `cnnlab evaluate RUN` reports.
+        fit_model = runs.load_model(run.model)
     evaluation = evaluate_model(fit_model, fit_data.x_test, data.y_test, data.class_names, batch_size=max(batch, 256))
     timings.lap("evaluate")
     evaluation.metrics["train_seconds"] = round(train_seconds, 2)
@@ -118,4 +148,3 @@ def train(cfg, output_dir: Path = runs.DEFAULT_OUTPUT_DIR, resume_run: Path | No
     runs.save_figure(plot_history(history_columns), run.plot("history.png"))
     mark_done(run, len(history_columns["epoch"]))  # status "done"; the backup is no longer needed
     timings.lap("metrics, plots and files")
-    return run.path

@@ -30,8 +30,8 @@ from cnnlab.errors import ConfigError, RunError
 from cnnlab.train.state import RunState
 
 
-def resume_command(run: Path) -> str:
-    return f"cnnlab train --resume {shlex.quote(str(run))}"
+def resume_command(run: Path, workers: int = 1) -> str:
+    return f"cnnlab train --resume {shlex.quote(str(run))}" + (f" --workers {workers}" if workers > 1 else "")
 
 
 def mark_done(run: runs.RunDir, epochs: int) -> None:
@@ -171,13 +171,20 @@ def plan_resume(run_arg: str | None, output_dir: Path, config: Path | None = Non
     if config is not None or overrides:
         given = load_config(config or runs.RunDir(run).config, overrides)
         changed = config_diff(cfg.model_dump(mode="json"), given.model_dump(mode="json"))
+        # Where it trains is not part of the experiment: a run may resume on more or fewer workers.
+        changed = [c for c in changed if c not in HOW_KEYS]
         if changed:
             shown = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
             raise ConfigError(
                 f"--resume continues {run} with its own config, but yours differs at {shown}; "
                 "drop CONFIG and --set to resume, or train a new run with the new config"
             )
+        where = {key.split(".")[1]: getattr(given.train, key.split(".")[1]) for key in HOW_KEYS}
+        cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update=where)})
     return ResumePlan(run, cfg, status)
+
+
+HOW_KEYS = ("train.distribute", "train.devices")  # may differ between a run and its resume
 
 
 def config_diff(a, b, prefix: str = "") -> list[str]:
