@@ -24,7 +24,7 @@ import numpy as np
 from cnnlab import runs
 from cnnlab.errors import ConfigError
 
-SMOOTHING = 0.98  # exponential moving average of the batch loss, bias-corrected (as fastai)
+SMOOTHING_WINDOW = 0.05  # the loss's moving average spans ~5 % of the steps (fastai's 0.98 lags a 100-step sweep)
 EXPLODE_FACTOR = 4.0  # stop once the smoothed loss exceeds 4x its minimum
 SKIP_START = 0.1  # fraction of the first steps left out of the suggestion: the EMA is still settling
 MIN_DESCENT_POINTS = 5
@@ -54,6 +54,11 @@ def learning_rate_at(step: int, steps: int, min_lr: float, max_lr: float) -> flo
     return min_lr * (max_lr / min_lr) ** (step / max(steps - 1, 1))
 
 
+def smoothing(steps: int) -> float:
+    """EMA factor whose window, 1 / (1 - beta), is SMOOTHING_WINDOW of the steps (0.8 to 0.98)."""
+    return min(0.98, max(0.8, 1 - 1 / (SMOOTHING_WINDOW * steps)))
+
+
 def range_test(model, batches, steps: int, min_lr: float, max_lr: float) -> RangeTest:
     """Run the test on a compiled ``model`` over ``batches`` (an iterable of (x, y) that
     yields at least ``steps`` batches). The model's weights and optimizer state are
@@ -63,6 +68,7 @@ def range_test(model, batches, steps: int, min_lr: float, max_lr: float) -> Rang
     initial = [v.numpy() for v in model.weights]
     optimizer = model.optimizer
     avg, best = 0.0, math.inf
+    beta = smoothing(steps)
     try:
         for step, (x, y) in zip(range(steps), batches):
             lr = learning_rate_at(step, steps, min_lr, max_lr)
@@ -74,8 +80,8 @@ def range_test(model, batches, steps: int, min_lr: float, max_lr: float) -> Rang
                 result.stopped_early = True
                 result.losses.pop(), result.learning_rates.pop()
                 break
-            avg = SMOOTHING * avg + (1 - SMOOTHING) * loss
-            smooth = avg / (1 - SMOOTHING ** (step + 1))
+            avg = beta * avg + (1 - beta) * loss
+            smooth = avg / (1 - beta ** (step + 1))  # bias-corrected exponential moving average
             result.smoothed.append(smooth)
             best = min(best, smooth)
             if step > 0 and smooth > EXPLODE_FACTOR * best:

@@ -28,7 +28,7 @@ def augmentation_block(model):
         ) from None
 
 
-def tta_probabilities(model, images: np.ndarray, copies: int, batch_size: int = 256, seed: int = 0) -> np.ndarray:
+def tta_probabilities(model, images: np.ndarray, copies: int, batch_size: int = 256) -> np.ndarray:
     """(N, H, W, C) raw pixels -> (N, classes) probabilities averaged over ``copies``
     augmented versions of every image."""
     if copies < 1:
@@ -38,8 +38,7 @@ def tta_probabilities(model, images: np.ndarray, copies: int, batch_size: int = 
 
     block = augmentation_block(model)
     k = keras()
-    k.utils.set_random_seed(seed)  # the same copies on every call: repeatable numbers
-    total = None
+    total = None  # each call draws new augmentations (the block's layers keep their own random state)
     for _ in range(copies):
         augmented = np.concatenate([
             k.ops.convert_to_numpy(block(images[i : i + batch_size].astype("float32"), training=True))

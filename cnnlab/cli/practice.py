@@ -62,3 +62,28 @@ def data_command(config, overrides, imbalance_ratio, samples, output_dir):
     warning = imbalance_warning(report, imbalance_ratio)
     if warning:
         click.echo(f"Warning: {warning}", err=True)
+
+
+@cli.command()
+@config_options
+@click.option("--fresh", is_flag=True, help="Start the search over instead of continuing it (earlier runs stay).")
+@output_dir_option
+def tune(config, overrides, fresh, output_dir):
+    """Hyperparameter search with Keras Tuner over CONFIG's tune: section.
+
+    Every trial is a normal run under <output-dir>/<name>/; Keras Tuner's state is in
+    <output-dir>/<name>/tune/, so rerunning the command continues an interrupted
+    search. Ends with a table of the trials, best first, and the best config written to
+    <output-dir>/<name>/tune/best.yaml. Needs: pip install 'cnnlab[tune]'."""
+    from cnnlab.cli.app import stop_signals
+    from cnnlab.tune import keras_tuner, load_tune_config, summary_table
+    from cnnlab.tune import tune as search
+
+    cfg, tune_cfg = load_tune_config(config, overrides)
+    keras_tuner()  # installed? say so before any training
+    with stop_signals():
+        result = search(cfg, tune_cfg, output_dir, fresh, say=lambda line: click.echo(line, err=True))
+    for line in summary_table(result, list(tune_cfg.space)):
+        click.echo(line)
+    if result.best_config is not None:
+        click.echo(f"best config written to {result.best_config}")

@@ -1,0 +1,341 @@
+"""The practitioner workflow: lr-find, tune, --tta, cnnlab data (issue 16).
+
+Real Keras on tiny real data: Fashion-MNIST subsets and the pattern npz of conftest."""
+
+from __future__ import annotations
+
+import json
+import signal
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from tests.conftest import TINY_LAYERS, requires_fashion, write_config
+
+# The conftest stack with 10 outputs, for Fashion-MNIST.
+FASHION_LAYERS = TINY_LAYERS[:-1] + [{"type": "Dense", "units": 10, "activation": "softmax"}]
+
+
+def fashion_config(path, **sections):
+    data = {"source": "fashion_mnist", "limit": 400, "validation_split": 0.2, "batch_size": 32}
+    return write_config(path, data={**data, **sections.pop("data", {})}, model={"layers": FASHION_LAYERS}, **sections)
+
+
+@pytest.mark.parametrize("command", ["lr-find", "tune", "data"])
+def test_help(cli, command):
+    result = cli(command, "--help")
+    assert result.exit_code == 0 and f"Usage: cli {command}" in result.output
+
+
+@pytest.mark.parametrize("command", ["evaluate", "predict"])
+def test_tta_option_in_help(cli, command):
+    assert "--tta N" in cli(command, "--help").output
+
+
+# ---------------------------------------------------------------- lr-find
+
+
+@requires_fashion
+def test_range_test_suggests_a_rate_inside_the_sweep_and_restores_the_weights(tmp_path):
+    from cnnlab.config import load_config
+    from cnnlab.data import load_dataset, make_pipeline
+    from cnnlab.lr_find import range_test
+    from cnnlab.models import build_model
+    from cnnlab.train import compile_model
+
+    cfg = load_config(fashion_config(tmp_path / "f.yaml"))
+    data = load_dataset(cfg.data, cfg.seed)
+    model = build_model(cfg, data.input_shape, data.num_classes)
+    compile_model(model, cfg, 100)
+    initial = [w.copy() for w in model.get_weights()]
+    batches = make_pipeline(data.x_train, data.y_train, 32, shuffle=True, seed=0).repeat()
+    result = range_test(model, batches, steps=100, min_lr=1e-6, max_lr=10.0)
+    assert 1e-6 <= result.suggestion <= result.learning_rates[-1] <= 10.0
+    assert result.method == "steepest descent"
+    # the rate grew exponentially: equal ratios between steps
+    ratios = np.diff(np.log(result.learning_rates))
+    assert np.allclose(ratios, ratios[0])
+    # Adam at high rates wrecks the CNN: the loss ends well above its minimum
+    assert result.smoothed[-1] > 1.3 * min(result.smoothed)
+    for before, after in zip(initial, model.get_weights()):
+        np.testing.assert_array_equal(before, after)
+
+
+@requires_fashion
+def test_lr_find_command_writes_a_plot_and_prints_the_set_line(cli, tmp_path):
+    config = fashion_config(tmp_path / "f.yaml")
+    result = cli("lr-find", config, "--steps", "80", "--output-dir", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.startswith("suggested (steepest descent): --set train.optimizer.learning_rate=")
+    rate = float(last.rpartition("=")[2])
+    table = np.genfromtxt(tmp_path / "out" / "tiny" / "lr-find.csv", delimiter=",", names=True)
+    assert table["learning_rate"].min() <= rate <= table["learning_rate"].max()
+    with Image.open(tmp_path / "out" / "tiny" / "lr-find.png") as img:
+        img.load()
+        assert img.size[0] > 300 and img.size[1] > 200
+
+
+def test_lr_find_refuses_a_backwards_range(cli, tiny_config):
+    result = cli("lr-find", tiny_config, "--min-lr", "1", "--max-lr", "0.1")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "Error: --min-lr 1 must be > 0 and below --max-lr 0.1; e.g. --min-lr 1e-7 --max-lr 10"
+
+
+# ---------------------------------------------------------------- --tta
+
+
+AUGMENT = {"rotation_range": 10, "width_shift_range": 0.1, "zoom_range": 0.1, "horizontal_flip": True}
+
+
+@pytest.fixture(scope="module")
+def tta_runs(tmp_path_factory):
+    """(a tiny Fashion-MNIST run with augmentation, a pattern run without)."""
+    if not __import__("tests.conftest", fromlist=["x"]).fashion_mnist_available():
+        pytest.skip("Fashion-MNIST not installed")
+    from cnnlab.config import load_config
+    from cnnlab.train import train
+    from tests.conftest import make_pattern_dataset
+
+    tmp = tmp_path_factory.mktemp("tta")
+    common = ["train.epochs=1", "train.verbose=0", "train.tensorboard=false"]
+    augmented = train(load_config(fashion_config(tmp / "aug.yaml", augment=AUGMENT, name="aug"), common), tmp / "out")
+    x, y = make_pattern_dataset(120, seed=3)
+    np.savez(tmp / "p.npz", x_train=x, y_train=y, x_test=x[:30], y_test=y[:30])
+    plain = train(load_config(write_config(tmp / "p.yaml", data={"path": str(tmp / "p.npz")}), common), tmp / "out")
+    return augmented, plain
+
+
+def test_tta_averages_augmented_copies(tta_runs):
+    from cnnlab.evaluate import predict_probabilities
+    from cnnlab.runs import load_run
+    from cnnlab.tta import tta_probabilities
+
+    loaded = load_run(str(tta_runs[0]))
+    from cnnlab.evaluate import run_test_data
+
+    images = run_test_data(loaded)[0][:64]
+    plain = predict_probabilities(loaded.model, images)
+    one = tta_probabilities(loaded.model, images, 1)
+    four = tta_probabilities(loaded.model, images, 4)
+    assert four.shape == plain.shape and np.allclose(four.sum(axis=1), 1.0)
+    assert not np.allclose(one, plain, atol=1e-4)  # the copies really are augmented
+    # averaging over copies moves the prediction less from the plain one than a single copy does
+    assert np.abs(four - plain).mean() < np.abs(one - plain).mean()
+
+
+def test_evaluate_with_tta_reports_both_accuracies(cli, tta_runs):
+    run = tta_runs[0]
+    result = cli("evaluate", run, "--tta", "3")
+    assert result.exit_code == 0, result.output
+    saved = json.loads((run / "tta.json").read_text())
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert saved["accuracy"] == metrics["test_accuracy"] and saved["copies"] == 3
+    assert (f"test accuracy {saved['tta_accuracy']:.4f} with TTA over 3 augmented copies "
+            f"(without: {saved['accuracy']:.4f})") in result.stdout  # fmt: skip
+
+
+def test_predict_with_tta(cli, tta_runs, tmp_path):
+    Image.fromarray(np.full((40, 30), 200, np.uint8)).save(tmp_path / "x.png")
+    result = cli("predict", tta_runs[0], tmp_path / "x.png", "--tta", "2", "--top", "2")
+    assert result.exit_code == 0, result.output
+    line = result.stdout.strip()
+    probs = [float(part.rsplit(" ", 1)[1]) for part in line.split(": ", 1)[1].split(", ")]
+    assert len(probs) == 2 and probs[0] >= probs[1]
+
+
+def test_tta_needs_an_augmentation_block(cli, tta_runs):
+    result = cli("evaluate", tta_runs[1], "--tta", "2")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "Error: model 'tiny' has no augmentation block, so there is nothing to vary at test time; "
+        "--tta needs a run trained with an augment: section (e.g. configs/fashion-aug.yaml)"
+    )
+
+
+# ---------------------------------------------------------------- cnnlab data
+
+
+def make_folder(root):
+    """class 'many': 12 RGB images 20x16; class 'few': 3 grayscale 28x28; one text file and
+    one truncated PNG that the loader must skip."""
+    rng = np.random.default_rng(0)
+    (root / "many").mkdir(parents=True)
+    (root / "few").mkdir()
+    for i in range(12):
+        Image.fromarray(rng.integers(0, 255, (16, 20, 3), dtype=np.uint8)).save(root / "many" / f"{i}.png")
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 255, (28, 28), dtype=np.uint8)).save(root / "few" / f"{i}.png")
+    (root / "few" / "notes.txt").write_text("not an image")
+    good = (root / "few" / "0.png").read_bytes()
+    (root / "many" / "broken.png").write_bytes(good[: len(good) // 2])
+
+
+def test_data_report_on_an_imbalanced_folder(cli, tmp_path):
+    make_folder(tmp_path / "imgs")
+    config = write_config(tmp_path / "d.yaml", data={"source": "directory", "path": str(tmp_path / "imgs"),
+                                                      "image_size": [28, 28], "color_mode": "grayscale",
+                                                      "validation_split": 0.0},
+                          train={"monitor": "loss"})  # fmt: skip
+    result = cli("data", config, "--output-dir", tmp_path / "out", "--imbalance-ratio", "3")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "out" / "tiny" / "data" / "report.json").read_text())
+    # 20 % of each class (at least 1) is the test split
+    assert report["class_names"] == ["few", "many"]
+    assert report["counts"] == {"train": [2, 10], "validation": [0, 0], "test": [1, 2]}
+    disk = report["on_disk"]
+    assert disk["files"] == 17 and disk["formats"] == {"20x16 RGB": 12, "28x28 L": 3}
+    assert disk["resized"] == 12 and disk["converted"] == 12
+    assert disk["skipped"]["not an image"] == ["few/notes.txt"]
+    assert [k for k in disk["skipped"] if k.startswith("unreadable")] and "many/broken.png" in str(disk["skipped"])
+    assert "  skipped 1, not an image: few/notes.txt" in result.stdout
+    assert result.stderr.strip().splitlines()[-1] == (
+        "Warning: classes are imbalanced: 'many' has 10 training images, 'few' 2 (ratio 5.0 > 3); "
+        "consider train.class_weight: balanced, or collect more of the rare classes"
+    )
+    with Image.open(tmp_path / "out" / "tiny" / "data" / "samples.png") as img:
+        img.load()
+
+
+@requires_fashion
+def test_data_report_on_fashion_mnist(cli, tmp_path):
+    config = fashion_config(tmp_path / "f.yaml", data={"limit": 1000})
+    result = cli("data", config, "--output-dir", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert "Warning" not in result.stderr  # Fashion-MNIST is balanced
+    report = json.loads((tmp_path / "out" / "tiny" / "data" / "report.json").read_text())
+    assert [sum(report["counts"][s]) for s in ("train", "validation", "test")] == [800, 200, 1000]
+    assert report["on_disk"]["formats"] == {"28x28 L": 70000} and report["on_disk"]["resized"] == 0
+    assert 60 < report["pixel_mean"][0] < 85 and 80 < report["pixel_std"][0] < 100  # Fashion: about 73 and 90
+
+
+# ---------------------------------------------------------------- tune
+
+
+def tune_config(tmp_path, npz, space=None, **tune):
+    section = {"oracle": "random", "trials": 2, "objective": "val_accuracy",
+               "space": space if space is not None else {"train.optimizer.learning_rate": {"log_uniform": [1e-3, 1e-2]},
+                                                         "model.layers.0.filters": [2, 4]},
+               **tune}  # fmt: skip
+    return write_config(tmp_path / "t.yaml", data={"path": str(npz)}, train={"epochs": 1}, tune=section)
+
+
+@pytest.mark.parametrize(
+    "space, error",
+    [
+        ({}, "tune.space: is empty, so there is nothing to search; add at least one key, "
+             "e.g. space: {train.optimizer.learning_rate: {log_uniform: [1.0e-4, 1.0e-2]}}"),
+        ({"train.optimizer.learnig_rate": [0.1]}, "tune.space.train.optimizer.learnig_rate: train.optimizer.learnig_rate: "
+         "unknown key (did you mean 'learning_rate'?); allowed keys here: name, learning_rate, momentum, weight_decay, "
+         "schedule, warmup_epochs"),
+        ({"train.epochs": {"normal": [1, 2]}}, "tune.space.train.epochs: unknown distribution 'normal' (did you mean 'uniform'?); use a list of "
+         "choices [a, b, c], {uniform: [low, high]}, {log_uniform: [low, high]} or {int: [low, high]}"),
+        ({"train.optimizer.learning_rate": {"log_uniform": [0, 0.1]}},
+         "tune.space.train.optimizer.learning_rate: {log_uniform: [0, 0.1]} needs low > 0 (a log scale has no 0)"),
+        ({"data.batch_size": {"int": [64, 16]}},
+         "tune.space.data.batch_size: {int: [64, 16]} needs [low, high], two integers with low < high"),
+        ({"train.optimizer.learning_rate": {"uniform": [0.1, 20]}},
+         "tune.space.train.optimizer.learning_rate: train.optimizer.learning_rate: input should be less than or "
+         "equal to 10, got 20.0"),
+    ],
+)  # fmt: skip
+def test_bad_search_space_is_one_error_line(cli, tmp_path, pattern_npz, space, error):
+    config = tune_config(tmp_path, pattern_npz, space)
+    result = cli("tune", config, "--output-dir", tmp_path / "out")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"Error: {config}: {error}"
+    assert not (tmp_path / "out").exists()
+
+
+def test_tune_needs_a_tune_section(cli, tiny_config):
+    result = cli("tune", tiny_config)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"Error: {tiny_config}: tune: the config has no tune: section; add one with oracle, trials and space "
+        "(e.g. space: {train.optimizer.learning_rate: {log_uniform: [1.0e-4, 1.0e-2]}})"
+    )
+
+
+def test_unknown_oracle(cli, tmp_path, pattern_npz):
+    config = tune_config(tmp_path, pattern_npz, oracle="grid")
+    result = cli("tune", config)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"Error: {config}: tune.oracle: 'grid' is not allowed; choose one of: random, bayesian, hyperband"
+    )
+
+
+def runs_under(folder):
+    return sorted(p for p in folder.iterdir() if (p / "config.yaml").is_file())
+
+
+@pytest.mark.slow
+def test_tune_runs_trials_as_normal_runs_and_writes_the_best_config(cli, tmp_path, pattern_npz):
+    pytest.importorskip("keras_tuner")
+    from cnnlab.config import load_config
+
+    config = tune_config(tmp_path, pattern_npz)
+    out = tmp_path / "out"
+    result = cli("tune", config, "--output-dir", out)
+    assert result.exit_code == 0, result.output
+    trials = runs_under(out / "tiny")
+    assert len(trials) == 2
+    assert all(json.loads((r / "status.json").read_text())["state"] == "done" for r in trials)
+    header, *rows = result.stdout.strip().splitlines()[:3]
+    assert header.split() == ["rank", "trial", "train.optimizer.learning_rate", "model.layers.0.filters",
+                              "val_accuracy", "run"]  # fmt: skip
+    scores = [float(row.split()[4]) for row in rows]
+    assert scores == sorted(scores, reverse=True)
+    best_run = rows[0].split()[5]
+    best = load_config(out / "tiny" / "tune" / "best.yaml")
+    run_cfg = load_config(f"{best_run}/config.yaml")
+    assert best == run_cfg  # random search keeps train.epochs: the best trial's config as it ran
+    assert 1e-3 <= best.train.optimizer.learning_rate <= 1e-2 and best.model.layers[0]["filters"] in (2, 4)
+    # rerunning a finished search trains nothing more and prints the same table
+    again = cli("tune", config, "--output-dir", out)
+    assert again.exit_code == 0 and len(runs_under(out / "tiny")) == 2
+    assert again.stdout == result.stdout
+
+
+@pytest.mark.slow
+def test_interrupted_search_continues_where_it_stopped(cli, tmp_path, pattern_npz):
+    pytest.importorskip("keras_tuner")
+    from cnnlab import signals
+    from cnnlab.errors import TrainingInterrupted
+    from cnnlab.tune import load_tune_config, tune
+
+    config = tune_config(tmp_path, pattern_npz, trials=3)
+    cfg, tune_cfg = load_tune_config(config)
+    out = tmp_path / "out"
+
+    def stop_in_trial_1(line):  # as if Ctrl-C arrived as trial 1 started
+        if line.startswith("trial 1: ") and "val_accuracy" not in line:
+            signals.request_stop(signal.SIGINT)
+
+    try:
+        with pytest.raises(TrainingInterrupted):
+            tune(cfg, tune_cfg, out, say=stop_in_trial_1)
+    finally:
+        signals.request_stop(None)
+    interrupted = runs_under(out / "tiny")
+    assert len(interrupted) == 2
+    assert json.loads((interrupted[1] / "status.json").read_text())["state"] == "interrupted"
+    said = []
+    result = tune(cfg, tune_cfg, out, say=said.append)
+    assert said[0] == f"continuing the search in {out / 'tiny' / 'tune'}: 1 trial(s) done"
+    assert said[1].startswith("trial 1: ") and said[1].endswith(f"(resuming {interrupted[1]})")
+    assert len(runs_under(out / "tiny")) == 3  # trial 1 finished in its own run; trial 2 is new
+    assert [r.status for r in result.records] == ["done"] * 3
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("oracle", ["bayesian", "hyperband"])
+def test_other_oracles(cli, tmp_path, pattern_npz, oracle):
+    pytest.importorskip("keras_tuner")
+    config = tune_config(tmp_path, pattern_npz, oracle=oracle)
+    result = cli("tune", config, "--set", "train.epochs=2", "--output-dir", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert len(runs_under(tmp_path / "out" / "tiny")) == 2
+    assert (tmp_path / "out" / "tiny" / "tune" / "best.yaml").is_file()
