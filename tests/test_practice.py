@@ -37,6 +37,7 @@ def test_tta_option_in_help(cli, command):
 # ---------------------------------------------------------------- lr-find
 
 
+@pytest.mark.slow
 @requires_fashion
 def test_range_test_suggests_a_rate_inside_the_sweep_and_restores_the_weights(tmp_path):
     from cnnlab.config import load_config
@@ -48,10 +49,10 @@ def test_range_test_suggests_a_rate_inside_the_sweep_and_restores_the_weights(tm
     cfg = load_config(fashion_config(tmp_path / "f.yaml"))
     data = load_dataset(cfg.data, cfg.seed)
     model = build_model(cfg, data.input_shape, data.num_classes)
-    compile_model(model, cfg, 100)
+    compile_model(model, cfg, 60)
     initial = [w.copy() for w in model.get_weights()]
     batches = make_pipeline(data.x_train, data.y_train, 32, shuffle=True, seed=0).repeat()
-    result = range_test(model, batches, steps=100, min_lr=1e-6, max_lr=10.0)
+    result = range_test(model, batches, steps=60, min_lr=1e-6, max_lr=10.0)
     assert 1e-6 <= result.suggestion <= result.learning_rates[-1] <= 10.0
     assert result.method == "steepest descent"
     # the rate grew exponentially: equal ratios between steps
@@ -63,10 +64,11 @@ def test_range_test_suggests_a_rate_inside_the_sweep_and_restores_the_weights(tm
         np.testing.assert_array_equal(before, after)
 
 
+@pytest.mark.slow
 @requires_fashion
 def test_lr_find_command_writes_a_plot_and_prints_the_set_line(cli, tmp_path):
     config = fashion_config(tmp_path / "f.yaml")
-    result = cli("lr-find", config, "--steps", "80", "--output-dir", tmp_path / "out")
+    result = cli("lr-find", config, "--steps", "60", "--output-dir", tmp_path / "out")
     assert result.exit_code == 0, result.output
     last = result.stdout.strip().splitlines()[-1]
     assert last.startswith("suggested (steepest descent): --set train.optimizer.learning_rate=")
@@ -108,6 +110,7 @@ def tta_runs(tmp_path_factory):
     return augmented, plain
 
 
+@pytest.mark.slow
 def test_tta_averages_augmented_copies(tta_runs):
     from cnnlab.evaluate import predict_probabilities
     from cnnlab.runs import load_run
@@ -126,6 +129,7 @@ def test_tta_averages_augmented_copies(tta_runs):
     assert np.abs(four - plain).mean() < np.abs(one - plain).mean()
 
 
+@pytest.mark.slow
 def test_evaluate_with_tta_reports_both_accuracies(cli, tta_runs):
     run = tta_runs[0]
     result = cli("evaluate", run, "--tta", "3")
@@ -137,6 +141,7 @@ def test_evaluate_with_tta_reports_both_accuracies(cli, tta_runs):
             f"(without: {saved['accuracy']:.4f})") in result.stdout  # fmt: skip
 
 
+@pytest.mark.slow
 def test_predict_with_tta(cli, tta_runs, tmp_path):
     Image.fromarray(np.full((40, 30), 200, np.uint8)).save(tmp_path / "x.png")
     result = cli("predict", tta_runs[0], tmp_path / "x.png", "--tta", "2", "--top", "2")
@@ -146,6 +151,7 @@ def test_predict_with_tta(cli, tta_runs, tmp_path):
     assert len(probs) == 2 and probs[0] >= probs[1]
 
 
+@pytest.mark.slow
 def test_tta_needs_an_augmentation_block(cli, tta_runs):
     result = cli("evaluate", tta_runs[1], "--tta", "2")
     assert result.exit_code == 1
