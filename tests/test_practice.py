@@ -345,3 +345,63 @@ def test_other_oracles(cli, tmp_path, pattern_npz, oracle):
     assert result.exit_code == 0, result.output
     assert len(runs_under(tmp_path / "out" / "tiny")) == 2
     assert (tmp_path / "out" / "tiny" / "tune" / "best.yaml").is_file()
+
+
+# ---------------------------------------------------------------- train.class_weight
+
+
+def test_balanced_class_weights_follow_the_inverse_frequency():
+    from cnnlab.class_weights import class_weights
+
+    y = np.array([0] * 80 + [1] * 20)
+    assert class_weights("balanced", y, ["a", "b"]) == {0: 100 / (2 * 80), 1: 100 / (2 * 20)}
+    assert class_weights("none", y, ["a", "b"]) is None
+    assert class_weights({"b": 3.0}, y, ["a", "b"]) == {0: 1.0, 1: 3.0}
+
+
+def test_class_weight_for_an_unknown_class_is_one_error():
+    from cnnlab.class_weights import class_weights
+    from cnnlab.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        class_weights({"Shrit": 2.0}, np.array([0, 1]), ["T-shirt/top", "Shirt"])
+    assert str(info.value) == (
+        "train.class_weight: unknown class 'Shrit' (did you mean 'Shirt'?); the classes are: T-shirt/top, Shirt"
+    )
+
+
+# ---------------------------------------------------------------- base: inheritance
+
+
+def test_base_chain_merges_mappings_and_replaces_lists(tmp_path):
+    from cnnlab.config_inherit import resolve_bases
+
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "root.yaml").write_text("name: root\ndata: {batch_size: 8, limit: 100}\ntrain: {metrics: [accuracy]}\n")
+    (tmp_path / "sub" / "mid.yaml").write_text("base: ../root.yaml\ndata: {limit: 50}\ntrain: {epochs: 3}\n")
+    (tmp_path / "leaf.yaml").write_text("base: sub/mid.yaml\nname: leaf\ntrain: {metrics: []}\n")
+    assert resolve_bases(tmp_path / "leaf.yaml") == {
+        "name": "leaf",
+        "data": {"batch_size": 8, "limit": 50},
+        "train": {"metrics": [], "epochs": 3},
+    }
+
+
+def test_base_cycle_and_missing_base_are_one_error(tmp_path, monkeypatch):
+    from cnnlab.config_inherit import resolve_bases
+    from cnnlab.errors import ConfigError
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.yaml").write_text("base: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("base: c.yaml\n")
+    (tmp_path / "c.yaml").write_text("base: a.yaml\n")
+    with pytest.raises(ConfigError) as info:
+        resolve_bases(tmp_path / "a.yaml")
+    assert str(info.value) == "a.yaml: base: the chain of bases is a cycle (a.yaml -> b.yaml -> c.yaml -> a.yaml); remove one base: line"
+    (tmp_path / "d.yaml").write_text("base: nowhere.yaml\n")
+    with pytest.raises(ConfigError) as info:
+        resolve_bases(tmp_path / "d.yaml")
+    assert str(info.value) == (
+        f"{tmp_path / 'd.yaml'}: base: 'nowhere.yaml' does not exist (looked for {tmp_path / 'nowhere.yaml'}); "
+        "the path is relative to d.yaml's folder"
+    )
