@@ -334,6 +334,11 @@ def tune(cfg, tune_cfg: TuneConfig, output_dir: Path = runs.DEFAULT_OUTPUT_DIR, 
         if stop.args and isinstance(stop.args[0], BaseException):
             raise stop.args[0] from None
         raise
+    except RuntimeError as exc:  # Keras Tuner gives up after 3 failed trials in a row
+        if "consecutive failures" not in str(exc):
+            raise
+        raise RunError(f"3 trials in a row failed without a {objective} value (diverged or stopped early); "
+                       f"narrow tune.space (e.g. lower learning rates) and rerun with --fresh") from None  # fmt: skip
     records = sorted(tuner.records.values(), key=lambda r: _rank_key(r, objective))
     best_path = None
     if records and records[0].objective is not None:

@@ -85,5 +85,6 @@ def tune(config, overrides, fresh, output_dir):
         result = search(cfg, tune_cfg, output_dir, fresh, say=lambda line: click.echo(line, err=True))
     for line in summary_table(result, list(tune_cfg.space)):
         click.echo(line)
-    if result.best_config is not None:
-        click.echo(f"best config written to {result.best_config}")
+    if result.best_config is None:
+        raise RunError(f"no trial produced a {result.objective} value; see the runs in the table")
+    click.echo(f"best config written to {result.best_config}")
