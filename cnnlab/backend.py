@@ -11,6 +11,8 @@ import os
 import sys
 from contextlib import contextmanager
 
+# This module imports nothing of cnnlab: every other module may import it.
+
 
 @contextmanager
 def _native_stderr_silenced():
@@ -34,23 +36,16 @@ def _native_stderr_silenced():
 
 
 @functools.cache
-def import_keras_quietly():
-    """The keras module, with TensorFlow started quietly (cnnlab.layers needs this
-    without the registration step that keras() adds)."""
+def keras():
+    """The keras module, with TensorFlow started quietly. cnnlab's own layers register
+    themselves when cnnlab.layers is imported (cnnlab.runs.load_model does that before
+    loading a .keras file), so this module imports nothing of cnnlab."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide C++ INFO/WARNING noise after start-up
     with _native_stderr_silenced():
         import keras as _keras  # noqa: PLC0415
         import tensorflow as _tf  # noqa: PLC0415
 
         _tf.config.list_physical_devices("GPU")  # device start-up prints its CUDA complaints here
-    return _keras
-
-
-@functools.cache
-def keras():
-    _keras = import_keras_quietly()
-    import cnnlab.layers  # noqa: F401  registers custom layers for (de)serialisation
-
     return _keras
 
 

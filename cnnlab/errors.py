@@ -35,3 +35,22 @@ class TrainingInterrupted(RunError):
 
 class TrainingDiverged(RunError):
     """The loss became NaN or infinite; the best model so far is kept."""
+
+
+def did_you_mean(given: str, choices) -> str:
+    """' (did you mean 'x'?)' for the closest of ``choices``, or '' when none is close."""
+    import difflib
+
+    close = difflib.get_close_matches(given, list(choices), n=1, cutoff=0.6)
+    if not close:
+        lowered = {c.lower(): c for c in choices}
+        close = [lowered[given.lower()]] if given.lower() in lowered else []
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def first_line(exc: BaseException, limit: int | None = None) -> str:
+    """The first line of an exception's message (its class name when it has none),
+    for one-line errors that pass on what Keras or PIL said."""
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else type(exc).__name__
+    return line[:limit] if limit else line

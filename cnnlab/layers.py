@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 
-from cnnlab.backend import import_keras_quietly
+from cnnlab.backend import keras as _keras
 
-keras = import_keras_quietly()
+keras = _keras()
 
 
 @keras.saving.register_keras_serializable(package="cnnlab")

@@ -1,4 +1,5 @@
-"""Run directories: create, find, load; atomic file writes.
+"""Run directories: every file name in one (``RunDir``), their readers and writers,
+atomic file writes, and creating, finding and loading runs.
 
 A run is ``outputs/<name>/<YYYYmmdd-HHMMSS>/`` holding config.yaml, model.keras,
 history.csv, metrics.json, summary.txt, classes.json, status.json, plots/, tensorboard/.
@@ -7,8 +8,12 @@ Every command after ``train`` starts from a run directory (or a bare .keras file
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import math
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -16,11 +21,122 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from cnnlab.errors import ModelError, RunError
+from cnnlab.errors import ModelError, RunError, first_line
 
 DEFAULT_OUTPUT_DIR = Path("outputs")
 MODEL_FILE = "model.keras"
 MIN_FREE_BYTES = 50 * 2**20  # checked before training: model.keras plus the per-epoch backup
+
+
+class RunDir:
+    """One run directory: the name of every file in it, and how each is read and written.
+    No other module spells a run's file names."""
+
+    CONFIG = "config.yaml"
+    MODEL = MODEL_FILE
+    HISTORY = "history.csv"
+    METRICS = "metrics.json"
+    SUMMARY = "summary.txt"
+    CLASSES = "classes.json"
+    STATUS = "status.json"
+    INITIAL_WEIGHTS = "initial.weights.h5"
+    BACKUP = "backup/state.npz"  # model + optimizer variables and the RunState record (cnnlab.train.resume)
+    PLOTS = "plots"
+    TENSORBOARD = "tensorboard"
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+    # -- file paths
+    config = property(lambda self: self.path / self.CONFIG)
+    model = property(lambda self: self.path / self.MODEL)
+    history = property(lambda self: self.path / self.HISTORY)
+    metrics = property(lambda self: self.path / self.METRICS)
+    summary = property(lambda self: self.path / self.SUMMARY)
+    classes = property(lambda self: self.path / self.CLASSES)
+    status = property(lambda self: self.path / self.STATUS)
+    initial_weights = property(lambda self: self.path / self.INITIAL_WEIGHTS)
+    backup = property(lambda self: self.path / self.BACKUP)
+    plots = property(lambda self: self.path / self.PLOTS)
+    tensorboard = property(lambda self: self.path / self.TENSORBOARD)
+    visualize_dir = property(lambda self: self.plots / "visualize")
+
+    def plot(self, name: str) -> Path:
+        return self.plots / name
+
+    def is_run(self) -> bool:
+        return self.path.is_dir() and self.config.is_file()
+
+    # -- status.json: {"state": "running" | "interrupted" | "failed" | "done", "epoch": N, ...}
+
+    def write_status(self, state: str, epoch: int, **extra) -> None:
+        write_json(self.status, {"state": state, "epoch": epoch, **extra})
+
+    def read_status(self) -> dict:
+        """{} when there is none or it cannot be read."""
+        try:
+            status = json.loads(self.status.read_text())
+        except (OSError, ValueError):
+            return {}
+        return status if isinstance(status, dict) else {}
+
+    # -- history.csv: one row per epoch, columns epoch, loss, ..., epoch_seconds, phase
+
+    def write_history(self, rows: list[dict]) -> None:
+        fields = list(dict.fromkeys(key for row in rows for key in row))
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+        write_text(self.history, out.getvalue())
+
+    def read_history_rows(self, up_to_epoch: float = math.inf) -> list[dict]:
+        """The rows of the epochs up to ``up_to_epoch`` (numbers parsed; epoch as int)."""
+        if not self.history.is_file():
+            return []
+        with open(self.history, newline="") as f:
+            rows = list(csv.DictReader(f))
+        out = []
+        for row in rows:
+            parsed = {k: (int(v) if v.lstrip("-").isdigit() else float(v)) for k, v in row.items() if v not in (None, "")}
+            if parsed.get("epoch", math.inf) <= up_to_epoch:
+                out.append(parsed)
+        return out
+
+    def read_history(self) -> dict[str, list[float]]:
+        """history.csv as columns: {"epoch": [...], "loss": [...], ...}."""
+        rows = self.read_history_rows()
+        keys = dict.fromkeys(key for row in rows for key in row)
+        return {key: [float(r[key]) for r in rows if key in r] for key in keys}
+
+    # -- metrics.json, classes.json
+
+    def read_metrics(self) -> dict:
+        return json.loads(self.metrics.read_text())
+
+    def write_metrics(self, metrics: dict) -> None:
+        write_json(self.metrics, metrics)
+
+
+def safe_name(name: str) -> str:
+    """A name from inside a file (a layer, a class, a config name) as one harmless path
+    component: no separators, no '..', no hidden or empty names."""
+    cleaned = re.sub(r"[^\w.+-]", "_", str(name))[:120]
+    return "_" + cleaned[1:] if cleaned.startswith(".") else (cleaned or "_")
+
+
+def inside(folder: str | Path, relative: str) -> Path:
+    """``folder / relative`` where ``relative`` is a '/'-separated name from a file (e.g.
+    a nested layer path "resnet50/conv1_conv"): each part made safe, and the result
+    proven to stay under ``folder``."""
+    folder = Path(folder)
+    path = folder.joinpath(*(safe_name(part) for part in str(relative).split("/")))
+    if not path.resolve().is_relative_to(folder.resolve()):  # defence in depth: safe_name already forbids it
+        raise RunError(f"refusing to write outside {folder}: {relative!r}")
+    return path
 
 
 # ---------------------------------------------------------------- atomic writes
@@ -117,7 +233,7 @@ def create_run_dir(output_dir: Path, name: str) -> Path:
 
 
 def is_run_dir(path: Path) -> bool:
-    return path.is_dir() and (path / "config.yaml").is_file()
+    return RunDir(path).is_run()
 
 
 def newest_run(output_dir: Path = DEFAULT_OUTPUT_DIR) -> Path:
@@ -126,7 +242,15 @@ def newest_run(output_dir: Path = DEFAULT_OUTPUT_DIR) -> Path:
     runs = [p.parent for p in output_dir.glob(f"*/*/{MODEL_FILE}")] if output_dir.is_dir() else []
     if not runs:
         raise RunError(f"no runs under {output_dir}/ yet; train one first: cnnlab train configs/fashion.yaml")
-    return max(runs, key=lambda p: (p / "config.yaml").stat().st_mtime if (p / "config.yaml").exists() else 0)
+    return max(runs, key=started_time)
+
+
+def started_time(run: Path) -> float:
+    """When the run was created (its config.yaml is its first file); 0 when unknown."""
+    try:
+        return RunDir(run).config.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def resolve_run(arg: str | None, output_dir: Path = DEFAULT_OUTPUT_DIR) -> tuple[Path | None, Path]:
@@ -162,16 +286,18 @@ def load_run(arg: str | None, output_dir: Path = DEFAULT_OUTPUT_DIR, *, unsafe: 
     class_names = [str(i) for i in range(n_classes)]
     config = None
     if run_dir is not None:
-        if (run_dir / "classes.json").is_file():
-            class_names = json.loads((run_dir / "classes.json").read_text())
-        from cnnlab.config import load_config
+        rd = RunDir(run_dir)
+        if rd.classes.is_file():
+            class_names = json.loads(rd.classes.read_text())
+        from cnnlab.config import load_config  # runs -> config: only when a run is loaded
 
-        config = load_config(run_dir / "config.yaml")
+        config = load_config(rd.config)
     return LoadedRun(run_dir, model, class_names, config)
 
 
 def load_model(path: Path, *, unsafe: bool = False):
     """Load a .keras file in Keras safe mode (no arbitrary code from Lambda layers)."""
+    import cnnlab.layers  # noqa: F401  registers cnnlab's own layers before Keras reads the file
     from cnnlab.backend import keras
 
     try:
@@ -183,5 +309,4 @@ def load_model(path: Path, *, unsafe: bool = False):
                 f"{path} contains a Lambda layer (arbitrary Python code), refused in safe mode; "
                 "pass --unsafe only if you trust this file"
             ) from None
-        first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-        raise ModelError(f"cannot load model {path}: {first}") from None
+        raise ModelError(f"cannot load model {path}: {first_line(exc)}") from None

@@ -96,7 +96,7 @@ def cli():
 
 
 def fashion_mnist_available() -> bool:
-    from cnnlab.data import _has_idx_files, idx_search_dirs
+    from cnnlab.data.idx import _has_idx_files, idx_search_dirs
 
     return any(_has_idx_files(d) for d in idx_search_dirs("fashion_mnist"))
 
@@ -124,3 +124,18 @@ def fashion_run(tmp_path_factory) -> Path:
         ["data.limit=3000", "train.epochs=1", "train.verbose=0", "train.tensorboard=false"],
     )
     return train(cfg, out)
+
+
+# ---------------------------------------------------------------- the fast inner loop
+# `scripts/test.sh -m "not slow"` skips what trains a model or starts a subprocess:
+# tests that use one of these fixtures, every test of these modules, and tests marked
+# @pytest.mark.slow by hand. CI runs everything.
+SLOW_FIXTURES = {"fashion_run", "fashion", "bn_run", "square_run", "nested_model", "tiny_config"}
+SLOW_MODULES = {"test_reliability", "test_backbones"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1]
+        if module in SLOW_MODULES or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

@@ -8,9 +8,10 @@ import math
 import numpy as np
 import pytest
 import yaml
-from conftest import CONFIGS, write_config
+from tests.conftest import CONFIGS, write_config
 
-from cnnlab.augment import augmentation_block, mix_batches
+from cnnlab.data.mixing import mix_batches
+from cnnlab.model.augment import augmentation_block
 from cnnlab.config import AugmentConfig, load_config
 
 SIZE = 28
@@ -145,7 +146,7 @@ def test_brightness_range_multiplies_like_image_data_generator():
 def test_geometry_is_one_resample_like_image_data_generator():
     """Rotation, shifts and zoom together blur no more than ImageDataGenerator's single
     resample (chaining one Keras layer per transform loses about a fifth of the edges)."""
-    from conftest import make_pattern_dataset
+    from tests.conftest import make_pattern_dataset
 
     x = make_pattern_dataset(256)[0].astype(np.float32)
     settings = dict(rotation_range=10, width_shift_range=0.1, height_shift_range=0.1, zoom_range=0.1,
@@ -190,14 +191,14 @@ def test_fill_mode_constant_uses_cval():
 
 
 def pipeline(x, y, aug, classes=3):
-    from cnnlab.data import make_pipeline
+    from cnnlab.data.pipeline import make_pipeline
 
     return mix_batches(make_pipeline(x, y, 16, shuffle=True, seed=1, one_hot=classes), aug, seed=1)
 
 
 @pytest.mark.parametrize("option", ["mixup_alpha", "cutmix_alpha"])
 def test_mixing_gives_soft_labels_that_sum_to_one(option):
-    from conftest import make_pattern_dataset
+    from tests.conftest import make_pattern_dataset
 
     x, y = make_pattern_dataset(64)
     images, labels = next(iter(pipeline(x, y, AugmentConfig(**{option: 1.0}))))
@@ -212,7 +213,7 @@ def test_mixing_gives_soft_labels_that_sum_to_one(option):
 def test_preview_mixing_pairs_each_image_with_its_partner(option):
     """Black images mixed with white partners: the white share of the pixels must equal
     the partner's share of the label, image by image."""
-    from cnnlab.augment import mix_preview
+    from cnnlab.inspect.preview import mix_preview
 
     black, white = np.zeros((6, SIZE, SIZE, 1), np.float32), np.full((6, SIZE, SIZE, 1), 200.0, np.float32)
     mixed, weights = mix_preview(black, white, AugmentConfig(**{option: 1.0}), seed=3)
@@ -224,7 +225,7 @@ def test_preview_mixing_pairs_each_image_with_its_partner(option):
 
 
 def test_mixing_repeats_with_the_same_seed():
-    from conftest import make_pattern_dataset
+    from tests.conftest import make_pattern_dataset
 
     x, y = make_pattern_dataset(256)  # 16 batches: parallel mapping would shuffle their random draws
     aug = AugmentConfig(mixup_alpha=0.4, cutmix_alpha=1.0)
@@ -233,7 +234,7 @@ def test_mixing_repeats_with_the_same_seed():
 
 
 def test_preview_repeats_with_the_same_seed():
-    from cnnlab.augment import augment_preview
+    from cnnlab.inspect.preview import augment_preview
 
     aug = AugmentConfig(rotation_range=30, horizontal_flip=True, random_erasing=0.5)
     x = hand_pattern()
@@ -242,14 +243,15 @@ def test_preview_repeats_with_the_same_seed():
 
 
 def test_mixing_is_off_by_default():
-    from cnnlab.data import make_pipeline
+    from cnnlab.data.pipeline import make_pipeline
 
     ds = make_pipeline(np.zeros((4, 2, 2, 1), np.uint8), np.zeros(4, np.int64), 2, shuffle=False, seed=0)
     assert mix_batches(ds, AugmentConfig(), seed=0) is ds
 
 
 def test_model_trains_on_mixup_labels(tmp_path, pattern_npz):
-    from cnnlab.train import read_history, train
+    from cnnlab.runs import RunDir
+    from cnnlab.train import train
 
     config = write_config(
         tmp_path / "mix.yaml",
@@ -259,7 +261,7 @@ def test_model_trains_on_mixup_labels(tmp_path, pattern_npz):
         augment={"mixup_alpha": 0.4, "cutmix_alpha": 1.0, "horizontal_flip": True},
     )  # fmt: skip
     run = train(load_config(config), tmp_path / "out")
-    loss = read_history(run)["loss"]
+    loss = RunDir(run).read_history()["loss"]
     assert all(math.isfinite(v) for v in loss)
     assert loss[-1] < loss[0]
 
@@ -268,7 +270,7 @@ def test_mixing_needs_categorical_loss(cli, tiny_config):
     result = cli("augment", tiny_config, "--set", "augment.mixup_alpha=0.2")
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines() == [
-        f"Error: --set augment.mixup_alpha=0.2: augment.mixup_alpha: mixes labels into soft labels, so it needs "
+        "Error: --set augment.mixup_alpha=0.2: augment.mixup_alpha: mixes labels into soft labels, so it needs "
         "train.loss: categorical_crossentropy (the data keeps int labels; cnnlab one-hot encodes them)"
     ]
 
@@ -277,12 +279,12 @@ def test_mixing_needs_categorical_loss(cli, tiny_config):
 
 
 def test_model_with_augmentation_saves_loads_and_predicts_the_same(tmp_path, pattern_npz):
-    from conftest import make_pattern_dataset
+    from tests.conftest import make_pattern_dataset
 
-    from cnnlab.data import make_pipeline
-    from cnnlab.models import build_model
+    from cnnlab.data.pipeline import make_pipeline
+    from cnnlab.model import build_model
     from cnnlab.runs import load_model
-    from cnnlab.train import compile_model
+    from cnnlab.train.compile import compile_model
 
     config = write_config(tmp_path / "aug.yaml", data={"path": str(pattern_npz)}, augment={**OPTIONS})
     cfg = load_config(config)
@@ -306,12 +308,12 @@ def test_augmented_model_trains_with_the_gpu_defaults_xla_and_mixed_precision(tm
     """On a GPU, train.jit_compile and mixed_precision 'auto' mean on. XLA cannot compile
     the image transform, so Keras must fall back to no XLA rather than fail; augmentation
     stays float32 under mixed_float16."""
-    from conftest import make_pattern_dataset
+    from tests.conftest import make_pattern_dataset
 
     from cnnlab.backend import keras
-    from cnnlab.data import make_pipeline
-    from cnnlab.models import build_model
-    from cnnlab.train import compile_model
+    from cnnlab.data.pipeline import make_pipeline
+    from cnnlab.model import build_model
+    from cnnlab.train.compile import compile_model
 
     config = write_config(
         tmp_path / "gpu.yaml", data={"path": str(pattern_npz)},

@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from cnnlab.config import Config, _model_in, load_config
+from cnnlab.config import Config, load_config
+from cnnlab.config.messages import _model_in
 from cnnlab.errors import ConfigError
 from tests.conftest import CONFIGS
 

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from cnnlab.config import DataConfig
-from cnnlab.data import adapt_images, load_dataset, make_pipeline, read_idx
+from cnnlab.data import adapt_images, load_dataset
+from cnnlab.data.idx import read_idx
+from cnnlab.data.pipeline import make_pipeline
 from cnnlab.errors import DataError
 from tests.conftest import requires_fashion
 

@@ -6,7 +6,8 @@ import numpy as np
 
 from cnnlab.backend import keras
 from cnnlab.layers import MinPooling2D
-from cnnlab.summary import size_arithmetic
+from cnnlab.model.summary import size_arithmetic
+from tests.conftest import CONFIGS
 
 GRID = [[13, 20, 30, 0], [8, 12, 3, 0], [34, 70, 33, 5], [11, 80, 10, 23]]
 
@@ -51,3 +52,39 @@ def test_summary_of_the_textbook_model(cli):
     assert "Total params: 333,526" in text
     assert "params 3·3·1·32 + 32 = 320" in text
     assert "size 28 → (28 + 2·1 − 3)/1 + 1 = 28" in text
+
+
+def test_summary_columns_stay_aligned_with_long_layer_names():
+    from cnnlab.config import load_config
+    from cnnlab.model import build_model
+    from cnnlab.model.summary import describe_model
+    from tests.conftest import CONFIGS
+
+    long = "a_really_long_convolution_layer_name_here"
+    cfg = load_config(CONFIGS / "fashion.yaml", [f"model.layers.0.name={long}"])
+    lines = describe_model(build_model(cfg, (28, 28, 1), 10)).splitlines()
+    header, rows = lines[1], [line for line in lines[3:-2]]
+    column = header.index("type")
+    assert all(row[column - 1] == " " and row[column] != " " for row in rows), "type column shifted"
+    assert any(row.startswith(long + " ") for row in rows)
+
+
+def test_summary_for_any_input_size_builds_nothing(cli):
+    """1920x1080x3 through the textbook layers: 829 million weights would need 3.3 GB to
+    build; the shape-only table answers at once, and its counts match a built model's."""
+    result = cli("summary", "--input", "1920x1080x3")
+    assert result.exit_code == 0, result.output
+    assert "(None, 480, 270, 64)" in result.output and "params 8294400·100 + 100 = 829,440,100" in result.output
+    assert "Total params: 829,460,502" in result.output
+    small = cli("summary", "--input", "28x28x1", str(CONFIGS / "mlp.yaml")).output
+    assert "Total params: 235,146" in small  # 784·256+256 + 256·128+128 + 128·10+10
+    from cnnlab.config import load_config
+    from cnnlab.model import build_model
+
+    for config in ("fashion.yaml", "mlp.yaml", "fashion-best.yaml"):
+        built = build_model(load_config(CONFIGS / config), (28, 28, 1), 10).count_params()
+        assert f"Total params: {built:,}" in cli("summary", "--input", "28x28x1", str(CONFIGS / config)).output, config
+    bad = cli("summary", "--input", "28by28")
+    assert bad.exit_code == 2 and bad.stderr.strip() == (
+        "Error: --input '28by28': expected HxWxC, e.g. 28x28x1 or 1080x1920x3 (positive sizes)"
+    )

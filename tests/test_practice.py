@@ -41,10 +41,11 @@ def test_tta_option_in_help(cli, command):
 @requires_fashion
 def test_range_test_suggests_a_rate_inside_the_sweep_and_restores_the_weights(tmp_path):
     from cnnlab.config import load_config
-    from cnnlab.data import load_dataset, make_pipeline
-    from cnnlab.lr_find import range_test
-    from cnnlab.models import build_model
-    from cnnlab.train import compile_model
+    from cnnlab.data import load_dataset
+    from cnnlab.data.pipeline import make_pipeline
+    from cnnlab.model import build_model
+    from cnnlab.train.compile import compile_model
+    from cnnlab.train.lr_find import range_test
 
     cfg = load_config(fashion_config(tmp_path / "f.yaml"))
     data = load_dataset(cfg.data, cfg.seed)
@@ -112,12 +113,12 @@ def tta_runs(tmp_path_factory):
 
 @pytest.mark.slow
 def test_tta_averages_augmented_copies(tta_runs):
-    from cnnlab.evaluate import predict_probabilities
+    from cnnlab.inspect.evaluate import predict_probabilities
     from cnnlab.runs import load_run
-    from cnnlab.tta import tta_probabilities
+    from cnnlab.inspect.tta import tta_probabilities
 
     loaded = load_run(str(tta_runs[0]))
-    from cnnlab.evaluate import run_test_data
+    from cnnlab.inspect.evaluate import run_test_data
 
     images = run_test_data(loaded)[0][:64]
     plain = predict_probabilities(loaded.model, images)
@@ -310,7 +311,7 @@ def test_interrupted_search_continues_where_it_stopped(cli, tmp_path, pattern_np
     pytest.importorskip("keras_tuner")
     from cnnlab import signals
     from cnnlab.errors import TrainingInterrupted
-    from cnnlab.tune import load_tune_config, tune
+    from cnnlab.train.tune import load_tune_config, tune
 
     config = tune_config(tmp_path, pattern_npz, trials=3)
     cfg, tune_cfg = load_tune_config(config)
@@ -351,7 +352,7 @@ def test_other_oracles(cli, tmp_path, pattern_npz, oracle):
 
 
 def test_balanced_class_weights_follow_the_inverse_frequency():
-    from cnnlab.class_weights import class_weights
+    from cnnlab.train.class_weights import class_weights
 
     y = np.array([0] * 80 + [1] * 20)
     assert class_weights("balanced", y, ["a", "b"]) == {0: 100 / (2 * 80), 1: 100 / (2 * 20)}
@@ -360,7 +361,7 @@ def test_balanced_class_weights_follow_the_inverse_frequency():
 
 
 def test_class_weight_for_an_unknown_class_is_one_error():
-    from cnnlab.class_weights import class_weights
+    from cnnlab.train.class_weights import class_weights
     from cnnlab.errors import ConfigError
 
     with pytest.raises(ConfigError) as info:
@@ -374,7 +375,7 @@ def test_class_weight_for_an_unknown_class_is_one_error():
 
 
 def test_base_chain_merges_mappings_and_replaces_lists(tmp_path):
-    from cnnlab.config_inherit import resolve_bases
+    from cnnlab.config.inherit import resolve_bases
 
     (tmp_path / "sub").mkdir()
     (tmp_path / "root.yaml").write_text("name: root\ndata: {batch_size: 8, limit: 100}\ntrain: {metrics: [accuracy]}\n")
@@ -388,7 +389,7 @@ def test_base_chain_merges_mappings_and_replaces_lists(tmp_path):
 
 
 def test_base_cycle_and_missing_base_are_one_error(tmp_path, monkeypatch):
-    from cnnlab.config_inherit import resolve_bases
+    from cnnlab.config.inherit import resolve_bases
     from cnnlab.errors import ConfigError
 
     monkeypatch.chdir(tmp_path)
@@ -405,3 +406,108 @@ def test_base_cycle_and_missing_base_are_one_error(tmp_path, monkeypatch):
         f"{tmp_path / 'd.yaml'}: base: 'nowhere.yaml' does not exist (looked for {tmp_path / 'nowhere.yaml'}); "
         "the path is relative to d.yaml's folder"
     )
+
+
+def imbalanced_npz(path):
+    """Fashion-MNIST T-shirt/top, Shirt, Pullover (easily confused), Shirt the minority:
+    400 / 20 / 400 training images, 100 of each in the test split."""
+    from cnnlab.data.idx import load_idx_source
+
+    (x, y), (xt, yt), _ = load_idx_source("fashion_mnist", None)
+    rng = np.random.default_rng(0)
+
+    def pick(x, y, counts):
+        idx = rng.permutation(np.concatenate([rng.choice(np.flatnonzero(y == c), n, replace=False)
+                                              for c, n in counts.items()]))  # fmt: skip
+        return x[idx], np.array([list(counts).index(c) for c in y[idx]])
+
+    x_train, y_train = pick(x, y, {0: 400, 6: 20, 2: 400})
+    x_test, y_test = pick(xt, yt, {0: 100, 6: 100, 2: 100})
+    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    return path
+
+
+@pytest.mark.slow
+@requires_fashion
+def test_balanced_class_weight_raises_minority_recall(cli, tmp_path):
+    npz = imbalanced_npz(tmp_path / "imb.npz")
+    config = write_config(tmp_path / "c.yaml", data={"path": str(npz), "validation_split": 0.0,
+                                                      "class_names": ["T-shirt", "Shirt", "Pullover"]},
+                          train={"epochs": 4, "monitor": "loss"})  # fmt: skip
+    recall = {}
+    for setting in ("none", "balanced"):
+        out = tmp_path / setting
+        result = cli("train", config, "--set", f"train.class_weight={setting}", "--output-dir", out)
+        assert result.exit_code == 0, result.output
+        run = next((out / "tiny").iterdir())
+        recall[setting] = json.loads((run / "metrics.json").read_text())["per_class"]["Shirt"]["recall"]
+        summary = (run / "summary.txt").read_text()
+        assert summary.strip().splitlines()[-1] == (
+            "class weights: none (every image counts the same)" if setting == "none"
+            else "class weights (balanced): T-shirt 0.683, Shirt 13.7, Pullover 0.683"
+        )  # fmt: skip
+    assert recall["balanced"] > recall["none"] + 0.1, recall
+
+
+def test_class_weight_unknown_class_name_via_cli(cli, tmp_path, pattern_npz):
+    config = write_config(tmp_path / "c.yaml", data={"path": str(pattern_npz), "class_names": ["top", "bottom", "bar"]})
+    result = cli("train", config, "--set", "train.class_weight={botom: 2}", "--output-dir", tmp_path / "out")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        "Error: train.class_weight: unknown class 'botom' (did you mean 'bottom'?); the classes are: top, bottom, bar"
+    )
+    assert not list((tmp_path / "out").rglob("config.yaml"))  # nothing half-written
+
+
+def test_base_config_via_cli_saves_the_resolved_config(cli, tmp_path, pattern_npz):
+    from cnnlab.config import load_config
+
+    write_config(tmp_path / "root.yaml", data={"path": str(pattern_npz)})
+    (tmp_path / "child.yaml").write_text("base: root.yaml\nname: child\ntrain: {epochs: 1}\n")
+    result = cli("train", tmp_path / "child.yaml", "--output-dir", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    run = next((tmp_path / "out" / "child").iterdir())
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert "base" not in saved and saved["name"] == "child" and saved["train"]["epochs"] == 1
+    assert saved["model"]["layers"] == TINY_LAYERS
+    assert load_config(run / "config.yaml") == load_config(tmp_path / "child.yaml")
+
+
+def test_base_errors_via_cli(cli, tmp_path):
+    (tmp_path / "a.yaml").write_text("base: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("base: a.yaml\n")
+    result = cli("summary", tmp_path / "a.yaml")
+    assert result.exit_code == 2
+    assert result.stderr.strip().startswith("Error: ") and "cycle" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def completions(*args):
+    from click.shell_completion import ShellComplete
+
+    from cnnlab.cli import cli as group
+
+    *words, incomplete = args
+    return [item.value for item in ShellComplete(group, {}, "cnnlab", "_CNNLAB_COMPLETE").get_completions(
+        list(words), incomplete)]  # fmt: skip
+
+
+def test_shell_completion_of_values(tmp_path, monkeypatch):
+    assert completions("visualize", "--kind", "fe") == ["feature-maps"]
+    assert completions("visualize", "--kind", "filters,st") == ["filters,stats", "filters,strip"]
+    assert completions("finetune", "--backbone", "resnet5") == ["resnet50", "resnet50v2"]
+    monkeypatch.chdir(tmp_path)
+    for stamp in ("20260101-000000", "20260102-000000"):
+        (tmp_path / "outputs" / "fashion" / stamp).mkdir(parents=True)
+        (tmp_path / "outputs" / "fashion" / stamp / "model.keras").write_bytes(b"")
+    assert completions("evaluate", "outputs/f") == ["outputs/fashion/20260101-000000", "outputs/fashion/20260102-000000"]
+    assert completions("train", "--resume", "outputs/fashion/20260102") == ["outputs/fashion/20260102-000000"]
+
+
+def test_bash_completion_script(cli):
+    from click.testing import CliRunner
+
+    from cnnlab.cli import cli as group
+
+    result = CliRunner(env={"_CNNLAB_COMPLETE": "bash_source"}).invoke(group, [], prog_name="cnnlab")
+    assert "_cnnlab_completion" in result.output and "complete -o nosort -F _cnnlab_completion cnnlab" in result.output

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 import pytest
 
 from cnnlab.backend import keras
 from cnnlab.config import load_config
 from cnnlab.runs import load_model
-from cnnlab.train import precision_policy, read_history, train
+from cnnlab.runs import RunDir
+from cnnlab.train import train
+from cnnlab.train.compile import precision_policy
 
 
 @pytest.fixture(autouse=True)
@@ -46,8 +50,51 @@ def test_cosine_schedule_with_warmup_and_label_smoothing(tiny_config, tmp_path):
          "train.optimizer.learning_rate=0.004", "train.loss=categorical_crossentropy", "train.label_smoothing=0.1"],
     )  # fmt: skip
     run = train(cfg, tmp_path)
-    rates = read_history(run)["learning_rate"]
+    rates = RunDir(run).read_history()["learning_rate"]
     # the rate logged at each epoch end: at the peak after warm-up, then decaying to 0
     assert rates[0] == pytest.approx(0.004, rel=1e-3)
     assert rates[0] > rates[1] > rates[2] > rates[3] and rates[3] == pytest.approx(0.0, abs=1e-7)
     assert json.loads((run / "metrics.json").read_text())["test_accuracy"] > 0.6
+
+
+def test_verbose_auto_is_one_line_per_epoch_off_a_terminal(tmp_path):
+    import io
+    import subprocess
+    import sys
+
+    from cnnlab.train.compile import fit_verbosity
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    assert fit_verbosity("auto", Terminal()) == 1
+    assert fit_verbosity("auto", io.StringIO()) == 2
+    assert fit_verbosity(0, Terminal()) == 0
+
+    # A real run with stdout to a file: one line per epoch, no carriage-return progress bar.
+    from tests.conftest import REPO, make_pattern_dataset, write_config
+
+    x, y = make_pattern_dataset(200, seed=1)
+    np.savez(tmp_path / "p.npz", x_train=x, y_train=y, x_test=x[:50], y_test=y[:50])
+    config = write_config(tmp_path / "c.yaml", data={"path": str(tmp_path / "p.npz")},
+                          train={"epochs": 2, "verbose": "auto", "tensorboard": False})  # fmt: skip
+    log = tmp_path / "log.txt"
+    with open(log, "w") as out:
+        subprocess.run([sys.executable, "-m", "cnnlab", "train", str(config), "--output-dir", str(tmp_path / "o")],
+                       stdout=out, stderr=subprocess.STDOUT, check=True, cwd=REPO)  # fmt: skip
+    text = log.read_text()
+    assert "\r" not in text and "\x08" not in text
+    assert sum("loss:" in line and "val_loss" in line for line in text.splitlines()) == 2
+
+
+def test_profile_prints_where_the_time_went(cli, tiny_config, tmp_path):
+    result = cli("train", tiny_config, "--profile", "--output-dir", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    parts = ["start TensorFlow", "load data", "build model", "run files and input pipeline",
+             "train (compile + fit)", "evaluate", "metrics, plots and files", "total"]  # fmt: skip
+    table = result.stderr.split("time by part:\n")[1].splitlines()
+    assert [line.split("  ")[1].strip() for line in table] == parts
+    run = next((tmp_path / "out" / "tiny").iterdir())
+    saved = RunDir(run).read_metrics()["timings_seconds"]
+    assert list(saved) == parts[:6] and all(v >= 0 for v in saved.values())

@@ -16,7 +16,7 @@ SQUARE = 7  # side of the bright square in the Grad-CAM data
 
 
 def panels(fig) -> list:
-    from cnnlab.visualize import PANEL
+    from cnnlab.inspect.draw import PANEL
 
     return [ax for ax in fig.axes if ax.get_label() == PANEL]
 
@@ -47,7 +47,7 @@ def direct_forward(layers, x, stop: str):
 def fashion(fashion_run):
     """The shared real run, loaded once, with its first test images."""
     from cnnlab.runs import load_run
-    from cnnlab.visualize_run import test_split
+    from cnnlab.inspect.visualize import test_split
 
     loaded = load_run(str(fashion_run))
     x_test, y_test = test_split(loaded)
@@ -147,7 +147,7 @@ def nested_model(tmp_path_factory):
 
 def test_layer_names_classes_all_and_errors(fashion):
     from cnnlab.errors import ModelError
-    from cnnlab.layer_paths import find_layers, last_map_layer
+    from cnnlab.inspect.layer_paths import find_layers, last_map_layer
 
     model = fashion[0].model
     assert [r.path for r in find_layers(model, "conv2d_1")] == ["conv2d_1"]
@@ -162,7 +162,7 @@ def test_layer_names_classes_all_and_errors(fashion):
 def test_nested_lookup_full_path_unique_inner_name_and_ambiguity(nested_model):
     from cnnlab.backend import keras
     from cnnlab.errors import ModelError
-    from cnnlab.layer_paths import find_layers, last_map_layer
+    from cnnlab.inspect.layer_paths import find_layers, last_map_layer
 
     _, model, base = nested_model
     assert find_layers(model, f"{base}/Conv1")[0].path == f"{base}/Conv1"
@@ -190,8 +190,8 @@ def test_nested_lookup_full_path_unique_inner_name_and_ambiguity(nested_model):
 
 
 def test_feature_maps_equal_direct_computation_textbook(fashion):
-    from cnnlab.layer_paths import find_layers
-    from cnnlab.probes import Probe, feature_maps
+    from cnnlab.inspect.layer_paths import find_layers
+    from cnnlab.inspect.probes import Probe, feature_maps
 
     loaded, x, _ = fashion
     model = loaded.model
@@ -204,8 +204,8 @@ def test_feature_maps_equal_direct_computation_textbook(fashion):
 
 
 def test_feature_maps_equal_direct_computation_nested_backbone(nested_model):
-    from cnnlab.layer_paths import find_layers
-    from cnnlab.probes import Probe, feature_maps
+    from cnnlab.inspect.layer_paths import find_layers
+    from cnnlab.inspect.probes import Probe, feature_maps
 
     _, model, base_name = nested_model
     base = model.get_layer(base_name)
@@ -223,10 +223,10 @@ def test_feature_maps_equal_direct_computation_nested_backbone(nested_model):
 
 
 def test_feature_maps_equal_direct_computation_batchnorm(bn_run):
-    from cnnlab.layer_paths import find_layers
-    from cnnlab.probes import Probe, feature_maps
+    from cnnlab.inspect.layer_paths import find_layers
+    from cnnlab.inspect.probes import Probe, feature_maps
     from cnnlab.runs import load_run
-    from cnnlab.visualize_run import test_split
+    from cnnlab.inspect.visualize import test_split
 
     loaded = load_run(str(bn_run))
     x = test_split(loaded)[0][:4].astype(np.float32)
@@ -242,9 +242,9 @@ def test_feature_maps_equal_direct_computation_batchnorm(bn_run):
 
 
 def test_filter_and_feature_map_grids_count_panels_and_say_n_of_m(fashion):
-    from cnnlab.layer_paths import conv_kernel, find_layers
-    from cnnlab.probes import Probe, feature_maps
-    from cnnlab.visualize import plot_feature_maps, plot_filters
+    from cnnlab.inspect.layer_paths import conv_kernel, find_layers
+    from cnnlab.inspect.probes import Probe, feature_maps
+    from cnnlab.inspect.draw import plot_feature_maps, plot_filters
 
     loaded, x, _ = fashion
     model = loaded.model
@@ -266,9 +266,9 @@ def test_dead_channels_survive_normalisation_and_show_in_stats():
     """A channel that is zero everywhere (std 0) is drawn as 'dead', never as NaN;
     Grad-CAM with no positive evidence is all zeros, not NaN."""
     from cnnlab.backend import keras
-    from cnnlab.layer_paths import find_layers
-    from cnnlab.probes import Probe, channel_stats, feature_maps, grad_cam
-    from cnnlab.visualize import normalise_maps, plot_feature_maps, plot_grad_cam
+    from cnnlab.inspect.layer_paths import find_layers
+    from cnnlab.inspect.probes import Probe, channel_stats, feature_maps, grad_cam
+    from cnnlab.inspect.draw import normalise_maps, plot_feature_maps, plot_grad_cam
 
     k = keras()
     inputs = k.Input((12, 12, 1), name="image")
@@ -307,8 +307,8 @@ def test_dead_channels_survive_normalisation_and_show_in_stats():
 
 
 def test_grad_cam_peak_falls_inside_the_bright_square(square_run):
-    from cnnlab.layer_paths import find_layers, last_map_layer
-    from cnnlab.probes import Probe, grad_cam, predict
+    from cnnlab.inspect.layer_paths import find_layers, last_map_layer
+    from cnnlab.inspect.probes import Probe, grad_cam, predict
     from cnnlab.runs import load_run
 
     run, x_test, y_test, corners = square_run
@@ -329,8 +329,8 @@ def test_grad_cam_peak_falls_inside_the_bright_square(square_run):
 
 
 def test_gradient_ascent_increases_the_filters_mean_activation(fashion):
-    from cnnlab.layer_paths import find_layers
-    from cnnlab.probes import Probe, filter_patterns
+    from cnnlab.inspect.layer_paths import find_layers
+    from cnnlab.inspect.probes import Probe, filter_patterns
 
     model = fashion[0].model
     channels = [0, 5, 17, 31]
@@ -341,10 +341,10 @@ def test_gradient_ascent_increases_the_filters_mean_activation(fashion):
 
 
 def test_histogram_compares_with_the_weights_saved_before_training(fashion, bn_run):
-    from cnnlab.layer_paths import find_layers
+    from cnnlab.inspect.layer_paths import find_layers
     from cnnlab.runs import load_run
-    from cnnlab.visualize import plot_weight_histograms
-    from cnnlab.visualize_run import _InitialWeights, _weight_arrays
+    from cnnlab.inspect.draw import plot_weight_histograms
+    from cnnlab.inspect.kinds.histogram import InitialWeights as _InitialWeights, weight_arrays as _weight_arrays
 
     loaded = fashion[0]
     ref = find_layers(loaded.model, "conv2d")[0]
@@ -463,9 +463,105 @@ def test_cli_missing_run_and_unreadable_image(cli, fashion_run, tmp_path):
 def test_help_and_headless_backend(cli):
     import matplotlib
 
-    import cnnlab.visualize  # noqa: F401  sets Agg
+    import cnnlab.inspect.draw  # noqa: F401  sets Agg
 
     result = cli("visualize", "--help")
     assert result.exit_code == 0
     assert all(k in result.output for k in ("filters", "histogram", "feature-maps", "stats", "gradcam", "patterns"))
     assert matplotlib.get_backend().lower() == "agg"
+
+
+def test_unknown_layer_error_lists_only_layers_that_can_be_drawn():
+    from cnnlab.config import load_config
+    from cnnlab.errors import ModelError
+    from cnnlab.inspect.layer_paths import find_layers
+    from cnnlab.model import build_model
+    from tests.conftest import CONFIGS
+
+    model = build_model(load_config(CONFIGS / "fashion.yaml"), (28, 28, 1), 10)
+    with pytest.raises(ModelError) as err:
+        find_layers(model, "conv3")
+    shown = str(err.value).split("layers that can be shown: ", 1)[1]
+    assert "conv2d_1" in shown and "dense" in shown
+    for refused in ("flatten", "dropout"):
+        assert refused not in shown.split(", ")
+
+
+def test_gradcam_refuses_a_model_without_conv_layers():
+    from cnnlab.config import config_from_dict
+    from cnnlab.errors import ModelError
+    from cnnlab.inspect.layer_paths import last_map_layer
+    from cnnlab.model import build_model
+
+    cfg = config_from_dict({"model": {"layers": [{"type": "Flatten"}, {"type": "Dense", "units": 10, "activation": "softmax"}]}})
+    with pytest.raises(ModelError, match="no convolutional layer, so Grad-CAM"):
+        last_map_layer(build_model(cfg, (28, 28, 1), 10))
+
+
+def test_history_plot_marks_the_fine_tuning_boundary():
+    from cnnlab.plots import phase_boundaries, plot_history
+
+    history = {"epoch": [1, 2, 3, 4, 5], "phase": [1, 1, 1, 2, 2], "loss": [1, 0.8, 0.7, 0.6, 0.5],
+               "accuracy": [0.5, 0.6, 0.7, 0.8, 0.85]}  # fmt: skip
+    assert phase_boundaries(history) == [3.5]
+    fig = plot_history(history)
+    lines = [line for ax in fig.axes for line in ax.lines if line.get_label() == "fine-tuning starts"]
+    assert len(lines) == 2 and all(list(line.get_xdata()) == [3.5, 3.5] for line in lines)
+    assert phase_boundaries({**history, "phase": [1] * 5}) == []
+
+
+def test_strip_pairs_shared_scale_and_before(fashion_run, tmp_path):
+    """The teaching kinds: the strip draws maps at their true sizes (28 -> 14 -> 7), pairs
+    put filter #i beside map #i, --shared-scale uses one zero-centred scale with a colour
+    bar, and --before draws the untrained filters (which differ from the trained ones)."""
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    from cnnlab.inspect import draw
+    from cnnlab.inspect.visualize import visualize_run
+    from cnnlab.runs import load_run
+
+    loaded = load_run(str(fashion_run))
+    written = visualize_run(loaded, "max_pooling2d_1", kinds=["strip"], out_dir=tmp_path)
+    assert [w.path.name for w in written] == ["strip.png"] and written[0].note == "28 -> 28 -> 14 -> 14 -> 7"
+    written = visualize_run(loaded, "conv2d", kinds=["pairs", "feature-maps", "filters"], out_dir=tmp_path,
+                            shared_scale=True, before=True)  # fmt: skip
+    names = [w.path.name for w in written]
+    assert names == ["filters.png", "filters-before.png", "feature-maps.png", "pairs.png"]
+    for w in written:
+        assert Image.open(w.path).size[0] > 100
+    before = np.asarray(Image.open(tmp_path / "conv2d" / "filters-before.png").convert("L"), float)
+    after = np.asarray(Image.open(tmp_path / "conv2d" / "filters.png").convert("L"), float)
+    assert before.shape != after.shape or np.abs(before - after).mean() > 1
+    maps = np.random.default_rng(0).normal(size=(6, 6, 4))
+    fig = draw.plot_feature_maps(maps, np.zeros((28, 28, 1), np.uint8), "x", shared=True)
+    images = [im for ax in fig.axes for im in ax.get_images() if ax.get_label() == draw.PANEL]
+    assert {im.get_clim() for im in images} == {(-np.abs(maps).max(), np.abs(maps).max())}
+    assert any(ax.get_label() == "<colorbar>" for ax in fig.axes)
+    plt.close("all")
+    # opt-in kinds are not drawn by default
+    default = visualize_run(loaded, "conv2d", out_dir=tmp_path / "default")
+    assert not {"strip.png", "pairs.png"} & {w.path.name for w in default}
+
+
+def test_shift_test_compares_a_cnn_with_a_dense_network(cli, fashion_run, tmp_path):
+    from cnnlab.config import load_config
+    from cnnlab.inspect.shift import shift_right
+    from cnnlab.runs import RunDir
+    from cnnlab.train import train
+    from tests.conftest import CONFIGS
+
+    x = np.arange(2 * 4 * 4).reshape(2, 4, 4, 1).astype(np.uint8) + 1
+    moved = shift_right(x, 1)
+    assert (moved[:, :, 0] == 0).all() and (moved[:, :, 1:] == x[:, :, :-1]).all()
+
+    mlp = train(load_config(CONFIGS / "mlp.yaml", ["data.limit=3000", "train.epochs=1", "train.verbose=0",
+                                                   "train.tensorboard=false"]), tmp_path / "out")  # fmt: skip
+    result = cli("shift", fashion_run, mlp, "--max-shift", "4", "--output", tmp_path / "shift.png")
+    assert result.exit_code == 0, result.output
+    rows = {line.split()[0]: [float(v) for v in line.split()[1:]] for line in result.stdout.splitlines()[1:3]}
+    assert set(rows) == {"fashion", "mlp"}
+    assert rows["fashion"][0] == pytest.approx(RunDir(fashion_run).read_metrics()["test_accuracy"], abs=1e-3)
+    assert rows["mlp"][0] == pytest.approx(RunDir(mlp).read_metrics()["test_accuracy"], abs=1e-3)
+    assert all(r[4] < r[0] for r in rows.values())  # moving the images costs both some accuracy
+    assert (tmp_path / "shift.png").stat().st_size > 1000

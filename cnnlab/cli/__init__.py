@@ -5,7 +5,7 @@ import line below."""
 from cnnlab.cli.app import cli, main
 
 # Imported for their side effect: each module registers its commands on ``cli``.
-from cnnlab.cli import data, inspect, model, train  # noqa: E402,F401
+from cnnlab.cli import data, explain, inspect, model, shift, train  # noqa: E402,F401
 from cnnlab.cli import practice  # noqa: E402,F401
 
 __all__ = ["cli", "main"]

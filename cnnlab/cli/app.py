@@ -108,8 +108,8 @@ def say_default_run(run_arg, loaded) -> None:
 
 
 def stop_signals():
-    """Ctrl-C / SIGTERM stop training at the next safe point (see cnnlab.signals)."""
-    from cnnlab.signals import capture_stop_signals
+    """Ctrl-C / SIGTERM stop training at the next safe point (see cnnlab.train.signals)."""
+    from cnnlab.train.signals import capture_stop_signals
 
     return capture_stop_signals()
 

@@ -2,8 +2,9 @@
 
     eval "$(_CNNLAB_COMPLETE=bash_source cnnlab)"     # in ~/.bashrc  (zsh_source, fish_source too)
 
-Each callback answers fast and never imports TensorFlow: the names come from
-registries that are plain Python, and run directories from a glob.
+Names come from the registries themselves (so a new backbone or kind completes with no
+change here) and run directories from a glob. Backbones and runs answer at once; the
+visualize kinds' registry imports TensorFlow today, so --kind takes its start-up time.
 """
 
 from __future__ import annotations
@@ -34,12 +35,12 @@ def choices(names) -> callable:
 
 
 def backbone_names() -> list[str]:
-    from cnnlab.backbones import REGISTRY
+    from cnnlab.config.backbones import REGISTRY
 
     return list(REGISTRY)
 
 
 def kind_names() -> list[str]:
-    from cnnlab.visualize_run import KINDS
+    from cnnlab.inspect.kinds import KINDS
 
     return list(KINDS)

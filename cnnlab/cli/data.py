@@ -17,7 +17,7 @@ from cnnlab.cli.app import cli, config_options, output_dir_option
 def augment(config, overrides, index, count, seed, output_dir):
     """Preview CONFIG's augmentation: one training image, then COUNT augmented versions,
     drawn to <output-dir>/<name>/augment-preview.png."""
-    from cnnlab.augment import write_preview
+    from cnnlab.inspect.preview import write_preview
     from cnnlab.config import load_config
 
     cfg = load_config(config, overrides)

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from cnnlab.cli.app import RUN_HELP, cli, output_dir_option, say_default_run, unsafe_option
+from cnnlab.cli.completion import choices, complete_runs, kind_names
 
 
 def tta_option(f):
@@ -16,18 +17,18 @@ def tta_option(f):
 
 
 @cli.command(help=f"Evaluate a trained model on its dataset's test split.\n\nRUN: {RUN_HELP}.")
-@click.argument("run", required=False)
+@click.argument("run", required=False, shell_complete=complete_runs)
 @tta_option
 @output_dir_option
 @unsafe_option
 def evaluate(run, tta, output_dir, unsafe):
-    from cnnlab.evaluate import evaluate_run
+    from cnnlab.inspect.evaluate import evaluate_run
     from cnnlab.runs import load_run
 
     loaded = load_run(run, output_dir, unsafe=unsafe)
     say_default_run(run, loaded)
     if tta:
-        from cnnlab.tta import augmentation_block, tta_run
+        from cnnlab.inspect.tta import augmentation_block, tta_run
 
         augmentation_block(loaded.model)  # no augmentation: say so before evaluating
     metrics = evaluate_run(loaded).metrics
@@ -45,14 +46,14 @@ def evaluate(run, tta, output_dir, unsafe):
 
 
 @cli.command(help=f"Top classes with probabilities for PNG/JPEG images of any size and colour.\n\nRUN: {RUN_HELP}.")
-@click.argument("args", nargs=-1, required=True, metavar="[RUN] IMAGE...")
+@click.argument("args", nargs=-1, required=True, metavar="[RUN] IMAGE...", shell_complete=complete_runs)
 @click.option("--top", default=3, show_default=True, type=click.IntRange(min=1), help="How many classes to show.")
 @tta_option
 @output_dir_option
 @unsafe_option
 def predict(args, top, tta, output_dir, unsafe):
-    from cnnlab.evaluate import predict_probabilities
-    from cnnlab.images import load_image, model_image_shape
+    from cnnlab.inspect.evaluate import predict_probabilities
+    from cnnlab.data.images import load_image, model_image_shape
     from cnnlab.runs import load_run
 
     first = Path(args[0])
@@ -67,7 +68,7 @@ def predict(args, top, tta, output_dir, unsafe):
 
     batch = np.stack([load_image(p, h, w, c) for p in images])  # (N, H, W, C) uint8
     if tta:
-        from cnnlab.tta import tta_probabilities
+        from cnnlab.inspect.tta import tta_probabilities
 
         probs = tta_probabilities(loaded.model, batch, tta)  # averaged over TTA augmented copies
     else:
@@ -77,32 +78,42 @@ def predict(args, top, tta, output_dir, unsafe):
         click.echo(f"{path}: " + ", ".join(f"{loaded.class_names[i]} {row[i]:.3f}" for i in best))
 
 
+class KindsHelpCommand(click.Command):
+    """Lists the registered visualization kinds in --help, read from the registry
+    (cnnlab.inspect.kinds) only when the help is shown, so the CLI starts instantly."""
+
+    def format_help_text(self, ctx, formatter):
+        if "{kinds}" in self.help:
+            from cnnlab.inspect.kinds import help_text
+
+            self.help = self.help.replace("{kinds}", help_text())
+        super().format_help_text(ctx, formatter)
+
+
 @cli.command(
+    cls=KindsHelpCommand,
     help="Draw what a trained model learned at one layer (or all conv/pooling layers).\n\n"
-    "\b\nKinds (default: all that apply to the layer):\n"
-    "  filters       the layer's kernels, one colour scale centred at 0\n"
-    "  histogram     weights before vs after training\n"
-    "  feature-maps  every channel of the layer's output for the image\n"
-    "  stats         per-channel mean activation and fraction of zeros (+ stats.json)\n"
-    "  gradcam       where the image speaks for the predicted (and true) class\n"
-    "  patterns      the input each filter responds to most (gradient ascent)\n\n"
+    "\b\nKinds (default: all that apply to the layer):\n{kinds}\n\n"
     "Files go to RUN/plots/visualize/<layer>/<kind>.png.\n\n"
-    f"RUN: {RUN_HELP}."
+    f"RUN: {RUN_HELP}.",
 )
-@click.argument("run", required=False)
+@click.argument("run", required=False, shell_complete=complete_runs)
 @click.option("--layer", metavar="NAME",
               help="Layer name (conv2d_1), class name for its first layer (Conv2D), 'all', or a layer inside a "
                    "nested backbone (resnet50/conv1_conv, or conv1_conv when unique).")  # fmt: skip
 @click.option("--image", type=click.Path(path_type=Path), help="A PNG/JPEG to look at (any size and colour).")
 @click.option("--index", type=click.IntRange(min=0), help="Test-set image to look at instead  [default: 0]")
-@click.option("--kind", "kinds", multiple=True, metavar="KIND", help="What to draw (repeatable or comma-separated).")
+@click.option("--kind", "kinds", multiple=True, metavar="KIND", shell_complete=choices(kind_names), help="What to draw (repeatable or comma-separated).")
 @click.option("--max-maps", default=64, show_default=True, type=click.IntRange(min=1),
               help="Most panels per grid (filters, feature maps, patterns).")  # fmt: skip
+@click.option("--shared-scale", is_flag=True,
+              help="Feature maps on one scale centred at 0, with a colour bar (compare channels; see negatives).")
+@click.option("--before", is_flag=True, help="Also draw the filters as they were before training (filters-before.png).")
 @output_dir_option
 @unsafe_option
-def visualize(run, layer, image, index, kinds, max_maps, output_dir, unsafe):
+def visualize(run, layer, image, index, kinds, max_maps, shared_scale, before, output_dir, unsafe):
     from cnnlab.runs import load_run
-    from cnnlab.visualize_run import visualize_run
+    from cnnlab.inspect.visualize import visualize_run
 
     if image is not None and index is not None:
         raise click.UsageError("give either --image or --index, not both")
@@ -111,7 +122,7 @@ def visualize(run, layer, image, index, kinds, max_maps, output_dir, unsafe):
     # A bare .keras file outside a run directory: write beside it.
     out_dir = None if loaded.run_dir is not None else Path(run).parent / "plots" / "visualize"
     written = visualize_run(loaded, layer, kinds=kinds, image=image, index=index, max_maps=max_maps,
-                            out_dir=out_dir, unsafe=unsafe)  # fmt: skip
+                            out_dir=out_dir, unsafe=unsafe, shared_scale=shared_scale, before=before)  # fmt: skip
     click.echo(f"wrote {len(written)} file{'s' if len(written) != 1 else ''}:")
     for item in written:
         click.echo(f"  {item.path}" + (f"  ({item.note})" if item.note else ""))

@@ -2,32 +2,55 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 
 import click
 
-from cnnlab.cli.app import cli, config_options
+from cnnlab.cli.app import cli
 from cnnlab.errors import CnnlabError
 
 
+DEFAULT_SUMMARY_CONFIG = Path("configs/fashion.yaml")
+
+
 @cli.command()
-@config_options
-def summary(config, overrides):
+@click.argument("config", required=False, type=click.Path(path_type=Path))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key (repeatable).")
+@click.option("--input", "input_size", metavar="HxWxC",
+              help="Any input size (e.g. 1080x1920x3): shapes and parameters without loading data or building "
+                   "the model. CONFIG then defaults to configs/fashion.yaml.")  # fmt: skip
+def summary(config, overrides, input_size):
     """Build the model in CONFIG without training; show shapes, parameters and arithmetic."""
     from cnnlab.config import load_config
+
+    if input_size is not None:
+        from cnnlab.model.shapes import describe_specs, parse_input_size
+
+        size = parse_input_size(input_size)
+        click.echo(describe_specs(load_config(config or DEFAULT_SUMMARY_CONFIG, overrides), size))
+        return
+    if config is None:
+        raise click.UsageError("give CONFIG (or --input HxWxC for any input size)")
     from cnnlab.data import load_dataset
-    from cnnlab.models import build_model
-    from cnnlab.summary import describe_model
+    from cnnlab.model import build_model
+    from cnnlab.model.summary import describe_model
+
+    from cnnlab.train.phases import describe_phases
 
     cfg = load_config(config, overrides)
     data = load_dataset(cfg.data, cfg.seed)
-    click.echo(describe_model(build_model(cfg, data.input_shape, data.num_classes)))
+    model = build_model(cfg, data.input_shape, data.num_classes)
+    click.echo(describe_model(model))
+    phases = describe_phases(model, cfg)
+    if phases:
+        click.echo("\n" + phases)
 
 
 @cli.command()
 @click.argument("pattern", required=False)
 def layers(pattern):
     """List the layer types a config's model.layers may use (optionally matching PATTERN)."""
-    from cnnlab.layer_specs import layer_classes
+    from cnnlab.config.layer_specs import layer_classes
 
     names = sorted(n for n in layer_classes() if not pattern or pattern.lower() in n.lower())
     if not names:
@@ -38,7 +61,7 @@ def layers(pattern):
 @cli.command()
 def backbones():
     """List the pretrained bases model.backbone.name accepts, with their input sizes."""
-    from cnnlab.backbones import PREPROCESSING_MEANING, REGISTRY, RUN_BACKBONE
+    from cnnlab.config.backbones import PREPROCESSING_MEANING, REGISTRY, RUN_BACKBONE
 
     click.echo(f"{'name':<18} {'min size':>9} {'default':>9}  {'preprocessing':<14} keras.applications")
     for name, b in REGISTRY.items():

@@ -22,8 +22,8 @@ def lr_find(config, overrides, steps, min_lr, max_lr, output_dir):
     suggested rate marked (the steepest descent of the smoothed loss), and prints the
     --set line that uses it. The model's weights are restored afterwards."""
     from cnnlab.config import load_config
-    from cnnlab.lr_find import check_range
-    from cnnlab.lr_find import lr_find as range_test
+    from cnnlab.train.lr_find import check_range
+    from cnnlab.train.lr_find import lr_find as range_test
 
     check_range(steps, min_lr, max_lr)  # before loading any data
     cfg = load_config(config, overrides)
@@ -54,7 +54,7 @@ def data_command(config, overrides, imbalance_ratio, samples, output_dir):
     sizes and channels on disk (what is resized or skipped, and why), pixel mean/std,
     and a grid of sample images per class (<output-dir>/<name>/data/samples.png)."""
     from cnnlab.config import load_config
-    from cnnlab.data_report import data_report, format_report, imbalance_warning
+    from cnnlab.data.report import data_report, format_report, imbalance_warning
 
     report = data_report(load_config(config, overrides), output_dir, samples)
     for line in format_report(report):
@@ -76,8 +76,8 @@ def tune(config, overrides, fresh, output_dir):
     search. Ends with a table of the trials, best first, and the best config written to
     <output-dir>/<name>/tune/best.yaml. Needs: pip install 'cnnlab[tune]'."""
     from cnnlab.cli.app import stop_signals
-    from cnnlab.tune import keras_tuner, load_tune_config, summary_table
-    from cnnlab.tune import tune as search
+    from cnnlab.train.tune import keras_tuner, load_tune_config, summary_table
+    from cnnlab.train.tune import tune as search
 
     cfg, tune_cfg = load_tune_config(config, overrides)
     keras_tuner()  # installed? say so before any training

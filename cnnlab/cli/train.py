@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from cnnlab.cli.app import cli, config_options, output_dir_option, stop_signals
+from cnnlab.cli.completion import backbone_names, choices, complete_runs
 
 
 @cli.command()
@@ -14,23 +15,28 @@ from cnnlab.cli.app import cli, config_options, output_dir_option, stop_signals
 @click.option("--epochs", type=click.IntRange(min=1), help="Shortcut for --set train.epochs=N.")
 @click.option(
     "--resume",
+    shell_complete=complete_runs,
     is_flag=False,
     flag_value="",
     default=None,
     metavar="[RUN]",
     help="Continue an interrupted run (default: the newest one under --output-dir) with its own config.",
 )
+@click.option("--profile", is_flag=True, help="Print where the time went: start-up, data, model, training, evaluation, files.")
 @output_dir_option
-def train(config, overrides, epochs, resume, output_dir):
+def train(config, overrides, epochs, resume, profile, output_dir):
     """Train the model described by CONFIG into a new run directory.
 
     Ctrl-C or SIGTERM stops at the next safe point and prints the command to resume."""
+    from cnnlab.train.timing import Timings
+
+    timings = Timings()  # from here: cnnlab's own imports and TensorFlow's start count too
     from cnnlab.config import load_config
 
     overrides = list(overrides) + ([f"train.epochs={epochs}"] if epochs else [])
     resume_run = None
     if resume is not None:
-        from cnnlab.resume import plan_resume
+        from cnnlab.train.resume import plan_resume
 
         plan = plan_resume(resume or None, output_dir, config, overrides)
         if plan.cfg is None:
@@ -45,15 +51,17 @@ def train(config, overrides, epochs, resume, output_dir):
     from cnnlab.train import train as run_training
 
     with stop_signals():
-        run = run_training(cfg, output_dir, resume_run=resume_run)
+        run = run_training(cfg, output_dir, resume_run=resume_run, timings=timings)
     report_run(run)
+    if profile:
+        click.echo(timings.table(), err=True)
 
 
 def report_run(run: Path) -> None:
     """The last two lines of train/finetune; benchmarks parse 'run saved to'."""
-    from cnnlab.train import read_metrics
+    from cnnlab.runs import RunDir
 
-    metrics = read_metrics(run)
+    metrics = RunDir(run).read_metrics()
     click.echo(f"test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f}")
     click.echo(f"run saved to {run}")
 
@@ -63,7 +71,7 @@ DEFAULT_FINETUNE_CONFIG = Path("configs/finetune.yaml")
 
 @cli.command()
 @click.argument("config", required=False, type=click.Path(path_type=Path))
-@click.option("--backbone", required=True, metavar="NAME", help="A pretrained base (cnnlab backbones lists them).")
+@click.option("--backbone", required=True, metavar="NAME", shell_complete=choices(backbone_names), help="A pretrained base (cnnlab backbones lists them).")
 @click.option("--mode", type=click.Choice(["feature_extraction", "fine_tune"]), help="Frozen base, or unfreeze its top.")
 @click.option("--weights", metavar="W", help="imagenet | none | a weights file | a cnnlab run directory or .keras file.")
 @click.option("--unfreeze", type=click.IntRange(min=1), help="fine_tune: unfreeze the top N base layers (not BatchNorm).")
@@ -74,7 +82,7 @@ def finetune(config, backbone, mode, weights, unfreeze, overrides, output_dir):
 
     CONFIG defaults to configs/finetune.yaml (Fashion-MNIST, resized inside the model
     for the backbone); the flags override it, and --set overrides the flags."""
-    from cnnlab.transfer import finetune_config
+    from cnnlab.config.finetune import finetune_config
 
     cfg, notes = finetune_config(config or DEFAULT_FINETUNE_CONFIG, backbone, mode, weights, unfreeze, overrides)
     for note in notes:

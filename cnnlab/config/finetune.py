@@ -1,0 +1,40 @@
+"""The config ``cnnlab finetune`` trains: a config file with the command's flags applied."""
+
+from __future__ import annotations
+
+import yaml
+
+from cnnlab.config import load_config
+from cnnlab.config.backbones import REGISTRY
+
+
+
+def finetune_config(config, backbone: str, mode=None, weights=None, unfreeze=None, overrides=()):
+    """The config ``cnnlab finetune`` trains: CONFIG with the flags applied (--set wins over
+    flags). Returns (cfg, notes). When the input size comes from the file and is too small
+    for the backbone (xception needs 71x71), the backbone's minimum is used and a note says so."""
+    flags = [f"model.backbone.name={backbone}"]
+    if mode:
+        flags.append(f"model.backbone.mode={mode}")
+    if mode == "feature_extraction":  # the file's fine-tune settings do not apply then
+        flags += ["model.backbone.unfreeze=null", "model.backbone.unfreeze_from=null"]
+    if weights:
+        flags.append(f"model.backbone.weights={weights}")
+    if unfreeze:
+        flags += [f"model.backbone.unfreeze={unfreeze}", "model.backbone.unfreeze_from=null"]
+        if not mode:
+            flags.append("model.backbone.mode=fine_tune")
+    notes = []
+    explicit = any(item.partition("=")[0].strip().startswith("model.backbone.input_size") for item in overrides)
+    if backbone in REGISTRY and not explicit:
+        try:
+            raw = yaml.safe_load(open(config, encoding="utf-8")) or {}
+            size = ((raw.get("model") or {}).get("backbone") or {}).get("input_size")
+            smallest = REGISTRY[backbone].min_size
+            if size and min(int(s) for s in size) < smallest:
+                flags.append(f"model.backbone.input_size=[{smallest}, {smallest}]")
+                notes.append(f"{backbone} needs at least {smallest}x{smallest}: using input_size "
+                             f"[{smallest}, {smallest}] instead of the config's {list(size)}")  # fmt: skip
+        except Exception:  # unreadable or odd file: load_config reports it properly below
+            pass
+    return load_config(config, flags + list(overrides)), notes

@@ -1,0 +1,109 @@
+"""Test-set evaluation: loss, accuracy, per-class precision/recall/F1, confusion matrix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cnnlab import runs
+from cnnlab.config import DataConfig
+from cnnlab.data import load_dataset
+from cnnlab.data.images import model_image_shape
+from cnnlab.errors import DataError
+from cnnlab.model import outputs_logits
+from cnnlab.plots import plot_confusion_matrix, plot_misclassified
+
+
+@dataclass
+class Evaluation:
+    metrics: dict  # written to metrics.json: test_loss and test_accuracy first
+    probabilities: np.ndarray  # (N, classes)
+    y_true: np.ndarray  # (N,)
+
+
+def predict_probabilities(model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    scores = np.asarray(model.predict(images, batch_size=batch_size, verbose=0), dtype=np.float64)
+    if outputs_logits(model):  # softmax, numerically stable
+        scores = np.exp(scores - scores.max(axis=1, keepdims=True))
+        scores /= scores.sum(axis=1, keepdims=True)
+    return scores
+
+
+def evaluate_model(model, x_test: np.ndarray, y_test: np.ndarray, class_names: list[str], batch_size: int = 256) -> Evaluation:
+    probs = predict_probabilities(model, x_test, batch_size)
+    y_true = np.asarray(y_test, np.int64)
+    y_pred = probs.argmax(axis=1)
+    n_classes = len(class_names)
+    # Same clipping as Keras's cross-entropy, so test_loss matches model.evaluate.
+    loss = float(-np.mean(np.log(np.clip(probs[np.arange(len(y_true)), y_true], 1e-7, 1.0))))
+    cm = confusion_matrix(y_true, y_pred, n_classes)
+    per_class = {}
+    for c, name in enumerate(class_names):
+        tp = cm[c, c]
+        precision = tp / cm[:, c].sum() if cm[:, c].sum() else 0.0
+        recall = tp / cm[c, :].sum() if cm[c, :].sum() else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_class[name] = {
+            "precision": round(float(precision), 4),
+            "recall": round(float(recall), 4),
+            "f1": round(float(f1), 4),
+            "support": int(cm[c, :].sum()),
+        }
+    metrics = {
+        "test_loss": round(loss, 5),
+        "test_accuracy": round(float((y_pred == y_true).mean()), 5),
+        "test_images": int(len(y_true)),
+        "per_class": per_class,
+        "class_names": list(class_names),
+        "confusion_matrix": cm.tolist(),  # rows: true class, columns: predicted class
+    }
+    return Evaluation(metrics, probs, y_true)
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
+    cm = np.zeros((n_classes, n_classes), np.int64)
+    np.add.at(cm, (y_true, y_pred), 1)
+    return cm
+
+
+def write_evaluation(run: Path, evaluation: Evaluation, x_test: np.ndarray) -> None:
+    """metrics.json, plots/confusion_matrix.png and plots/misclassified.png."""
+    run = runs.RunDir(run)
+    names = evaluation.metrics["class_names"]
+    run.write_metrics(evaluation.metrics)
+    cm = np.array(evaluation.metrics["confusion_matrix"])
+    runs.save_figure(plot_confusion_matrix(cm, names), run.plot("confusion_matrix.png"))
+    y_pred = evaluation.probabilities.argmax(axis=1)
+    runs.save_figure(
+        plot_misclassified(x_test, evaluation.y_true, y_pred, evaluation.probabilities, names),
+        run.plot("misclassified.png"),
+    )
+
+
+def run_test_data(loaded, fix: str = "pass the run directory that trained this model") -> tuple[np.ndarray, np.ndarray]:
+    """A loaded run's own test images and labels. A bare .keras file has no config, so it
+    gets Fashion-MNIST adapted to the model's input size and channels."""
+    if loaded.config is not None:
+        data_cfg, seed = loaded.config.data, loaded.config.seed
+    else:
+        h, w, c = model_image_shape(loaded.model)
+        data_cfg, seed = DataConfig(image_size=(h, w), color_mode="rgb" if c == 3 else "grayscale"), 0
+    data = load_dataset(data_cfg, seed)
+    if data.num_classes != len(loaded.class_names):
+        raise DataError(
+            f"the model predicts {len(loaded.class_names)} classes but the test data found for it has "
+            f"{data.num_classes}; {fix}"
+        )
+    return data.x_test, data.y_test
+
+
+def evaluate_run(loaded, batch_size: int = 256) -> Evaluation:
+    """Evaluate a loaded run on its test split and, for a run directory, rewrite its
+    metrics.json and plots."""
+    x_test, y_test = run_test_data(loaded)
+    evaluation = evaluate_model(loaded.model, x_test, y_test, loaded.class_names, batch_size)
+    if loaded.run_dir is not None:
+        write_evaluation(loaded.run_dir, evaluation, x_test)
+    return evaluation

@@ -1,0 +1,40 @@
+"""The shift test: test accuracy as every test image moves right by 0, 1, ... pixels.
+A CNN's shared filters see a moved shoe as the same shoe; a dense network's weights are
+tied to pixel positions. ``cnnlab shift RUN RUN...`` draws both curves on one plot."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cnnlab.inspect.evaluate import predict_probabilities, run_test_data
+
+
+def shift_right(images: np.ndarray, pixels: int) -> np.ndarray:
+    """(N, H, W, C) moved ``pixels`` to the right; the columns that come in are black (0)."""
+    if pixels == 0:
+        return images
+    out = np.zeros_like(images)
+    out[:, :, pixels:] = images[:, :, :-pixels]
+    return out
+
+
+def shift_accuracy(loaded, shifts) -> list[float]:
+    """Accuracy of a loaded run on its own test split, once per shift."""
+    x_test, y_test = run_test_data(loaded)
+    return [float((predict_probabilities(loaded.model, shift_right(x_test, s)).argmax(1) == y_test).mean())
+            for s in shifts]  # fmt: skip
+
+
+def plot_shift(curves: dict[str, list[float]], shifts):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, accuracies in curves.items():
+        ax.plot(list(shifts), accuracies, "-o", label=name)
+    ax.set_xlabel("pixels the test images moved right")
+    ax.set_ylabel("test accuracy")
+    ax.set_title("how accuracy falls as the images move")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return fig

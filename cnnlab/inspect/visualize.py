@@ -1,0 +1,108 @@
+"""``cnnlab visualize``: pick the layers, the kinds and the image, then let each
+registered kind (cnnlab.inspect.kinds) draw into RUN/plots/visualize/<layer>/<kind>.png.
+
+    from cnnlab.runs import load_run
+    from cnnlab.inspect.visualize import visualize_run
+    for written in visualize_run(load_run("outputs/fashion/20260101-120000"), "conv2d"):
+        print(written.path)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from cnnlab import runs
+from cnnlab.data.images import load_image, model_image_shape
+from cnnlab.errors import DataError, ModelError, RunError
+from cnnlab.inspect import probes
+from cnnlab.inspect.evaluate import run_test_data
+from cnnlab.inspect.kinds import KINDS, ChosenImage, DrawContext, Written, applicable_kinds, check_kinds, default_kinds, parse_kinds
+from cnnlab.inspect.kinds.histogram import InitialWeights
+from cnnlab.inspect.layer_paths import LayerRef, find_layers, last_map_layer, output_shape, shown_layers, walk
+from cnnlab.model.summary import shape_text
+
+STATS_IMAGES = 256  # stats over this many test images: one image says little about a dead filter
+
+__all__ = ["Written", "choose_image", "plan_layers", "test_split", "visualize_run"]
+
+
+def plan_layers(model, layer: str | None, kinds) -> list[tuple[LayerRef, list[str]]]:
+    """--layer and --kind -> [(layer, kinds to draw)], or a ModelError that says what applies."""
+    requested = parse_kinds(kinds)
+    if layer is None:
+        if requested != ["gradcam"]:
+            raise ModelError(
+                "give --layer NAME (only --kind gradcam defaults to the last conv layer); " + shown_layers(walk(model))
+            )
+        refs = [last_map_layer(model)]
+    else:
+        refs = find_layers(model, layer)
+    plan = []
+    for ref in refs:
+        if requested and len(refs) == 1:
+            check_kinds(ref, requested)
+        applicable = applicable_kinds(ref.layer)
+        chosen = [k for k in requested if k in applicable] if requested else default_kinds(ref.layer)
+        if chosen:
+            plan.append((ref, chosen))
+    if not plan:
+        if len(refs) == 1:
+            ref = refs[0]
+            raise ModelError(
+                f"layer {ref.path!r} ({ref.class_name}) outputs {shape_text(output_shape(ref.layer), 'an unknown shape')}, "
+                f"not a 4-D feature map, and has no weights: nothing to draw; {shown_layers(walk(model))}"
+            )
+        raise ModelError(f"none of the layers {layer!r} means can draw {', '.join(requested)}")
+    return plan
+
+
+def visualize_run(loaded, layer: str | None = None, *, kinds=(), image: str | Path | None = None,
+                  index: int | None = None, max_maps: int = 64, out_dir: Path | None = None,
+                  unsafe: bool = False, shared_scale: bool = False, before: bool = False) -> list[Written]:  # fmt: skip
+    """Draw the asked-for kinds for each layer; return the written files in order.
+    ``unsafe`` as for load_run: the histogram reloads the run's model for its initial weights.
+    ``shared_scale``: feature maps on one zero-centred scale; ``before``: filters before training too."""
+    model = loaded.model
+    plan = plan_layers(model, layer, kinds)
+    if image is not None and index is not None:
+        raise DataError("give either --image or --index, not both")
+    if out_dir is None:
+        if loaded.run_dir is None:
+            raise RunError("no output folder: pass a run directory, or out_dir= when calling visualize_run")
+        out_dir = runs.RunDir(loaded.run_dir).visualize_dir
+    out_dir = Path(out_dir)
+    needs_image = any(KINDS[k].needs_image for _, ks in plan for k in ks)
+    chosen = choose_image(loaded, image, index) if needs_image or image is not None else None  # check --image anyway
+    initial = InitialWeights(loaded, unsafe)
+    written: list[Written] = []
+    for ref, ks in plan:
+        folder = runs.inside(out_dir, ref.path)  # nested layers get nested folders: resnet50/conv1_conv/
+        probe = probes.Probe(model, ref) if any(KINDS[k].needs_probe for k in ks) else None  # built once per layer
+        ctx = DrawContext(ref, folder, loaded, max_maps, probe=probe, chosen=chosen, initial=initial,
+                          options={"shared_scale": shared_scale, "before": before})  # fmt: skip
+        for kind in ks:
+            written += KINDS[kind].draw(ctx)
+    return written
+
+
+def choose_image(loaded, image: str | Path | None, index: int | None) -> ChosenImage:
+    """--image PATH (converted as predict does) or --index N of the run's test split."""
+    h, w, c = model_image_shape(loaded.model)
+    if image is not None:
+        array = load_image(image, h, w, c)
+        return ChosenImage(array, Path(image).name, None, array[None], f"image {Path(image).name}")
+    x_test, y_test = test_split(loaded)
+    index = 0 if index is None else index
+    if not 0 <= index < len(x_test):
+        raise DataError(f"--index {index} is out of range: this run's test split has {len(x_test)} images (0..{len(x_test) - 1})")
+    label = int(y_test[index])
+    sample = x_test[:STATS_IMAGES]
+    name = loaded.class_names[label] if 0 <= label < len(loaded.class_names) else str(label)
+    return ChosenImage(x_test[index], f"test #{index}: {name}", label, sample, f"the first {len(sample)} test images")
+
+
+def test_split(loaded) -> tuple[np.ndarray, np.ndarray]:
+    """The run's own test images (a bare .keras file: Fashion-MNIST adapted to its input)."""
+    return run_test_data(loaded, fix="pass --image PATH, or the run directory that trained this model")

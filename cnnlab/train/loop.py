@@ -1,0 +1,126 @@
+"""Train a config into a new run directory: compile, fit with callbacks, keep the
+best model, evaluate on the test split, and draw the standard plots.
+
+    from cnnlab.config import load_config
+    from cnnlab.train import train
+    run_dir = train(load_config("configs/fashion.yaml"))
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+from cnnlab import runs
+from cnnlab.backend import keras
+from cnnlab.config import dump_config
+from cnnlab.data import load_dataset
+from cnnlab.data.mixing import mix_batches
+from cnnlab.data.pipeline import make_pipeline
+from cnnlab.inspect.evaluate import evaluate_model, write_evaluation
+from cnnlab.model import build_model
+from cnnlab.model.summary import describe_model
+from cnnlab.plots import plot_history
+from cnnlab.train.callbacks import BestModel, HistoryRecorder, stateful_callbacks
+from cnnlab.train.compile import compile_model, fit_verbosity, set_precision_policy
+from cnnlab.train.guard import TrainingGuard
+from cnnlab.train.phases import cache_features, plan_phases, uses_feature_cache
+from cnnlab.train.resume import mark_done, resume_state
+from cnnlab.train.class_weights import class_weights, describe_class_weights
+from cnnlab.train.state import RunState
+from cnnlab.train.timing import Timings
+
+
+def train(cfg, output_dir: Path = runs.DEFAULT_OUTPUT_DIR, resume_run: Path | None = None,
+          timings: Timings | None = None) -> Path:  # fmt: skip
+    """Train ``cfg`` and return the run directory. ``resume_run``: continue that
+    interrupted run from its last backed-up epoch (see cnnlab.train.resume). ``timings``
+    collects where the time went (also saved in metrics.json as timings_seconds)."""
+    timings = timings or Timings()
+    k = keras()
+    timings.lap("start TensorFlow")
+    runs.check_writable(resume_run or output_dir)  # before minutes of loading and training
+    k.utils.set_random_seed(cfg.seed)  # python, numpy and TF generators
+    set_precision_policy(cfg)
+    data = load_dataset(cfg.data, cfg.seed)
+    timings.lap("load data")
+    model = build_model(cfg, data.input_shape, data.num_classes)
+    timings.lap("build model")
+    # train.class_weight: checked (class names) before the run directory exists.
+    weights = class_weights(cfg.train.class_weight, data.y_train, data.class_names)
+
+    if resume_run is not None:  # its config, classes and initial weights are there already
+        run = runs.RunDir(resume_run)
+        state, pending = resume_state(run)
+    else:
+        run = runs.RunDir(runs.create_run_dir(output_dir, cfg.name))
+        state, pending = RunState(), None
+        runs.write_text(run.config, dump_config(cfg))
+        runs.write_json(run.classes, data.class_names)
+        weights_line = describe_class_weights(weights, data.class_names, cfg.train.class_weight)
+        runs.write_text(run.summary, describe_model(model) + "\n" + weights_line + "\n")
+        run.write_status("running", 0)
+        # Kept for "weights before vs after training" histograms.
+        with runs.atomic_path(run.initial_weights) as tmp:
+            model.save_weights(tmp)
+
+    one_hot = data.num_classes if cfg.train.loss == "categorical_crossentropy" else 0
+    batch = cfg.data.batch_size
+    # cache_features: the frozen base runs once here, and fit_model is the head alone on (N, F) features.
+    fit_model, fit_data = cache_features(model, data, batch) if uses_feature_cache(cfg) else (model, data)
+    train_ds = make_pipeline(fit_data.x_train, data.y_train, batch, shuffle=True, seed=cfg.seed, one_hot=one_hot)
+    train_ds = mix_batches(train_ds, cfg.augment, cfg.seed)  # MixUp/CutMix on training batches; no-op when off
+    val_ds = (
+        make_pipeline(fit_data.x_val, data.y_val, batch, shuffle=False, seed=cfg.seed, one_hot=one_hot)
+        if len(data.x_val)
+        else None
+    )
+    steps_per_epoch = math.ceil(len(data.x_train) / batch)
+    phases = plan_phases(cfg)  # [train] for a plain model; cnnlab.train.phases explains the others
+
+    best = BestModel(run.model, cfg.train.monitor, state, target=model)  # always the full raw-pixel model
+    history = HistoryRecorder(run, state)
+    callbacks = [history, best, *stateful_callbacks(cfg)]  # history first: its epoch_seconds exclude saving
+    if cfg.train.tensorboard:
+        callbacks.append(k.callbacks.TensorBoard(log_dir=str(run.tensorboard), profile_batch=0))
+    # Last callback: backs up after the others wrote their files; stops on Ctrl-C/SIGTERM/NaN.
+    # One guard for all phases; on resume it knows the phase and epoch to continue from.
+    guard = TrainingGuard(run, cfg, state, callbacks, train_ds, pending=pending)
+    callbacks.append(guard)
+    timings.lap("run files and input pipeline")
+    started = time.perf_counter()
+    for number, phase in enumerate(phases, 1):
+        if number < guard.resume_phase:
+            continue  # finished before the interruption: the backup and model.keras hold its result
+        # Phase boundary: trainable flags change, so recompile (Keras fixes the trained variables at compile).
+        phase.apply(model, cfg)
+        compile_model(fit_model, cfg, steps_per_epoch, optimizer_cfg=phase.optimizer, epochs=phase.epochs)
+        history.start_phase(number)  # one epoch count and one history.csv across the phases
+        first, last = guard.start_phase(number, phase.epochs, "finetune.learning_rate" if number > 1 else None)
+        with guard.supervise():
+            fit_model.fit(
+                train_ds,
+                validation_data=val_ds,
+                epochs=last,
+                initial_epoch=first,
+                callbacks=callbacks,
+                class_weight=weights,  # None unless train.class_weight is set
+                verbose=fit_verbosity(cfg.train.verbose),
+                shuffle=False,  # the tf.data pipeline shuffles (seeded) already
+            )
+        best.restore(model)  # the next phase, and the evaluation, start from the best weights so far
+    train_seconds = time.perf_counter() - started + guard.seconds_before
+    timings.lap("train (compile + fit)")
+
+    evaluation = evaluate_model(fit_model, fit_data.x_test, data.y_test, data.class_names, batch_size=max(batch, 256))
+    timings.lap("evaluate")
+    evaluation.metrics["train_seconds"] = round(train_seconds, 2)
+    evaluation.metrics["best_epoch"] = state.best_epoch + 1
+    evaluation.metrics["timings_seconds"] = timings.rounded()  # up to the evaluation
+    write_evaluation(run.path, evaluation, data.x_test)
+    history_columns = run.read_history()  # the whole run's, resumed epochs included
+    runs.save_figure(plot_history(history_columns), run.plot("history.png"))
+    mark_done(run, len(history_columns["epoch"]))  # status "done"; the backup is no longer needed
+    timings.lap("metrics, plots and files")
+    return run.path

@@ -1,0 +1,124 @@
+"""Training phases, and the feature cache of feature-extraction mode.
+
+``train()`` runs a list of phases on one model, with one history and one epoch count:
+
+    plain model                   [train]                   train.epochs
+    backbone, feature_extraction  [feature_extraction]      train.epochs, base frozen
+    backbone, fine_tune           [head, fine_tune]         train.epochs on the head alone, then
+                                                            finetune.epochs with the top of the base
+                                                            unfrozen at finetune.learning_rate
+
+The phase boundary is explicit: ``Phase.apply`` sets every trainable flag from the config
+alone (whatever state the model was in), and the caller recompiles right after it,
+because Keras fixes the set of trained variables when it compiles the train step. So a
+resume can re-enter any phase: apply, compile, fit with initial_epoch = the epochs done
+(cnnlab.train.resume.TrainingGuard.start_phase). Phases are numbered from 1 in plan order;
+history.csv's ``phase`` column and status.json's ``phase`` hold that number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from cnnlab.backend import keras
+from cnnlab.model.backbones import base_layers, find_backbone
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str  # "train" | "feature_extraction" | "head" | "fine_tune"
+    epochs: int
+    optimizer: object  # cnnlab.config.OptimizerConfig for this phase
+
+    def apply(self, model, cfg) -> None:
+        """Set the trainable flags this phase trains with; recompile afterwards."""
+        if cfg.model.backbone is None:
+            return
+        base = find_backbone(model)
+        base.trainable = False  # feature extraction and fine-tune phase 1: the head alone
+        if self.name == "fine_tune":
+            unfreeze_top(base, cfg.model.backbone)
+
+
+def plan_phases(cfg) -> list[Phase]:
+    bc = cfg.model.backbone
+    if bc is None:
+        return [Phase("train", cfg.train.epochs, cfg.train.optimizer)]
+    if bc.mode == "feature_extraction":
+        return [Phase("feature_extraction", cfg.train.epochs, cfg.train.optimizer)]
+    # Phase 2: same optimizer type, the low learning rate, no warm-up (the head is trained already).
+    low = cfg.train.optimizer.model_copy(update={"learning_rate": cfg.finetune.learning_rate, "warmup_epochs": 0})
+    return [Phase("head", cfg.train.epochs, cfg.train.optimizer), Phase("fine_tune", cfg.finetune.epochs, low)]
+
+
+def unfreeze_top(base, bc) -> list:
+    """Unfreeze the top ``unfreeze`` layers of the base (or from ``unfreeze_from`` up),
+    except BatchNormalization: its statistics were fitted on the pretraining data, and
+    small fine-tuning batches would wreck them. Returns the unfrozen layers."""
+    layers = base_layers(base)
+    if bc.unfreeze is not None:
+        start = len(layers) - bc.unfreeze
+    else:
+        start = [layer.name for layer in layers].index(bc.unfreeze_from)
+    base.trainable = True  # a frozen container would hide its layers' own flags
+    unfrozen = []
+    for i, layer in enumerate(layers):
+        layer.trainable = i >= start and not isinstance(layer, keras().layers.BatchNormalization)
+        if layer.trainable:
+            unfrozen.append(layer)
+    return unfrozen
+
+
+# ---------------------------------------------------------------- feature cache
+
+
+def uses_feature_cache(cfg) -> bool:
+    bc = cfg.model.backbone
+    return bc is not None and bc.mode == "feature_extraction" and bc.cache_features
+
+
+def cache_features(model, data, batch_size: int):
+    """Run the frozen base once over train/val/test: (N, H, W, C) pixels -> (N, F) pooled
+    features. Returns a head-only model that shares its layers, and so its weights, with
+    ``model`` (training it trains the full model's head), and the data as features."""
+    k = keras()
+    pooled = model.get_layer("pooling")
+    extractor = k.Model(model.input, pooled.output)  # built from model's own graph: no "Graph disconnected"
+    width = tuple(pooled.output.shape[1:])
+
+    def features(x):
+        if len(x) == 0:
+            return np.zeros((0, *width), np.float32)
+        return extractor.predict(x, batch_size=batch_size, verbose=0)
+
+    features_in = k.Input(shape=width, name="features")
+    x = features_in
+    for layer in model.layers[model.layers.index(pooled) + 1 :]:  # the head: a chain after pooling
+        x = layer(x)
+    head = k.Model(features_in, x, name=f"{model.name}_head")
+    cached = replace(data, x_train=features(data.x_train), x_val=features(data.x_val), x_test=features(data.x_test))
+    return head, cached
+
+
+def describe_phases(model, cfg) -> str:
+    """What each training phase trains, for ``cnnlab summary``: trainable weights, and
+    for fine-tuning which base layers are unfrozen (BatchNorm stays frozen)."""
+    phases = plan_phases(cfg)
+    if cfg.model.backbone is None:
+        return ""
+    lines = ["Phases (what each trains):"]
+    for number, phase in enumerate(phases, 1):
+        phase.apply(model, cfg)
+        trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+        base = find_backbone(model)
+        unfrozen = [layer.name for layer in base_layers(base) if base.trainable and layer.trainable and layer.weights]
+        what = "the head only, base frozen" if not unfrozen else (
+            f"the head + {len(unfrozen)} base layers with weights: {', '.join(unfrozen[:6])}"
+            + (", ..." if len(unfrozen) > 6 else "") + " (BatchNorm stays frozen)"
+        )  # fmt: skip
+        lines.append(f"  {number}. {phase.name}: {phase.epochs} epochs at learning rate "
+                     f"{phase.optimizer.learning_rate:g}, {trainable:,} trainable weights: {what}")  # fmt: skip
+    phases[0].apply(model, cfg)  # leave the model as training starts
+    return "\n".join(lines)
