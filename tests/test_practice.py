@@ -309,7 +309,7 @@ def test_tune_runs_trials_as_normal_runs_and_writes_the_best_config(cli, tmp_pat
 @pytest.mark.slow
 def test_interrupted_search_continues_where_it_stopped(cli, tmp_path, pattern_npz):
     pytest.importorskip("keras_tuner")
-    from cnnlab import signals
+    from cnnlab.train import signals
     from cnnlab.errors import TrainingInterrupted
     from cnnlab.train.tune import load_tune_config, tune
 
