@@ -21,4 +21,4 @@ if [ ! -x .venv/bin/python ]; then
     ${SUDO:-} apt-get install -y -q python3-venv && python3 -m venv .venv
   }
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,tune]'

@@ -7,34 +7,51 @@ from pathlib import Path
 import click
 
 from cnnlab.cli.app import RUN_HELP, cli, output_dir_option, say_default_run, unsafe_option
+from cnnlab.cli.completion import choices, complete_runs, kind_names
+
+
+def tta_option(f):
+    return click.option("--tta", type=click.IntRange(min=1), metavar="N",
+                        help="Test-time augmentation: average over N copies augmented by the run's own "
+                             "augmentation block.")(f)  # fmt: skip
 
 
 @cli.command(help=f"Evaluate a trained model on its dataset's test split.\n\nRUN: {RUN_HELP}.")
-@click.argument("run", required=False)
+@click.argument("run", required=False, shell_complete=complete_runs)
+@tta_option
 @output_dir_option
 @unsafe_option
-def evaluate(run, output_dir, unsafe):
+def evaluate(run, tta, output_dir, unsafe):
     from cnnlab.inspect.evaluate import evaluate_run
     from cnnlab.runs import load_run
 
     loaded = load_run(run, output_dir, unsafe=unsafe)
     say_default_run(run, loaded)
+    if tta:
+        from cnnlab.inspect.tta import augmentation_block, tta_run
+
+        augmentation_block(loaded.model)  # no augmentation: say so before evaluating
     metrics = evaluate_run(loaded).metrics
     click.echo(f"test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f} "
                f"on {metrics['test_images']} images")  # fmt: skip
     width = max(len(n) for n in metrics["class_names"])
     for name, row in metrics["per_class"].items():
         click.echo(f"  {name:<{width}}  precision {row['precision']:.3f}  recall {row['recall']:.3f}  f1 {row['f1']:.3f}")
+    if tta:
+        result = tta_run(loaded, tta)
+        click.echo(f"test accuracy {result['tta_accuracy']:.4f} with TTA over {tta} augmented copies "
+                   f"(without: {result['accuracy']:.4f})")  # fmt: skip
     if loaded.run_dir is not None:
         click.echo(f"metrics and plots written to {loaded.run_dir}")
 
 
 @cli.command(help=f"Top classes with probabilities for PNG/JPEG images of any size and colour.\n\nRUN: {RUN_HELP}.")
-@click.argument("args", nargs=-1, required=True, metavar="[RUN] IMAGE...")
+@click.argument("args", nargs=-1, required=True, metavar="[RUN] IMAGE...", shell_complete=complete_runs)
 @click.option("--top", default=3, show_default=True, type=click.IntRange(min=1), help="How many classes to show.")
+@tta_option
 @output_dir_option
 @unsafe_option
-def predict(args, top, output_dir, unsafe):
+def predict(args, top, tta, output_dir, unsafe):
     from cnnlab.inspect.evaluate import predict_probabilities
     from cnnlab.data.images import load_image, model_image_shape
     from cnnlab.runs import load_run
@@ -50,7 +67,12 @@ def predict(args, top, output_dir, unsafe):
     import numpy as np
 
     batch = np.stack([load_image(p, h, w, c) for p in images])  # (N, H, W, C) uint8
-    probs = predict_probabilities(loaded.model, batch)
+    if tta:
+        from cnnlab.inspect.tta import tta_probabilities
+
+        probs = tta_probabilities(loaded.model, batch, tta)  # averaged over TTA augmented copies
+    else:
+        probs = predict_probabilities(loaded.model, batch)
     for path, row in zip(images, probs):
         best = np.argsort(-row)[:top]
         click.echo(f"{path}: " + ", ".join(f"{loaded.class_names[i]} {row[i]:.3f}" for i in best))
@@ -75,13 +97,13 @@ class KindsHelpCommand(click.Command):
     "Files go to RUN/plots/visualize/<layer>/<kind>.png.\n\n"
     f"RUN: {RUN_HELP}.",
 )
-@click.argument("run", required=False)
+@click.argument("run", required=False, shell_complete=complete_runs)
 @click.option("--layer", metavar="NAME",
               help="Layer name (conv2d_1), class name for its first layer (Conv2D), 'all', or a layer inside a "
                    "nested backbone (resnet50/conv1_conv, or conv1_conv when unique).")  # fmt: skip
 @click.option("--image", type=click.Path(path_type=Path), help="A PNG/JPEG to look at (any size and colour).")
 @click.option("--index", type=click.IntRange(min=0), help="Test-set image to look at instead  [default: 0]")
-@click.option("--kind", "kinds", multiple=True, metavar="KIND", help="What to draw (repeatable or comma-separated).")
+@click.option("--kind", "kinds", multiple=True, metavar="KIND", shell_complete=choices(kind_names), help="What to draw (repeatable or comma-separated).")
 @click.option("--max-maps", default=64, show_default=True, type=click.IntRange(min=1),
               help="Most panels per grid (filters, feature maps, patterns).")  # fmt: skip
 @click.option("--shared-scale", is_flag=True,

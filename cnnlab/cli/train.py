@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from cnnlab.cli.app import cli, config_options, output_dir_option, stop_signals
+from cnnlab.cli.completion import backbone_names, choices, complete_runs
 
 
 @cli.command()
@@ -15,6 +16,7 @@ from cnnlab.cli.app import cli, config_options, output_dir_option, stop_signals
 @click.option("--epochs", type=click.IntRange(min=1), help="Shortcut for --set train.epochs=N.")
 @click.option(
     "--resume",
+    shell_complete=complete_runs,
     is_flag=False,
     flag_value="",
     default=None,
@@ -93,7 +95,7 @@ DEFAULT_FINETUNE_CONFIG = Path("configs/finetune.yaml")
 
 @cli.command()
 @click.argument("config", required=False, type=click.Path(path_type=Path))
-@click.option("--backbone", required=True, metavar="NAME", help="A pretrained base (cnnlab backbones lists them).")
+@click.option("--backbone", required=True, metavar="NAME", shell_complete=choices(backbone_names), help="A pretrained base (cnnlab backbones lists them).")
 @click.option("--mode", type=click.Choice(["feature_extraction", "fine_tune"]), help="Frozen base, or unfreeze its top.")
 @click.option("--weights", metavar="W", help="imagenet | none | a weights file | a cnnlab run directory or .keras file.")
 @click.option("--unfreeze", type=click.IntRange(min=1), help="fine_tune: unfreeze the top N base layers (not BatchNorm).")

@@ -15,6 +15,7 @@ import yaml
 from pydantic import ValidationError
 
 from cnnlab.config.checks import CHECKS
+from cnnlab.config.inherit import resolve_bases
 from cnnlab.config.messages import _type_name, format_validation_error
 from cnnlab.config.schema import (
     AugmentConfig,
@@ -52,15 +53,7 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
 def _load(path: Path, overrides) -> Config:
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist; pass a YAML file such as configs/fashion.yaml")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{path}: config: malformed YAML{where}: {problem}; fix the syntax") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: config: is not UTF-8 text; save the file as UTF-8 YAML") from None
+    raw = resolve_bases(path)  # base: chains merged, so what is validated (and saved) is the whole config
     return config_from_dict(raw, overrides, source=str(path))
 
 

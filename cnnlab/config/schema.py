@@ -7,7 +7,7 @@ fact sheets beside this module, which import no TensorFlow.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
@@ -15,6 +15,7 @@ from pydantic_core import PydanticCustomError
 from cnnlab.config.backbones import REGISTRY as BACKBONES
 from cnnlab.config.backbones import RUN_BACKBONE
 from cnnlab.config.sources import SOURCES
+from cnnlab.config.tune import TuneConfig
 
 
 class Section(BaseModel):
@@ -83,6 +84,8 @@ class TrainConfig(Section):
     # | multi_worker (one process per machine, TF_CONFIG) | auto. data.batch_size is the global batch.
     distribute: Literal["none", "mirrored", "multi_worker", "auto"] = "none"
     devices: list[str] | None = Field(None, description="mirrored only: e.g. [GPU:0, GPU:1]; default all GPUs")
+    # none | balanced (n / (classes * n_c)) | {class_name: weight}; cnnlab.train.class_weights applies it.
+    class_weight: Literal["none", "balanced"] | dict[str, Annotated[float, Field(gt=0)]] = "none"
 
 
 class AugmentConfig(Section):
@@ -217,3 +220,4 @@ class Config(Section):
     train: TrainConfig = TrainConfig()
     augment: AugmentConfig = AugmentConfig()
     finetune: FinetuneConfig = FinetuneConfig()
+    tune: TuneConfig | None = None  # the search space of cnnlab tune (cnnlab.config.tune); others ignore it

@@ -31,6 +31,7 @@ from cnnlab.train.guard import TrainingGuard
 from cnnlab.train.launcher import write_run_file
 from cnnlab.train.phases import cache_features, plan_phases, uses_feature_cache
 from cnnlab.train.resume import mark_done, resume_state
+from cnnlab.train.class_weights import class_weights, describe_class_weights
 from cnnlab.train.state import RunState
 from cnnlab.train.timing import Timings
 
@@ -59,6 +60,8 @@ def train(cfg, output_dir: Path = runs.DEFAULT_OUTPUT_DIR, resume_run: Path | No
     with dist.scope():  # variables made here are mirrored on every replica
         model = build_model(cfg, data.input_shape, data.num_classes)  # a bad model: no run directory made
     timings.lap("build model")
+    # train.class_weight: checked (class names) before the run directory exists.
+    weights = class_weights(cfg.train.class_weight, data.y_train, data.class_names)
     with contextlib.ExitStack() as stack:
         if resume_run is None and dist.is_chief:
             base = runs.create_run_dir(output_dir, cfg.name)
@@ -66,11 +69,12 @@ def train(cfg, output_dir: Path = runs.DEFAULT_OUTPUT_DIR, resume_run: Path | No
         else:
             base = resume_run
         run = stack.enter_context(writable_run_dir(base, dist))  # a scratch folder on non-chief workers
-        _train(cfg, runs.RunDir(run), dist, data, model, timings, resuming=resume_run is not None)
+        _train(cfg, runs.RunDir(run), dist, data, model, timings, weights, resuming=resume_run is not None)
     return Path(base) if dist.is_chief else None
 
 
-def _train(cfg, run: runs.RunDir, dist, data, model, timings: Timings, *, resuming: bool) -> None:
+def _train(cfg, run: runs.RunDir, dist, data, model, timings: Timings, weights: dict | None, *,
+           resuming: bool) -> None:  # fmt: skip
     k = keras()
     if resuming:  # its config, classes and initial weights are there already
         state, pending = resume_state(run)
@@ -78,7 +82,8 @@ def _train(cfg, run: runs.RunDir, dist, data, model, timings: Timings, *, resumi
         state, pending = RunState(), None
         runs.write_text(run.config, dump_config(cfg))
         runs.write_json(run.classes, data.class_names)
-        runs.write_text(run.summary, describe_model(model) + "\n")
+        weights_line = describe_class_weights(weights, data.class_names, cfg.train.class_weight)
+        runs.write_text(run.summary, describe_model(model) + "\n" + weights_line + "\n")
         run.write_status("running", 0)
         # Kept for "weights before vs after training" histograms.
         with runs.atomic_path(run.initial_weights) as tmp:
@@ -125,6 +130,7 @@ def _train(cfg, run: runs.RunDir, dist, data, model, timings: Timings, *, resumi
                 epochs=last,
                 initial_epoch=first,
                 callbacks=callbacks,
+                class_weight=weights,  # None unless train.class_weight is set
                 verbose=fit_verbosity(cfg.train.verbose),
                 shuffle=False,  # the tf.data pipeline shuffles (seeded) already
             )
