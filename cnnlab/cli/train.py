@@ -21,7 +21,8 @@ from cnnlab.cli.app import cli, config_options, output_dir_option, stop_signals
     help="Continue an interrupted run (default: the newest one under --output-dir) with its own config.",
 )
 @output_dir_option
-def train(config, overrides, epochs, resume, output_dir):
+@click.option("--no-report", is_flag=True, help="Do not write RUN/report.html at the end (cnnlab report RUN writes it later).")
+def train(config, overrides, epochs, resume, output_dir, no_report):
     """Train the model described by CONFIG into a new run directory.
 
     Ctrl-C or SIGTERM stops at the next safe point and prints the command to resume."""
@@ -46,13 +47,22 @@ def train(config, overrides, epochs, resume, output_dir):
 
     with stop_signals():
         run = run_training(cfg, output_dir, resume_run=resume_run)
-    report_run(run)
+    report_run(run, html=not no_report)
 
 
-def report_run(run: Path) -> None:
-    """The last two lines of train/finetune; benchmarks parse 'run saved to'."""
+def report_run(run: Path, html: bool = True) -> None:
+    """The last lines of train/finetune; benchmarks parse 'run saved to'. ``html``: write
+    RUN/report.html first (a report that cannot be made is a note, never a failed run)."""
     from cnnlab.train import read_metrics
 
+    if html:
+        from cnnlab.errors import CnnlabError
+        from cnnlab.inspect.report import write_report
+
+        try:
+            click.echo(f"report written to {write_report(run).path}")
+        except CnnlabError as exc:
+            click.echo(f"Note: no report.html: {exc}", err=True)
     metrics = read_metrics(run)
     click.echo(f"test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f}")
     click.echo(f"run saved to {run}")
@@ -69,7 +79,8 @@ DEFAULT_FINETUNE_CONFIG = Path("configs/finetune.yaml")
 @click.option("--unfreeze", type=click.IntRange(min=1), help="fine_tune: unfreeze the top N base layers (not BatchNorm).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key (repeatable).")
 @output_dir_option
-def finetune(config, backbone, mode, weights, unfreeze, overrides, output_dir):
+@click.option("--no-report", is_flag=True, help="Do not write RUN/report.html at the end (cnnlab report RUN writes it later).")
+def finetune(config, backbone, mode, weights, unfreeze, overrides, output_dir, no_report):
     """Transfer learning: a pretrained BACKBONE with a new head, trained on CONFIG's data.
 
     CONFIG defaults to configs/finetune.yaml (Fashion-MNIST, resized inside the model
@@ -83,4 +94,4 @@ def finetune(config, backbone, mode, weights, unfreeze, overrides, output_dir):
 
     with stop_signals():
         run = run_training(cfg, output_dir)
-    report_run(run)
+    report_run(run, html=not no_report)
