@@ -143,6 +143,9 @@ def write_html(comparison: Comparison, path: Path) -> Path:
 
 def _writing(path, write):
     """Run ``write``; a path that cannot be written is a RunError naming it."""
+    blocking = next((p for p in Path(path).parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise RunError(f"cannot write {path}: {blocking} is a file, not a folder; choose another path")
     try:
         return write()
     except OSError as exc:

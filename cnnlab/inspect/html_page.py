@@ -47,7 +47,7 @@ dl.facts dd { margin: 0; word-break: break-word; }
 figure { margin: 1rem 0 1.5rem; }
 figure img { display: block; max-width: 100%; height: auto; border: 1px solid var(--line); background: #fff; }
 figcaption { color: var(--muted); font-size: .9rem; margin-top: .35rem; max-width: 60rem; }
-.gallery { display: grid; grid-template-columns: repeat(auto-fill, minmax(300px, 1fr)); gap: 0 1.25rem; }
+.gallery { display: grid; grid-template-columns: repeat(auto-fill, minmax(440px, 1fr)); gap: 0 1.25rem; }
 @media (max-width: 640px) {
   body { font-size: 15px; }
   main { padding: .5rem .75rem 2rem; }

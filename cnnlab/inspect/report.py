@@ -172,7 +172,7 @@ def _layer_table(ctx: _Context) -> str:
         rows.append([layer.name, type(layer).__name__, shape, f"{layer.count_params():,}", *phase_cells(layer, bool(nested)), arithmetic])
     trainable = sum(int(_size(w)) for w in model.trainable_weights)
     total = model.count_params()
-    numeric, nowrap = {3}, {2, 3}
+    numeric, nowrap = {3}, set(range(len(rows[0]) if rows else 0))  # on a phone the table scrolls sideways in its box
     header = ["layer", "type", "output shape", "params", *phase_headers, "arithmetic"]
     return (
         f"<p>Input {h.esc(shape_text(tuple(model.input.shape)))}: raw pixels 0..255 (the model rescales them). "
@@ -262,7 +262,7 @@ def section_metrics(ctx: _Context) -> str:
 def section_mistakes(ctx: _Context) -> str:
     png = ctx.run.path / "plots" / "misclassified.png"
     caption = ("The test images the model got wrong with the highest confidence: each shows the true class and the "
-               "predicted class with its probability. Similar-looking classes (shirt, pullover, coat) dominate.")  # fmt: skip
+               "predicted class with its probability.")  # fmt: skip
     figure = h.figure_file(png, caption) if png.is_file() else None
     return figure or "<p class=muted>plots/misclassified.png is missing (it is drawn when the run is evaluated).</p>"
 
