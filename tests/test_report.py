@@ -278,7 +278,10 @@ def test_train_writes_the_report_unless_told_not_to(cli, tiny_config, tmp_path):
 CHROMIUM = Path("/usr/bin/chromium")
 
 
-def open_in_chromium(html_file: Path, screenshot_dir: Path) -> dict:
+VIEWPORTS = {"laptop": {"width": 1366, "height": 900}, "phone": {"width": 390, "height": 844}}
+
+
+def open_in_chromium(html_file: Path, screenshot_dir: Path, sizes=tuple(VIEWPORTS)) -> dict:
     """Open a page in headless Chromium; what it fetched, logged and showed, plus screenshots."""
     from playwright.sync_api import sync_playwright
 
@@ -286,8 +289,8 @@ def open_in_chromium(html_file: Path, screenshot_dir: Path) -> dict:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
         try:
-            for name, viewport in (("laptop", {"width": 1366, "height": 900}), ("phone", {"width": 390, "height": 844})):
-                page = browser.new_page(viewport=viewport)
+            for name in sizes:
+                page = browser.new_page(viewport=VIEWPORTS[name])
                 page.on("request", lambda r: seen["requests"].append(r.url) if not r.url.startswith("file:") else None)
                 page.on("console", lambda m: seen["console_errors"].append(m.text) if m.type == "error" else None)
                 page.on("pageerror", lambda e: seen["page_errors"].append(str(e)))
@@ -348,6 +351,6 @@ def test_browser_check_catches_a_page_that_fetches(reported, tmp_path):
     html = html.replace("<main>", '<main><img src="http://127.0.0.1:9/remote.png" alt="remote">', 1)
     leaky = tmp_path / "leaky.html"
     leaky.write_text(html)
-    seen = open_in_chromium(leaky, tmp_path)
+    seen = open_in_chromium(leaky, tmp_path, sizes=["laptop"])
     assert seen["requests"] and seen["requests"][0] == "http://127.0.0.1:9/remote.png"
     assert any(w == 0 for _, w, _ in seen["laptop"]["images"])

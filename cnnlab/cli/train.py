@@ -63,6 +63,8 @@ def report_run(run: Path, html: bool = True) -> None:
             click.echo(f"report written to {write_report(run).path}")
         except CnnlabError as exc:
             click.echo(f"Note: no report.html: {exc}", err=True)
+        except Exception as exc:  # noqa: BLE001  the run is trained and saved: a report bug must not fail it
+            click.echo(f"Note: no report.html ({type(exc).__name__}: {exc}); cnnlab --debug report {run} shows why", err=True)
     metrics = read_metrics(run)
     click.echo(f"test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f}")
     click.echo(f"run saved to {run}")

@@ -377,6 +377,9 @@ def _draw_missing_pictures(ctx: _Context, budget: float, unsafe: bool) -> None:
         except CnnlabError as exc:
             ctx.notes.append(f"{layer or 'Grad-CAM'}: not drawn: {exc}")
             continue
+        except Exception as exc:  # noqa: BLE001  a picture that fails must not cost the whole report
+            ctx.notes.append(f"{layer or 'Grad-CAM'}: not drawn: {type(exc).__name__}: {str(exc).strip()[:200]}")
+            continue
         ctx.drawn += [w.path for w in written if w.path.suffix == ".png"]
 
 
