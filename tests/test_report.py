@@ -76,7 +76,7 @@ def check_self_contained(html: str) -> Page:
     assert not {"script", "link", "iframe", "object", "embed", "base"} & set(page.tags)
     assert "url(" not in html  # no CSS fetches either
     for link in page.links:
-        assert link.startswith("data:") or link.startswith("#"), link[:80]
+        assert link.startswith(("data:", "#")), link[:80]
     for src in page.images:
         assert src.startswith("data:image/png;base64,")
         image = Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1])))
@@ -179,6 +179,19 @@ def test_several_phases_are_marked_on_the_curves(reported, tmp_path):
     page = check_self_contained(write_report(run, visualize_budget=0).path.read_text())
     curves = [c for c in page.captions if c.startswith("Loss and accuracy")]
     assert curves and "new training phase" in curves[0]
+
+
+def test_augmentation_preview_is_shown_where_cnnlab_augment_wrote_it(reported, tmp_path):
+    from cnnlab.inspect.report import write_report
+
+    run = copy_run(reported[0], tmp_path / "fashion" / "20260101-150000")
+    page = check_self_contained(write_report(run, visualize_budget=0).path.read_text())
+    assert "augmentation" not in page.ids  # no preview: no section
+    # cnnlab augment writes <output-dir>/<name>/augment-preview.png, beside the runs of that config
+    Image.new("RGB", (320, 200), "white").save(run.parent / "augment-preview.png")
+    page = check_self_contained(write_report(run, visualize_budget=0).path.read_text())
+    assert "augmentation" in page.ids
+    assert any(c.startswith("Augmentation preview: one training image") for c in page.captions)
 
 
 # ---------------------------------------------------------------- damaged runs
@@ -310,7 +323,8 @@ def open_in_chromium(html_file: Path, screenshot_dir: Path, sizes=tuple(VIEWPORT
     return seen
 
 
-def browser_or_skip():
+@pytest.fixture
+def browser():
     """CI (scripts/setup.sh installs Chromium and Playwright) must run the browser test, not skip it."""
     missing = []
     if not CHROMIUM.exists():
@@ -325,9 +339,8 @@ def browser_or_skip():
         pytest.skip("no browser to test in: install " + " and ".join(missing))
 
 
-def test_report_in_headless_chromium(reported, tmp_path):
-    browser_or_skip()
-    run, report = reported
+def test_report_in_headless_chromium(browser, reported, tmp_path):
+    _, report = reported
     seen = open_in_chromium(report.path, tmp_path)
     print(f"screenshots: {seen['laptop_screenshot']} {seen['phone_screenshot']}")
     assert seen["requests"] == []  # nothing fetched: every picture is a data: URI
@@ -341,10 +354,9 @@ def test_report_in_headless_chromium(reported, tmp_path):
     assert Image.open(seen["laptop_screenshot"]).height > 2000
 
 
-def test_browser_check_catches_a_page_that_fetches(reported, tmp_path):
+def test_browser_check_catches_a_page_that_fetches(browser, reported, tmp_path):
     """The browser test can fail: the same page without its CSP and with a remote image
     makes a request (refused by the sandbox's network, but counted)."""
-    browser_or_skip()
     html = reported[1].path.read_text()
     start = html.index('<meta http-equiv="Content-Security-Policy"')
     html = html[:start] + html[html.index(">", start) + 1 :]

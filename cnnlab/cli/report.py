@@ -28,8 +28,8 @@ def report(run, budget, output_dir, unsafe):
     from cnnlab.inspect.report import write_report
 
     if run is None:
-        from cnnlab.inspect.run_files import find_runs
         from cnnlab.errors import RunError
+        from cnnlab.inspect.run_files import find_runs
 
         found = find_runs(output_dir)
         if not found:

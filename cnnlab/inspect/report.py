@@ -121,8 +121,9 @@ def section_status(ctx: _Context) -> str:
         pairs.append(("training time", _duration(seconds)))
     epoch_seconds = (run.history or {}).get("epoch_seconds") or []
     if epoch_seconds:
-        pairs.append(("time per epoch", f"first {epoch_seconds[0]:.1f} s (includes start-up), "
-                      f"median {sorted(epoch_seconds)[len(epoch_seconds) // 2]:.1f} s, total {sum(epoch_seconds):.1f} s"))  # fmt: skip
+        median = sorted(epoch_seconds)[len(epoch_seconds) // 2]
+        per_epoch = f"first {epoch_seconds[0]:.1f} s (includes start-up), median {median:.1f} s, total {sum(epoch_seconds):.1f} s"
+        pairs.append(("time per epoch", per_epoch))
     if run.parameters is not None:
         pairs.append(("parameters", f"{run.parameters:,}"))
     html = h.facts(pairs).replace(f"<dd>{h.esc(state)}</dd>", f'<dd class="state-{h.esc(state)}">{h.esc(state)}</dd>', 1)
@@ -146,7 +147,7 @@ def section_layers(ctx: _Context) -> str:
     if ctx.model is not None:
         try:
             return _layer_table(ctx)
-        except Exception:  # noqa: BLE001  fall back to the text table written at training time
+        except Exception:  # noqa: BLE001, S110  fall back to the text table written at training time
             pass
     if ctx.run.summary_text:
         return "<p class=muted>From summary.txt (written when training started).</p>" + f"<pre>{h.esc(ctx.run.summary_text)}</pre>"
@@ -278,8 +279,12 @@ def section_learned(ctx: _Context) -> str:
     for png in pictures:
         by_layer.setdefault(png.parent.relative_to(root).as_posix(), []).append(png)
     order = _layer_order(ctx.model)
-    parts = ["<p class=muted>Made by <code>cnnlab visualize</code> (plots/visualize/&lt;layer&gt;/&lt;kind&gt;.png); "
-             "one test image is used for the feature maps and Grad-CAM.</p>"]  # fmt: skip
+    parts = [
+        (
+            "<p class=muted>Made by <code>cnnlab visualize</code> (plots/visualize/&lt;layer&gt;/&lt;kind&gt;.png); "
+            "one test image is used for the feature maps and Grad-CAM.</p>"
+        )
+    ]
     for layer in sorted(by_layer, key=lambda name: (order.get(name, len(order)), name)):
         files = sorted(by_layer[layer], key=lambda p: (KIND_ORDER.index(p.stem) if p.stem in KIND_ORDER else 99, p.stem))
         figures = [h.figure_file(p, KIND_CAPTIONS.get(p.stem, "{kind} of {layer}").format(layer=layer, kind=p.stem)) for p in files]
@@ -424,7 +429,7 @@ def _duration(seconds: float) -> str:
     seconds = float(seconds)
     if seconds < 90:
         return f"{seconds:.1f} s"
-    minutes, secs = divmod(int(round(seconds)), 60)
+    minutes, secs = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
 
