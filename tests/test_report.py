@@ -323,7 +323,7 @@ def open_in_chromium(html_file: Path, screenshot_dir: Path, sizes=tuple(VIEWPORT
     return seen
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")  # session scope: set up before the run fixtures, so a skip costs nothing
 def browser():
     """CI (scripts/setup.sh installs Chromium and Playwright) must run the browser test, not skip it."""
     missing = []
