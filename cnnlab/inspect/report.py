@@ -127,8 +127,11 @@ def section_status(ctx: _Context) -> str:
     if run.parameters is not None:
         pairs.append(("parameters", f"{run.parameters:,}"))
     html = h.facts(pairs).replace(f"<dd>{h.esc(state)}</dd>", f'<dd class="state-{h.esc(state)}">{h.esc(state)}</dd>', 1)
-    if state in ("interrupted", "failed", "stopped", "running"):
-        html += f"<p>Continue it with <code>cnnlab train --resume {h.esc(run.path)}</code> (when it is not still running).</p>"
+    if state in ("interrupted", "failed", "stopped", "running") and status.get("reason") != "diverged":
+        import shlex
+
+        command = f"cnnlab train --resume {shlex.quote(str(run.path))}"
+        html += f"<p>Continue it with <code>{h.esc(command)}</code>" + (" once it has stopped" if state == "running" else "") + ".</p>"
     return html
 
 
