@@ -15,10 +15,21 @@ if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   fi
 fi
 
+# Headless Chromium for the report's browser test (tests/test_report.py drives it with Playwright).
+if ! command -v chromium >/dev/null; then
+  SUDO=""
+  [ "$(id -u)" = 0 ] || { command -v sudo >/dev/null && sudo -n true 2>/dev/null && SUDO=sudo; }
+  if command -v apt-get >/dev/null && { [ "$(id -u)" = 0 ] || [ -n "$SUDO" ]; }; then
+    $SUDO apt-get install -y -q chromium || { $SUDO apt-get update -q && $SUDO apt-get install -y -q chromium; }
+  else
+    echo "note: no apt-get as root here; the report's browser test will be skipped" >&2
+  fi
+fi
+
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv 2>/dev/null || {
     # Debian ships venv separately.
     ${SUDO:-} apt-get install -y -q python3-venv && python3 -m venv .venv
   }
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,tune]'
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,tune,browser]'

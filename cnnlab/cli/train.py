@@ -31,7 +31,8 @@ from cnnlab.cli.completion import backbone_names, choices, complete_runs
 )
 @click.option("--profile", is_flag=True, help="Print where the time went: start-up, data, model, training, evaluation, files.")
 @output_dir_option
-def train(config, overrides, epochs, resume, workers, profile, output_dir):
+@click.option("--no-report", is_flag=True, help="Do not write RUN/report.html at the end (cnnlab report RUN writes it later).")
+def train(config, overrides, epochs, resume, workers, profile, output_dir, no_report):
     """Train the model described by CONFIG into a new run directory.
 
     Ctrl-C or SIGTERM stops at the next safe point and prints the command to resume.
@@ -76,15 +77,26 @@ def train(config, overrides, epochs, resume, workers, profile, output_dir):
     with stop_signals():
         run = run_training(cfg, output_dir, resume_run=resume_run, timings=timings)
     if run is not None:  # None: a non-chief worker (the chief reports)
-        report_run(run)
+        report_run(run, html=not no_report)
         if profile:
             click.echo(timings.table(), err=True)
 
 
-def report_run(run: Path) -> None:
-    """The last two lines of train/finetune; benchmarks parse 'run saved to'."""
+def report_run(run: Path, html: bool = True) -> None:
+    """The last lines of train/finetune; benchmarks parse 'run saved to'. ``html``: write
+    RUN/report.html first (a report that cannot be made is a note, never a failed run)."""
     from cnnlab.runs import RunDir
 
+    if html:
+        from cnnlab.errors import CnnlabError
+        from cnnlab.inspect.report import write_report
+
+        try:
+            click.echo(f"report written to {write_report(run).path}")
+        except CnnlabError as exc:
+            click.echo(f"Note: no report.html: {exc}", err=True)
+        except Exception as exc:  # noqa: BLE001  the run is trained and saved: a report bug must not fail it
+            click.echo(f"Note: no report.html ({type(exc).__name__}: {exc}); cnnlab --debug report {run} shows why", err=True)
     metrics = RunDir(run).read_metrics()
     click.echo(f"test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f}")
     click.echo(f"run saved to {run}")
@@ -101,7 +113,8 @@ DEFAULT_FINETUNE_CONFIG = Path("configs/finetune.yaml")
 @click.option("--unfreeze", type=click.IntRange(min=1), help="fine_tune: unfreeze the top N base layers (not BatchNorm).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key (repeatable).")
 @output_dir_option
-def finetune(config, backbone, mode, weights, unfreeze, overrides, output_dir):
+@click.option("--no-report", is_flag=True, help="Do not write RUN/report.html at the end (cnnlab report RUN writes it later).")
+def finetune(config, backbone, mode, weights, unfreeze, overrides, output_dir, no_report):
     """Transfer learning: a pretrained BACKBONE with a new head, trained on CONFIG's data.
 
     CONFIG defaults to configs/finetune.yaml (Fashion-MNIST, resized inside the model
@@ -115,4 +128,4 @@ def finetune(config, backbone, mode, weights, unfreeze, overrides, output_dir):
 
     with stop_signals():
         run = run_training(cfg, output_dir)
-    report_run(run)
+    report_run(run, html=not no_report)

@@ -1,0 +1,176 @@
+"""``cnnlab compare``: several runs side by side: one table of their metrics and sizes,
+their loss/accuracy curves overlaid, and the config keys that differ between them.
+
+    from cnnlab.inspect.compare import compare_runs, write_curves
+    comparison = compare_runs(["outputs/fashion/20260101-120000", "outputs/fashion/20260102-090000"])
+    print(comparison.text())
+    write_curves(comparison, "compare.png")
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from cnnlab import runs
+from cnnlab.errors import RunError
+from cnnlab.inspect import html_page as h
+from cnnlab.inspect.run_files import RunFiles, is_run_like, read_run
+
+ABSENT = "(absent)"
+
+# (column header, value of a run or None, format): one line per column of the metrics table
+METRIC_COLUMNS = [
+    ("status", lambda r: r.state, str),
+    ("epochs", lambda r: r.epochs_done, str),
+    ("best epoch", lambda r: r.best_epoch, str),
+    ("test accuracy", lambda r: r.test_accuracy, "{:.4f}".format),
+    ("test loss", lambda r: r.test_loss, "{:.4f}".format),
+    ("best val accuracy", lambda r: _extreme(r, "val_accuracy", max), "{:.4f}".format),
+    ("lowest val loss", lambda r: _extreme(r, "val_loss", min), "{:.4f}".format),
+    ("train time", lambda r: r.train_seconds, "{:.1f} s".format),
+    ("parameters", lambda r: r.parameters, "{:,}".format),
+]
+
+
+@dataclass
+class Comparison:
+    runs: list[RunFiles]
+    labels: list[str]
+    diff: list[tuple[str, list[str]]]  # (dotted config key, its value in each run), only keys that differ
+
+    def metrics_table(self) -> tuple[list[str], list[list[str]]]:
+        header = ["run"] + [name for name, _, _ in METRIC_COLUMNS]
+        rows = [[label] + [_format(get(run), fmt) for _, get, fmt in METRIC_COLUMNS] for label, run in zip(self.labels, self.runs)]
+        return header, rows
+
+    def text(self) -> str:
+        header, rows = self.metrics_table()
+        parts = [_text_table(header, rows)]
+        if self.diff:
+            parts.append("config keys that differ:\n" + _text_table(["key", *self.labels], [[key, *values] for key, values in self.diff]))
+        else:
+            parts.append("the configs are identical")
+        problems = [f"{label}: {p}" for label, run in zip(self.labels, self.runs) for p in run.problems]
+        if problems:
+            parts.append("missing or damaged:\n" + "\n".join(f"  {p}" for p in problems))
+        return "\n\n".join(parts)
+
+
+def compare_runs(paths) -> Comparison:
+    paths = [Path(p) for p in paths]
+    if len(paths) < 2:
+        raise RunError("compare needs at least two runs; cnnlab runs lists them")
+    for path in paths:
+        if not path.is_dir():
+            what = "is a file, not a run directory" if path.exists() else "does not exist"
+            raise RunError(f"run {str(path)!r} {what}; pass run directories such as outputs/<name>/<stamp> (cnnlab runs lists them)")
+        if not is_run_like(path):
+            raise RunError(f"{str(path)!r} is not a run directory (no config.yaml, status.json, history.csv or model.keras); cnnlab runs lists them")
+    found = [read_run(p) for p in paths]
+    labels = [r.label for r in found]
+    if len(set(labels)) < len(labels):
+        labels = [str(r.path) for r in found]  # same name/stamp under two output folders
+    return Comparison(found, labels, config_diff([r.config for r in found]))
+
+
+def config_diff(configs: list[dict | None]) -> list[tuple[str, list[str]]]:
+    """[(dotted key, [value in each config])] for the keys whose values are not all equal."""
+    flat = [flatten(c) if isinstance(c, dict) else {} for c in configs]
+    keys = list(dict.fromkeys(k for f in flat for k in f))
+    out = []
+    for key in keys:
+        values = [f.get(key, ABSENT) for f in flat]
+        if any(v != values[0] for v in values[1:]):
+            out.append((key, [v if v is ABSENT else _value_text(v) for v in values]))
+    return out
+
+
+def flatten(data, prefix: str = "") -> dict[str, object]:
+    """{"model": {"layers": [{"filters": 32}]}} -> {"model.layers.0.filters": 32}; the dotted
+    paths --set takes. An empty dict or list is kept as one value."""
+    if isinstance(data, dict) and data:
+        items = data.items()
+    elif isinstance(data, list) and data:
+        items = enumerate(data)
+    else:
+        return {prefix or "config": data}
+    out = {}
+    for key, value in items:
+        out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def write_curves(comparison: Comparison, path: Path) -> Path | None:
+    """Overlaid loss/accuracy curves as a PNG; None when no run has a readable history."""
+    figure = curves_figure(comparison)
+    return _writing(path, lambda: runs.save_figure(figure, Path(path))) if figure is not None else None
+
+
+def curves_figure(comparison: Comparison):
+    series = [(label, run.history) for label, run in zip(comparison.labels, comparison.runs) if run.history]
+    if not series:
+        return None
+    from cnnlab.inspect.curves import plot_curves
+
+    return plot_curves(series)
+
+
+def html(comparison: Comparison) -> str:
+    """The comparison as one self-contained page (cnnlab.inspect.html_page)."""
+    header, rows = comparison.metrics_table()
+    sections = [("metrics", "Metrics and parameters", h.table(header, rows, numeric=set(range(2, len(header)))))]
+    figure = curves_figure(comparison)
+    caption = "Loss and accuracy per epoch of each run: training solid, validation dashed, one colour per run."
+    sections.append(("curves", "Training curves",
+                     h.figure_matplotlib(figure, caption) if figure is not None else "<p class=muted>No run has a readable history.csv.</p>"))  # fmt: skip
+    if comparison.diff:
+        diff = h.table(["key", *comparison.labels], [[key, *values] for key, values in comparison.diff])
+        diff = "<p class=muted>Only the keys whose values differ; (absent) means the run's config lacks the key.</p>" + diff
+    else:
+        diff = "<p>The configs are identical.</p>"
+    sections.append(("config-diff", "Config differences", diff))
+    problems = [f"{label}: {p}" for label, run in zip(comparison.labels, comparison.runs) for p in run.problems]
+    runs_list = h.table(["run", "path"], [[label, run.path] for label, run in zip(comparison.labels, comparison.runs)])
+    intro = f"<p class=muted>Written {h.esc(time.strftime('%Y-%m-%d %H:%M'))}.</p>" + runs_list + h.problems_box(problems)
+    return h.page(f"cnnlab: {len(comparison.runs)} runs compared", sections, intro)
+
+
+def write_html(comparison: Comparison, path: Path) -> Path:
+    return _writing(path, lambda: runs.write_text(Path(path), html(comparison)) or Path(path))
+
+
+def _writing(path, write):
+    """Run ``write``; a path that cannot be written is a RunError naming it."""
+    blocking = next((p for p in Path(path).parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise RunError(f"cannot write {path}: {blocking} is a file, not a folder; choose another path")
+    try:
+        return write()
+    except OSError as exc:
+        raise RunError(f"cannot write {path}: {exc.strerror or exc}; choose another path") from None
+
+
+def _extreme(run: RunFiles, column: str, pick):
+    values = (run.history or {}).get(column)
+    return pick(values) if values else None
+
+
+def _format(value, fmt) -> str:
+    if value is None:
+        return "-"
+    try:
+        return fmt(value)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _value_text(value) -> str:
+    return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _text_table(header: list[str], rows: list[list[str]]) -> str:
+    cells = [header] + rows
+    widths = [max(len(str(r[i])) for r in cells) for i in range(len(header))]
+    return "\n".join("  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip() for r in cells)

@@ -1,0 +1,443 @@
+"""``cnnlab report``: one self-contained HTML page about a run, RUN/report.html.
+
+    from cnnlab.inspect.report import write_report
+    print(write_report("outputs/fashion/20260101-120000").path)
+
+The page shows the run's status and timings, resolved config, layer table, training
+curves, test metrics, confident mistakes, what the network learned (filters, feature
+maps, Grad-CAM: drawn now for the conv layers where missing, within a time budget),
+the augmentation preview and the environment. Pictures are embedded as data: URIs and
+a Content-Security-Policy forbids network loads (cnnlab.inspect.html_page). A run with
+missing or damaged files still gets a page: each section says what it could not read.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cnnlab import runs
+from cnnlab.errors import CnnlabError, RunError
+from cnnlab.inspect import html_page as h
+from cnnlab.inspect.run_files import RunFiles, read_run
+
+REPORT_FILE = "report.html"
+VISUALIZE_BUDGET_SECONDS = 60.0  # drawing stops starting new layers after this
+MADE_KINDS = ("filters", "feature-maps")  # drawn for each top-level conv layer; Grad-CAM once, at the last
+
+# What each picture of cnnlab visualize shows; {layer} is the layer's path.
+KIND_CAPTIONS = {
+    "filters": "Filters of {layer}: each learned kernel (first input channel) on one colour scale centred at 0; "
+    "red weights are positive, blue negative.",
+    "histogram": "Weights of {layer}: their distribution before training (initial weights) and after.",
+    "feature-maps": "Feature maps of {layer}: each channel's output for one test image (shown first), scaled per "
+    "channel; bright means strongly activated.",
+    "stats": "Activation statistics of {layer} over many test images: mean activation and fraction of zeros per "
+    "channel (a channel that is always zero is dead).",
+    "gradcam": "Grad-CAM at {layer}: the parts of the test image that speak for the predicted class (and for the "
+    "true class when they differ); red is most important.",
+    "patterns": "Filter patterns of {layer}: the input each filter responds to most, found by gradient ascent.",
+}
+KIND_ORDER = ("filters", "histogram", "feature-maps", "stats", "gradcam", "patterns")
+
+
+@dataclass
+class Report:
+    path: Path
+    problems: list[str]  # what could not be read or made; also listed on the page
+    drawn: list[Path] = field(default_factory=list)  # pictures made for this report
+
+
+@dataclass
+class _Context:
+    run: RunFiles
+    model: object | None = None
+    notes: list[str] = field(default_factory=list)  # what could not be made (not: files missing)
+    drawn: list[Path] = field(default_factory=list)
+
+
+def write_report(run_dir, *, visualize_budget: float = VISUALIZE_BUDGET_SECONDS, unsafe: bool = False) -> Report:
+    """Write RUN/report.html (atomically) and return where, with what was missing.
+    ``visualize_budget``: seconds for drawing missing pictures; 0 draws none."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        what = "is a file, not a run directory" if run_dir.exists() else "does not exist"
+        raise RunError(f"run {str(run_dir)!r} {what}; pass a run directory such as outputs/<name>/<stamp> (cnnlab runs lists them)")
+    ctx = _Context(read_run(run_dir))
+    ctx.model = _load_model(ctx, unsafe)
+    if ctx.model is not None and visualize_budget > 0:
+        _draw_missing_pictures(ctx, visualize_budget, unsafe)
+    text = render(ctx)
+    path = run_dir / REPORT_FILE
+    try:
+        runs.write_text(path, text)
+    except OSError as exc:
+        raise RunError(f"cannot write {path}: {exc.strerror or exc}; check the run directory's permissions") from None
+    return Report(path, ctx.run.problems + ctx.notes, ctx.drawn)
+
+
+def render(ctx: _Context) -> str:
+    run = ctx.run
+    sections = []
+    for anchor, heading, build in SECTIONS:
+        try:
+            inner = build(ctx)
+        except Exception as exc:  # noqa: BLE001  a damaged file must cost one section, never the page
+            inner = f"<p class=muted>This section could not be drawn: {h.esc(type(exc).__name__)}: {h.esc(exc)}</p>"
+        if inner:
+            sections.append((anchor, heading, inner))
+    intro = (
+        f"<p class=muted>Run <code>{h.esc(run.path)}</code> · report written {h.esc(time.strftime('%Y-%m-%d %H:%M'))}"
+        " · every picture and table is inside this file.</p>"
+        + h.problems_box(run.problems + ctx.notes, "Missing, damaged or not made")
+    )
+    return h.page(f"cnnlab run: {run.name} ({run.path.name})", sections, intro)
+
+
+# ---------------------------------------------------------------- sections
+
+
+def section_status(ctx: _Context) -> str:
+    run, status = ctx.run, ctx.run.status or {}
+    state = run.state
+    epochs = run.epochs_done
+    planned = run.epochs_planned
+    pairs = [
+        ("state", state),
+        ("started", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run.started))),
+        ("epochs finished", "unknown" if epochs is None else f"{epochs}" + (f" of {planned}" if planned else "")),
+    ]
+    if status.get("phase"):
+        pairs.append(("phase", status["phase"]))
+    if status.get("error"):
+        pairs.append(("stopped because", status["error"]))
+    if run.best_epoch is not None:
+        pairs.append(("best epoch (kept in model.keras)", run.best_epoch))
+    seconds = (run.metrics or {}).get("train_seconds")
+    if isinstance(seconds, (int, float)):
+        pairs.append(("training time", _duration(seconds)))
+    epoch_seconds = (run.history or {}).get("epoch_seconds") or []
+    if epoch_seconds:
+        median = sorted(epoch_seconds)[len(epoch_seconds) // 2]
+        per_epoch = f"first {epoch_seconds[0]:.1f} s (includes start-up), median {median:.1f} s, total {sum(epoch_seconds):.1f} s"
+        pairs.append(("time per epoch", per_epoch))
+    if run.parameters is not None:
+        pairs.append(("parameters", f"{run.parameters:,}"))
+    html = h.facts(pairs).replace(f"<dd>{h.esc(state)}</dd>", f'<dd class="state-{h.esc(state)}">{h.esc(state)}</dd>', 1)
+    if state in ("interrupted", "failed", "stopped", "running") and status.get("reason") != "diverged":
+        import shlex
+
+        command = f"cnnlab train --resume {shlex.quote(str(run.path))}"
+        html += f"<p>Continue it with <code>{h.esc(command)}</code>" + (" once it has stopped" if state == "running" else "") + ".</p>"
+    return html
+
+
+def section_config(ctx: _Context) -> str:
+    if ctx.run.config_text is None:
+        return "<p class=muted>config.yaml is missing or unreadable.</p>"
+    return (
+        "<p class=muted>The fully resolved config (every default filled in): "
+        f"<code>cnnlab train {h.esc(ctx.run.path / 'config.yaml')}</code> repeats the run.</p>"
+        f"<details><summary>config.yaml ({ctx.run.config_text.count(chr(10))} lines)</summary>"
+        f"<pre>{h.esc(ctx.run.config_text)}</pre></details>"
+    )
+
+
+def section_layers(ctx: _Context) -> str:
+    if ctx.model is not None:
+        try:
+            return _layer_table(ctx)
+        except Exception:  # noqa: BLE001, S110  fall back to the text table written at training time
+            pass
+    if ctx.run.summary_text:
+        return "<p class=muted>From summary.txt (written when training started).</p>" + f"<pre>{h.esc(ctx.run.summary_text)}</pre>"
+    return "<p class=muted>No layer table: summary.txt is missing and model.keras could not be loaded.</p>"
+
+
+def _layer_table(ctx: _Context) -> str:
+    from cnnlab.model.summary import explain, shape_text
+
+    model = ctx.model
+    phase_headers, phase_cells = _trainable_by_phase(ctx.run.config or {})
+    rows = []
+    for layer in model.layers:
+        try:
+            shape = shape_text(tuple(layer.output.shape))
+        except (AttributeError, ValueError):
+            shape = "?"
+        try:
+            arithmetic = explain(layer)
+        except Exception:  # noqa: BLE001  arithmetic is a bonus; a custom layer may not support it
+            arithmetic = ""
+        nested = hasattr(layer, "layers") and layer.__class__.__name__ != "Sequential" and layer.layers
+        rows.append([layer.name, type(layer).__name__, shape, f"{layer.count_params():,}", *phase_cells(layer, bool(nested)), arithmetic])
+    trainable = sum(int(_size(w)) for w in model.trainable_weights)
+    total = model.count_params()
+    numeric, nowrap = {3}, set(range(len(rows[0]) if rows else 0))  # on a phone the table scrolls sideways in its box
+    header = ["layer", "type", "output shape", "params", *phase_headers, "arithmetic"]
+    return (
+        f"<p>Input {h.esc(shape_text(tuple(model.input.shape)))}: raw pixels 0..255 (the model rescales them). "
+        f"Total {total:,} parameters, {trainable:,} trainable as saved. Output size rule: "
+        "OH = (H + 2P − FH)/S + 1.</p>" + h.table(header, rows, numeric, nowrap)
+    )
+
+
+def _trainable_by_phase(config: dict):
+    """Column headers and a cell function: which layers each training phase trains (from the config)."""
+    backbone = ((config.get("model") or {}).get("backbone")) if isinstance(config.get("model"), dict) else None
+    if not isinstance(backbone, dict):
+        return ["trained"], lambda layer, nested: ["yes" if layer.count_params() else "—"]
+    if backbone.get("mode") == "fine_tune":
+        top = f"top {backbone['unfreeze']} layers" if backbone.get("unfreeze") else f"from {backbone.get('unfreeze_from')} up"
+        unfrozen = f"{top} trained (BatchNorm frozen)"
+        headers = ["phase 1: head", "phase 2: fine-tune"]
+        return headers, lambda layer, nested: (
+            ["frozen", unfrozen] if nested else ["yes", "yes"] if layer.count_params() else ["—", "—"]
+        )
+    return ["trained (feature extraction)"], lambda layer, nested: [
+        "frozen" if nested else "yes" if layer.count_params() else "—"
+    ]
+
+
+def _size(weight) -> int:
+    n = 1
+    for d in weight.shape:
+        n *= int(d)
+    return n
+
+
+def section_curves(ctx: _Context) -> str:
+    run = ctx.run
+    history = run.history
+    png = run.path / "plots" / "history.png"
+    parts = []
+    several_phases = len(run.phases) > 1
+    caption = ("Loss and accuracy per epoch: training (solid) and validation (dashed). The best epoch by "
+               f"{_monitor(run)} is the model kept in model.keras.")  # fmt: skip
+    if history and (several_phases or not png.is_file()):
+        from cnnlab.inspect.curves import plot_curves
+
+        if several_phases:
+            caption += " Dotted vertical lines mark where a new training phase starts (e.g. fine-tuning after the head)."
+        parts.append(h.figure_matplotlib(plot_curves([(run.label, history)]), caption))
+    elif png.is_file():
+        parts.append(h.figure_file(png, caption + " (plots/history.png)") or "<p class=muted>plots/history.png is unreadable.</p>")
+    else:
+        return "<p class=muted>No curves: history.csv has no readable epochs yet.</p>"
+    if history:
+        keys = [k for k in ("epoch", "phase", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "epoch_seconds") if k in history]
+        n = len(history[keys[0]])
+        rows = [[_cell(k, history[k][i]) for k in keys] for i in range(n)]
+        parts.append("<h3>Epochs</h3>" + h.table(keys, rows, numeric=set(range(len(keys)))))
+    return "".join(parts)
+
+
+def section_metrics(ctx: _Context) -> str:
+    metrics = ctx.run.metrics
+    if not metrics:
+        return "<p class=muted>No test metrics: metrics.json is missing or damaged (training has not finished, or " \
+               f"failed). <code>cnnlab evaluate {h.esc(ctx.run.path)}</code> makes them.</p>"  # fmt: skip
+    pairs = [(k.replace("_", " "), _cell(k, metrics[k])) for k in ("test_accuracy", "test_loss", "test_images") if k in metrics]
+    parts = [h.facts(pairs)]
+    per_class = metrics.get("per_class")
+    if isinstance(per_class, dict) and per_class:
+        rows = [[name, *(_cell("", (row or {}).get(k)) for k in ("precision", "recall", "f1", "support"))]
+                for name, row in per_class.items()]  # fmt: skip
+        parts.append("<h3>Per class</h3>" + h.table(["class", "precision", "recall", "F1", "support"], rows, {1, 2, 3, 4}))
+    caption = ("Confusion matrix on the test split: rows are the true class, columns the predicted class; "
+               "the diagonal counts correct predictions.")  # fmt: skip
+    png = ctx.run.path / "plots" / "confusion_matrix.png"
+    figure = h.figure_file(png, caption) if png.is_file() else None
+    if figure is None and isinstance(metrics.get("confusion_matrix"), list):
+        import numpy as np
+
+        from cnnlab.plots import plot_confusion_matrix
+
+        cm = np.asarray(metrics["confusion_matrix"], dtype=np.int64)
+        names = ctx.run.class_names or [str(i) for i in range(len(cm))]
+        figure = h.figure_matplotlib(plot_confusion_matrix(cm, names), caption)
+    parts.append("<h3>Confusion matrix</h3>" + (figure or "<p class=muted>No confusion matrix in this run.</p>"))
+    return "".join(parts)
+
+
+def section_mistakes(ctx: _Context) -> str:
+    png = ctx.run.path / "plots" / "misclassified.png"
+    caption = ("The test images the model got wrong with the highest confidence: each shows the true class and the "
+               "predicted class with its probability.")  # fmt: skip
+    figure = h.figure_file(png, caption) if png.is_file() else None
+    return figure or "<p class=muted>plots/misclassified.png is missing (it is drawn when the run is evaluated).</p>"
+
+
+def section_learned(ctx: _Context) -> str:
+    root = ctx.run.path / "plots" / "visualize"
+    pictures = sorted(root.rglob("*.png")) if root.is_dir() else []
+    if not pictures:
+        return "<p class=muted>No pictures of what the network learned" + (
+            ": model.keras could not be loaded to draw them.</p>" if ctx.model is None else ".</p>"
+        )
+    by_layer: dict[str, list[Path]] = {}
+    for png in pictures:
+        by_layer.setdefault(png.parent.relative_to(root).as_posix(), []).append(png)
+    order = _layer_order(ctx.model)
+    parts = [
+        (
+            "<p class=muted>Made by <code>cnnlab visualize</code> (plots/visualize/&lt;layer&gt;/&lt;kind&gt;.png); "
+            "one test image is used for the feature maps and Grad-CAM.</p>"
+        )
+    ]
+    for layer in sorted(by_layer, key=lambda name: (order.get(name, len(order)), name)):
+        files = sorted(by_layer[layer], key=lambda p: (KIND_ORDER.index(p.stem) if p.stem in KIND_ORDER else 99, p.stem))
+        figures = [h.figure_file(p, KIND_CAPTIONS.get(p.stem, "{kind} of {layer}").format(layer=layer, kind=p.stem)) for p in files]
+        parts.append(f"<h3>{h.esc(layer)}</h3><div class=gallery>{''.join(f for f in figures if f)}</div>")
+    return "".join(parts)
+
+
+def section_augmentation(ctx: _Context) -> str:
+    # cnnlab augment writes <output-dir>/<name>/augment-preview.png, beside the config's runs.
+    for png in (ctx.run.path / "plots" / "augment-preview.png", ctx.run.path.parent / "augment-preview.png"):
+        if png.is_file():
+            caption = ("Augmentation preview: one training image, then randomly augmented versions of it as the "
+                       "model sees them during training (cnnlab augment).")  # fmt: skip
+            return h.figure_file(png, caption) or ""
+    return ""  # no augmentation preview: the section is left out
+
+
+def section_environment(ctx: _Context) -> str:
+    from cnnlab import __version__
+
+    pairs = [("cnnlab", __version__), ("Python", sys.version.split()[0])]
+    try:
+        from cnnlab.backend import keras, tf
+
+        pairs += [("TensorFlow", tf().__version__), ("Keras", keras().__version__)]
+        gpus = tf().config.list_physical_devices("GPU")
+        device = ", ".join(g.name for g in gpus) if gpus else f"CPU only ({_cpu_count()} cores)"
+    except Exception as exc:  # noqa: BLE001
+        device = f"unknown (TensorFlow did not start: {type(exc).__name__})"
+    import numpy as np
+
+    pairs += [("NumPy", np.__version__), ("device", device), ("system", f"{platform.system()} {platform.machine()}")]
+    return "<p class=muted>The machine that wrote this report.</p>" + h.facts(pairs)
+
+
+SECTIONS = [  # (anchor, heading, builder): a new section is one function and one line
+    ("status", "Status and timings", section_status),
+    ("config", "Resolved config", section_config),
+    ("layers", "Layers", section_layers),
+    ("curves", "Training curves", section_curves),
+    ("metrics", "Test metrics", section_metrics),
+    ("mistakes", "Most confident mistakes", section_mistakes),
+    ("learned", "What the network learned", section_learned),
+    ("augmentation", "Augmentation preview", section_augmentation),
+    ("environment", "Environment", section_environment),
+]
+
+
+# ---------------------------------------------------------------- the model and missing pictures
+
+
+def _load_model(ctx: _Context, unsafe: bool):
+    path = ctx.run.path / runs.MODEL_FILE
+    if not path.is_file():
+        ctx.notes.append(f"{runs.MODEL_FILE}: missing (no epoch finished), so no layer table from the model and no new pictures")
+        return None
+    try:
+        return runs.load_model(path, unsafe=unsafe)
+    except CnnlabError as exc:
+        ctx.notes.append(f"{runs.MODEL_FILE}: {exc}")
+        return None
+
+
+def _conv_layers(model) -> list[str]:
+    """Top-level layers with a 4-D conv kernel (a nested backbone gets Grad-CAM only: too many layers)."""
+    return [layer.name for layer in model.layers if len(getattr(getattr(layer, "kernel", None), "shape", ())) == 4]
+
+
+def _draw_missing_pictures(ctx: _Context, budget: float, unsafe: bool) -> None:
+    """Filters and feature maps of each conv layer and one Grad-CAM, where not drawn yet,
+    by cnnlab visualize; stops starting new layers once ``budget`` seconds are spent."""
+    root = ctx.run.path / "plots" / "visualize"
+    plan = [(name, [k for k in MADE_KINDS if not (root / name / f"{k}.png").is_file()]) for name in _conv_layers(ctx.model)]
+    plan = [(name, kinds) for name, kinds in plan if kinds]
+    if not (root.is_dir() and any(root.rglob("gradcam.png"))):
+        plan.append((None, ["gradcam"]))  # None: visualize picks the last conv layer
+    if not plan:
+        return
+    try:
+        loaded = _loaded_run(ctx)
+    except CnnlabError as exc:
+        ctx.notes.append(f"pictures of what the network learned not made: {exc}")
+        return
+    from cnnlab.inspect.visualize import visualize_run
+
+    started = time.perf_counter()
+    for i, (layer, kinds) in enumerate(plan):
+        if time.perf_counter() - started > budget:
+            left = ", ".join(name or "Grad-CAM" for name, _ in plan[i:])
+            ctx.notes.append(f"not drawn within the {budget:.0f} s budget: {left}; "
+                             f"cnnlab visualize {ctx.run.path} --layer NAME draws them")  # fmt: skip
+            return
+        try:
+            written = visualize_run(loaded, layer, kinds=kinds, unsafe=unsafe)
+        except CnnlabError as exc:
+            ctx.notes.append(f"{layer or 'Grad-CAM'}: not drawn: {exc}")
+            continue
+        except Exception as exc:  # noqa: BLE001  a picture that fails must not cost the whole report
+            ctx.notes.append(f"{layer or 'Grad-CAM'}: not drawn: {type(exc).__name__}: {str(exc).strip()[:200]}")
+            continue
+        ctx.drawn += [w.path for w in written if w.path.suffix == ".png"]
+
+
+def _loaded_run(ctx: _Context):
+    from cnnlab.config import load_config
+
+    config = load_config(ctx.run.path / "config.yaml")
+    n_classes = int(ctx.model.output.shape[-1])
+    names = ctx.run.class_names if ctx.run.class_names and len(ctx.run.class_names) == n_classes else [str(i) for i in range(n_classes)]
+    return runs.LoadedRun(ctx.run.path, ctx.model, names, config)
+
+
+# ---------------------------------------------------------------- small formatting helpers
+
+
+def _layer_order(model) -> dict[str, int]:
+    if model is None:
+        return {}
+    return {layer.name: i for i, layer in enumerate(model.layers)}
+
+
+def _monitor(run: RunFiles) -> str:
+    train = (run.config or {}).get("train") if isinstance(run.config, dict) else None
+    return str((train or {}).get("monitor", "val_loss")) if isinstance(train, dict) else "val_loss"
+
+
+def _cell(key: str, value) -> str:
+    if value is None:
+        return "—"
+    if key in ("epoch", "phase", "test_images", "support") and isinstance(value, (int, float)):
+        return f"{int(value)}"
+    if isinstance(value, float):
+        if key == "learning_rate":
+            return f"{value:.3g}"
+        if key == "epoch_seconds":
+            return f"{value:.1f}"
+        return f"{value:.4f}"
+    return str(value)
+
+
+def _duration(seconds: float) -> str:
+    seconds = float(seconds)
+    if seconds < 90:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
+
+
+def _cpu_count() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
