@@ -6,5 +6,6 @@ from cnnlab.cli.app import cli, main
 
 # Imported for their side effect: each module registers its commands on ``cli``.
 from cnnlab.cli import data, inspect, model, train  # noqa: E402,F401
+from cnnlab.cli import export  # noqa: E402,F401
 
 __all__ = ["cli", "main"]
