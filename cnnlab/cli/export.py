@@ -41,11 +41,11 @@ FORMAT_CHOICES = ("savedmodel", "tflite", "onnx", "all")  # cnnlab.export.format
 @unsafe_option
 def export(run, formats, quantize, output, representative, verify_images, output_dir, unsafe):
     from cnnlab.export import export_run
-    from cnnlab.export.formats import resolve_formats
+    from cnnlab.export.formats import check_quantize, resolve_formats
     from cnnlab.export.verify import summary_line
     from cnnlab.runs import load_run
 
-    resolve_formats(formats)  # a typo fails before TensorFlow starts
+    check_quantize(resolve_formats(formats), quantize)  # fail before TensorFlow starts
     loaded = load_run(run, output_dir, unsafe=unsafe)
     say_default_run(run, loaded)
     if output is None and loaded.run_dir is None:

@@ -41,10 +41,12 @@ def _captured_log(name: str):
 
     logger, handler = logging.getLogger(name), Collect(logging.WARNING)
     logger.addHandler(handler)
+    propagate, logger.propagate = logger.propagate, False  # reported once, as our error line
     try:
         yield lines
     finally:
         logger.removeHandler(handler)
+        logger.propagate = propagate
 
 
 def write(source, out_dir: Path, quantize: str) -> Path:

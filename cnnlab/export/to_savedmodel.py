@@ -4,6 +4,7 @@ cnnlab.json are also saved as SavedModel assets."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from cnnlab.errors import ModelError
@@ -17,17 +18,23 @@ REQUIRES: tuple[tuple[str, str], ...] = ()  # TensorFlow only
 
 
 def save_inference_graph(source, path: Path, input_dtype: str = "uint8", assets: list[Path] = ()) -> Path:
-    """Write the inference graph as a SavedModel at ``path`` (also TFLite's starting point)."""
+    """Write the inference graph as a SavedModel at ``path`` (also TFLite's starting point).
+    ``assets`` (labels.txt, cnnlab.json) are copied into its assets/ folder, and the class
+    names are also a second signature, ``class_names`` (no input -> string tensor)."""
     from cnnlab.backend import keras, tf
 
     fn = probabilities_fn(source.model)
+    names = list(source.class_names)
     archive = keras().export.ExportArchive()
     archive.track(source.model)
-    for asset in assets:
-        archive.track(tf().saved_model.Asset(str(asset)))
     archive.add_endpoint("serving_default", lambda image: {OUTPUT_NAME: fn(image)},
                          input_signature=[input_spec(source.image_shape, input_dtype)])  # fmt: skip
+    if assets:  # only in the SavedModel format itself, not in TFLite's intermediate graph
+        archive.add_endpoint("class_names", lambda: {"class_names": tf().constant(names)}, input_signature=[])
     archive.write_out(str(path), verbose=False)
+    for asset in assets:  # assets/ is where a SavedModel keeps auxiliary files such as vocabularies
+        (path / "assets").mkdir(exist_ok=True)
+        shutil.copyfile(asset, path / "assets" / asset.name)
     return path
 
 
@@ -61,7 +68,11 @@ def load(path: Path) -> Artifact:
     def run_batch(images):
         return serve(**{INPUT_NAME: tf().constant(images, dtype=spec.dtype)})[OUTPUT_NAME].numpy()
 
-    return Artifact(path, NAME, read_class_names(folder, n_classes), (h, w, c), run_batch)
+    names = read_class_names(folder, n_classes)
+    if "class_names" in loaded.signatures:  # the copy inside the SavedModel travels with it
+        inside = [n.decode("utf-8") for n in loaded.signatures["class_names"]()["class_names"].numpy()]
+        names = inside if len(inside) == n_classes else names
+    return Artifact(path, NAME, names, (h, w, c), run_batch)
 
 
 def _first_line(exc: Exception) -> str:

@@ -17,18 +17,26 @@ _OP_PATTERNS = (
 )
 
 
-def layer_names(model) -> list:
-    """Every layer, nested backbones included, longest name first (conv2d_1 before conv2d)."""
-    layers = list(model._flatten_layers(include_self=False, recursive=True))
-    return sorted(layers, key=lambda layer: -len(layer.name))
-
-
 def culprit(text: str, model):
-    """(layer or None, op name or None) that a converter's error text points at."""
+    """(layer or None, op name or None) that a converter's error text points at.
+
+    Op locations carry TensorFlow name scopes such as ``functional_1/conv2d_1_2/Conv2D``:
+    TF makes each scope unique by appending _1, _2, ... (in a traced Keras model the
+    layer ``conv2d`` is ``conv2d_1`` and ``conv2d_1`` is ``conv2d_1_2``), so a scope
+    is matched to the layer whose name plus "_1" it is first, then exactly, then plus _N."""
     op = next((m.group(1) for p in _OP_PATTERNS if (m := re.search(p, text, re.S))), None)
-    for layer in layer_names(model):  # op locations carry the Keras name scopes: .../<layer>/...
-        if re.search(rf"(^|[/\"'(:@ ]){re.escape(layer.name)}(/|\b)", text):
-            return layer, op
+    input_layer = model.layers[0].__class__ if model.layers else None
+    layers = {layer.name: layer for layer in model._flatten_layers(include_self=False, recursive=True)
+              if layer.__class__ is not input_layer}  # fmt: skip
+    paths = re.findall(r"[\w.\-]+(?:/[\w.\-]+)+", text)  # name-scope paths
+    if op:
+        paths = [p for p in paths if op in p] or paths
+    for path in paths:
+        for scope in reversed(path.split("/")[:-1]):  # innermost scope first; the last part is the op
+            base = re.sub(r"_\d+$", "", scope)
+            for name in (base if scope.endswith("_1") else None, scope, base):
+                if name in layers:
+                    return layers[name], op
     return None, op
 
 
