@@ -59,9 +59,7 @@ def export_run(loaded, formats, quantize: str = "none", output: Path | None = No
 
     source, x_test, y_test = _prepare(loaded, quantize, representative)
     x_verify, y_verify = x_test[:verify_images], y_test[:verify_images]
-    from cnnlab.evaluate import predict_probabilities  # moves to cnnlab.inspect.evaluate
-
-    reference = predict_probabilities(loaded.model, x_verify)  # (N, classes) float64
+    reference = keras_probabilities(loaded.model, x_verify)  # (N, classes) float64
     keras_test = {}  # full-test-set Keras accuracy, computed once for quantized exports
     results = []
     for name in names:
@@ -75,30 +73,44 @@ def export_run(loaded, formats, quantize: str = "none", output: Path | None = No
 
 def _prepare(loaded, quantize: str, representative: int):
     """Source (model + facts) with representative training images for int8, and the run's test split."""
-    from cnnlab.evaluate import run_test_data  # moves to cnnlab.inspect.evaluate
     from cnnlab.export.graph import Source
-    from cnnlab.images import model_image_shape  # moves to cnnlab.data.images
 
-    shape = model_image_shape(loaded.model)
-    x_test, y_test = run_test_data(loaded, fix="pass the run directory that trained this model, or export with --verify-images from it")
-    rep = _training_images(loaded, shape, representative) if quantize == "int8" else None
+    h, w, c = (int(d) for d in loaded.model.input_shape[1:])
+    data = _run_dataset(loaded, (h, w, c))
+    rep = data.x_train[:representative] if quantize == "int8" else None  # already shuffled with the run's seed
     origin = str(loaded.run_dir) if loaded.run_dir is not None else "a .keras file"
-    source = Source(loaded.model, list(loaded.class_names), shape, origin, rep,
+    source = Source(loaded.model, list(loaded.class_names), (h, w, c), origin, rep,
                     extra={"representative_images": len(rep)} if rep is not None else {})  # fmt: skip
-    return source, x_test, y_test
+    return source, data.x_test, data.y_test
 
 
-def _training_images(loaded, shape, n: int) -> np.ndarray:
-    """The first n images of the run's own training split (already shuffled with the run's seed)."""
+def _run_dataset(loaded, shape):
+    """The run's own dataset (its config and seed). A bare .keras file has no config: it gets
+    Fashion-MNIST adapted to the model's input size and channels, as ``cnnlab evaluate`` does."""
     from cnnlab.config import DataConfig
     from cnnlab.data import load_dataset
+    from cnnlab.errors import DataError
 
     if loaded.config is not None:
         data = load_dataset(loaded.config.data, loaded.config.seed)
-    else:  # a bare .keras file: Fashion-MNIST adapted to the model's input, as evaluate does
+    else:
         h, w, c = shape
         data = load_dataset(DataConfig(image_size=(h, w), color_mode="rgb" if c == 3 else "grayscale"), 0)
-    return data.x_train[:n]
+    if data.num_classes != len(loaded.class_names):
+        raise DataError(f"the model predicts {len(loaded.class_names)} classes but the test data found for it has "
+                        f"{data.num_classes}; export from the run directory that trained this model")  # fmt: skip
+    return data
+
+
+def keras_probabilities(model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """What the run predicts: model.predict (training=False), softmax when the model returns logits."""
+    from cnnlab.models import outputs_logits  # moves to cnnlab.model
+
+    scores = np.asarray(model.predict(images, batch_size=batch_size, verbose=0), np.float64)
+    if outputs_logits(model):
+        scores = np.exp(scores - scores.max(axis=1, keepdims=True))
+        scores /= scores.sum(axis=1, keepdims=True)
+    return scores
 
 
 def _export_one(module, source, quantize, root: Path, x_verify, y_verify, reference, test) -> ExportResult:
@@ -136,11 +148,9 @@ def _export_one(module, source, quantize, root: Path, x_verify, y_verify, refere
 
 def _test_accuracy(artifact, model, test) -> dict:
     """Quantized artifacts: accuracy on the whole test split, beside the float Keras model's."""
-    from cnnlab.evaluate import predict_probabilities
-
     x_test, y_test, keras_cache = test
     if "accuracy" not in keras_cache:
-        keras_cache["accuracy"] = float((predict_probabilities(model, x_test).argmax(1) == y_test).mean())
+        keras_cache["accuracy"] = float((keras_probabilities(model, x_test).argmax(1) == y_test).mean())
     accuracy = float((artifact.predict(x_test).argmax(1) == y_test).mean())
     return {"test_images": int(len(y_test)), "test_accuracy": accuracy, "keras_test_accuracy": keras_cache["accuracy"]}
 

@@ -36,7 +36,7 @@ class Source:
 def probabilities_fn(model):
     """x (N, H, W, C) any dtype, pixels 0..255 -> float32 softmax probabilities (N, classes)."""
     from cnnlab.backend import tf
-    from cnnlab.models import outputs_logits
+    from cnnlab.models import outputs_logits  # moves to cnnlab.model
 
     tf_ = tf()
     logits = outputs_logits(model)
