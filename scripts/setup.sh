@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install cnnlab (with its test tools) into .venv, and Fashion-MNIST where apt can.
+# Install cnnlab (with its test tools and the export extra) into .venv, and Fashion-MNIST where apt can.
 # Safe to re-run: it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,4 +32,4 @@ if [ ! -x .venv/bin/python ]; then
     ${SUDO:-} apt-get install -y -q python3-venv && python3 -m venv .venv
   }
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,tune,browser]'
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,tune,browser,export]'

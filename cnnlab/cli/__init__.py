@@ -5,6 +5,6 @@ import line below."""
 from cnnlab.cli.app import cli, main
 
 # Imported for their side effect: each module registers its commands on ``cli``.
-from cnnlab.cli import data, explain, inspect, model, practice, report, shift, train  # noqa: E402,F401
+from cnnlab.cli import data, explain, export, inspect, model, practice, report, shift, train  # noqa: E402,F401
 
 __all__ = ["cli", "main"]

@@ -45,37 +45,47 @@ def evaluate(run, tta, output_dir, unsafe):
         click.echo(f"metrics and plots written to {loaded.run_dir}")
 
 
-@cli.command(help=f"Top classes with probabilities for PNG/JPEG images of any size and colour.\n\nRUN: {RUN_HELP}.")
+@cli.command(help=f"Top classes with probabilities for PNG/JPEG images of any size and colour.\n\nRUN: {RUN_HELP}, "
+             "or a model written by cnnlab export (.tflite, .onnx, SavedModel directory).")
 @click.argument("args", nargs=-1, required=True, metavar="[RUN] IMAGE...", shell_complete=complete_runs)
 @click.option("--top", default=3, show_default=True, type=click.IntRange(min=1), help="How many classes to show.")
 @tta_option
 @output_dir_option
 @unsafe_option
 def predict(args, top, tta, output_dir, unsafe):
-    from cnnlab.inspect.evaluate import predict_probabilities
     from cnnlab.data.images import load_image, model_image_shape
+    from cnnlab.export.loaders import is_exported, load_exported
+    from cnnlab.inspect.evaluate import predict_probabilities
     from cnnlab.runs import load_run
 
     first = Path(args[0])
-    run_arg = args[0] if first.is_dir() or first.suffix == ".keras" else None
+    exported = first.suffix in (".tflite", ".onnx") or is_exported(first)  # cnnlab export's artifacts
+    run_arg = args[0] if exported or first.is_dir() or first.suffix == ".keras" else None
     images = args[1:] if run_arg else args
     if not images:
         raise click.UsageError("give at least one IMAGE after RUN")
-    loaded = load_run(run_arg, output_dir, unsafe=unsafe)
-    say_default_run(run_arg, loaded)
-    h, w, c = model_image_shape(loaded.model)
+    if exported:  # run in its own runtime (TF, LiteRT, onnxruntime), same output as for a run
+        artifact = load_exported(first)
+        (h, w, c), class_names, predict_fn = artifact.image_shape, artifact.class_names, artifact.predict
+    else:
+        loaded = load_run(run_arg, output_dir, unsafe=unsafe)
+        say_default_run(run_arg, loaded)
+        (h, w, c), class_names = model_image_shape(loaded.model), loaded.class_names
+        predict_fn = lambda batch: predict_probabilities(loaded.model, batch)  # noqa: E731
     import numpy as np
 
     batch = np.stack([load_image(p, h, w, c) for p in images])  # (N, H, W, C) uint8
     if tta:
+        if exported:
+            raise click.UsageError("--tta needs a run (its augmentation block), not an exported model")
         from cnnlab.inspect.tta import tta_probabilities
 
         probs = tta_probabilities(loaded.model, batch, tta)  # averaged over TTA augmented copies
     else:
-        probs = predict_probabilities(loaded.model, batch)
+        probs = predict_fn(batch)
     for path, row in zip(images, probs):
         best = np.argsort(-row)[:top]
-        click.echo(f"{path}: " + ", ".join(f"{loaded.class_names[i]} {row[i]:.3f}" for i in best))
+        click.echo(f"{path}: " + ", ".join(f"{class_names[i]} {row[i]:.3f}" for i in best))
 
 
 class KindsHelpCommand(click.Command):

@@ -1,0 +1,182 @@
+"""export_run: write, verify, then keep each requested artifact.
+
+Per format: the artifact and its labels.txt / cnnlab.json are built in a hidden
+folder beside the destination, loaded back in the format's own runtime, compared with
+the Keras model on test images, and only then renamed into place. A failure at any
+step leaves the destination as it was."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from cnnlab import runs
+from cnnlab.errors import ConfigError, RunError
+
+VERIFY_FILE = "verify.json"
+
+
+@dataclass
+class ExportResult:
+    name: str  # the folder under the export root: tflite, tflite-int8, ...
+    format: str
+    quantize: str
+    path: Path  # the artifact: a file, or the SavedModel directory
+    size_bytes: int
+    verification: dict  # also in <export root>/verify.json under ``name``
+
+
+def export_run(loaded, formats, quantize: str = "none", output: Path | None = None, *, representative: int = 300,
+               verify_images: int = 300, report: Callable[[str], None] | None = None) -> list[ExportResult]:  # fmt: skip
+    """Export ``loaded`` (a cnnlab.runs.LoadedRun) in each of ``formats``; default
+    destination RUN/export/<format>[-<quantize>]/. Returns one ExportResult per format."""
+    from cnnlab.export.deps import require
+    from cnnlab.export.formats import FORMATS, check_quantize, resolve_formats
+
+    names = resolve_formats(formats)
+    check_quantize(names, quantize)
+    if verify_images < 1:
+        raise ConfigError(f"--verify-images must be at least 1, got {verify_images}")
+    if quantize == "int8" and representative < 1:
+        raise ConfigError(f"--representative must be at least 1 for int8, got {representative}")
+    for name in names:  # every missing package before any work
+        for module, purpose in FORMATS[name].REQUIRES:
+            require(module, purpose)
+    if output is None:
+        if loaded.run_dir is None:
+            raise ConfigError("a .keras file outside a run directory has no default export folder; pass --output PATH")
+        output = Path(loaded.run_dir) / "export"
+    root = Path(output)
+    runs.check_writable(root)
+    say = report or (lambda line: None)
+
+    source, x_test, y_test = _prepare(loaded, quantize, representative)
+    x_verify, y_verify = x_test[:verify_images], y_test[:verify_images]
+    reference = keras_probabilities(loaded.model, x_verify)  # (N, classes) float64
+    keras_test = {}  # full-test-set Keras accuracy, computed once for quantized exports
+    results = []
+    for name in names:
+        say(f"exporting {name}" + (f" ({quantize})" if quantize != "none" else "") + " ...")
+        result = _export_one(FORMATS[name], source, quantize, root, x_verify, y_verify, reference,
+                             (x_test, y_test, keras_test))  # fmt: skip
+        results.append(result)
+        _merge_verify(root / VERIFY_FILE, result.name, result.verification)
+    return results
+
+
+def _prepare(loaded, quantize: str, representative: int):
+    """Source (model + facts) with representative training images for int8, and the run's test split."""
+    from cnnlab.export.graph import Source
+
+    h, w, c = (int(d) for d in loaded.model.input_shape[1:])
+    data = _run_dataset(loaded, (h, w, c))
+    rep = data.x_train[:representative] if quantize == "int8" else None  # already shuffled with the run's seed
+    origin = str(loaded.run_dir) if loaded.run_dir is not None else "a .keras file"
+    source = Source(loaded.model, list(loaded.class_names), (h, w, c), origin, rep,
+                    extra={"representative_images": len(rep)} if rep is not None else {})  # fmt: skip
+    return source, data.x_test, data.y_test
+
+
+def _run_dataset(loaded, shape):
+    """The run's own dataset (its config and seed). A bare .keras file has no config: it gets
+    Fashion-MNIST adapted to the model's input size and channels, as ``cnnlab evaluate`` does."""
+    from cnnlab.config import DataConfig
+    from cnnlab.data import load_dataset
+    from cnnlab.errors import DataError
+
+    if loaded.config is not None:
+        data = load_dataset(loaded.config.data, loaded.config.seed)
+    else:
+        h, w, c = shape
+        data = load_dataset(DataConfig(image_size=(h, w), color_mode="rgb" if c == 3 else "grayscale"), 0)
+    if data.num_classes != len(loaded.class_names):
+        raise DataError(f"the model predicts {len(loaded.class_names)} classes but the test data found for it has "
+                        f"{data.num_classes}; export from the run directory that trained this model")  # fmt: skip
+    return data
+
+
+def keras_probabilities(model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """What the run predicts: model.predict (training=False), softmax when the model returns logits."""
+    from cnnlab.model import outputs_logits
+
+    scores = np.asarray(model.predict(images, batch_size=batch_size, verbose=0), np.float64)
+    if outputs_logits(model):
+        scores = np.exp(scores - scores.max(axis=1, keepdims=True))
+        scores /= scores.sum(axis=1, keepdims=True)
+    return scores
+
+
+def _export_one(module, source, quantize, root: Path, x_verify, y_verify, reference, test) -> ExportResult:
+    from cnnlab.export.formats import artifact_dir_name
+    from cnnlab.export.graph import metadata, write_sidecars
+    from cnnlab.export.verify import compare
+
+    name = artifact_dir_name(module.NAME, quantize)
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=root, prefix=f".{name}."))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(staging, 0o777 & ~umask)  # mkdtemp's 0700 would outlive the rename
+    try:
+        write_sidecars(staging, metadata(source, module.NAME, quantize))
+        artifact = module.write(source, staging, quantize)
+        loaded_artifact = module.load(artifact)
+        verification = compare(reference, loaded_artifact.predict(x_verify), y_verify, quantize)
+        if verification["passed"] and quantize != "none":
+            verification.update(_test_accuracy(loaded_artifact, source.model, test))
+        if not verification["passed"]:
+            hint = ("this is a cnnlab bug, please report it" if quantize == "none"
+                    else "try a milder --quantize or a larger --representative")  # fmt: skip
+            raise RunError(f"the {name} export does not predict what the model predicts on {len(y_verify)} test images "
+                           f"({verification['problem']}); nothing was written; {hint}")  # fmt: skip
+        final = root / name
+        _replace_dir(staging, final)
+        path = final / artifact.relative_to(staging)
+        size = _size(path)
+        verification.update({"artifact": str(path), "size_bytes": size})
+        return ExportResult(name, module.NAME, quantize, path, size, verification)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _test_accuracy(artifact, model, test) -> dict:
+    """Quantized artifacts: accuracy on the whole test split, beside the float Keras model's."""
+    x_test, y_test, keras_cache = test
+    if "accuracy" not in keras_cache:
+        keras_cache["accuracy"] = float((keras_probabilities(model, x_test).argmax(1) == y_test).mean())
+    accuracy = float((artifact.predict(x_test).argmax(1) == y_test).mean())
+    return {"test_images": int(len(y_test)), "test_accuracy": accuracy, "keras_test_accuracy": keras_cache["accuracy"]}
+
+
+def _replace_dir(new: Path, final: Path) -> None:
+    """Rename the verified folder into place; an older export of the same name goes after."""
+    old = None
+    if final.exists():
+        old = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.old."))
+        os.replace(final, old / final.name)
+    os.replace(new, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def _merge_verify(path: Path, name: str, verification: dict) -> None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        data = data if isinstance(data, dict) else {}
+    except ValueError:  # a corrupt file from elsewhere: start again
+        data = {}
+    data[name] = verification
+    runs.write_json(path, data)
