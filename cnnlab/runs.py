@@ -216,7 +216,7 @@ def check_writable(output_dir: Path) -> None:
 def create_run_dir(output_dir: Path, name: str) -> Path:
     """A new, never-reused directory outputs/<name>/<stamp>[-N]/."""
     check_writable(output_dir)
-    parent = Path(output_dir) / name
+    parent = inside(output_dir, name)  # the schema's pattern already forbids "..": defence in depth
     try:
         parent.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%d-%H%M%S")

@@ -92,3 +92,55 @@ def test_random_bytes_and_truncated_image(tmp_path):
     for name in ("cut.png", "rnd.png"):
         with pytest.raises(DataError, match=rf"cannot read image .*{name}.*pass a PNG or JPEG file"):
             load_image(tmp_path / name, 28, 28, 1)
+
+
+# ---------------------------------------------------------------- path escape (item 1)
+def _files(root):
+    return {p for p in root.rglob("*") if p.is_file()}
+
+
+def test_crafted_layer_names_never_escape_the_visualize_folder(tmp_path, cli):
+    """A .keras file whose nested model and layers are named '..' (and worse): visualize
+    --layer all writes every picture under <beside the model>/plots/visualize/."""
+    from PIL import Image
+
+    from cnnlab.backend import keras
+
+    k = keras()
+    inner_in = k.Input((8, 8, 1))
+    inner = k.Model(inner_in, k.layers.Conv2D(2, 3, padding="same", name="..")(inner_in), name="..")
+    inputs = k.Input((8, 8, 1))
+    x = inner(inputs)
+    x = k.layers.Conv2D(2, 3, padding="same", name="..%2F..")(x)
+    x = k.layers.Conv2D(2, 3, padding="same", name=".")(x)
+    x = k.layers.Flatten(name="...")(x)
+    evil = tmp_path / "deep" / "er" / "evil"
+    evil.mkdir(parents=True)
+    k.Model(inputs, k.layers.Dense(3, activation="softmax")(x)).save(evil / "m.keras")
+    Image.fromarray(_gradient(8, 8)).save(tmp_path / "img.png")
+    before = _files(tmp_path)
+    result = cli("visualize", evil / "m.keras", "--layer", "all", "--image", tmp_path / "img.png")
+    assert result.exit_code == 0, result.output
+    new = _files(tmp_path) - before
+    allowed = (evil / "plots" / "visualize").resolve()
+    assert len(new) >= 6, new  # 3 conv layers, several pictures each
+    assert all(p.resolve().is_relative_to(allowed) for p in new), sorted(new)
+    assert not any(part in ("..", ".") for p in new for part in p.relative_to(allowed).parts)
+
+
+@pytest.mark.parametrize("name", ["..", ".", "../../etc", "a/../../b", "", "/abs", "..\\..", "x" * 400])
+def test_inside_keeps_every_name_under_its_folder(tmp_path, name):
+    from cnnlab.runs import inside
+
+    path = inside(tmp_path / "out", name)
+    assert path.resolve().is_relative_to((tmp_path / "out").resolve())
+    assert all(len(part) <= 120 for part in path.relative_to(tmp_path / "out").parts)
+
+
+def test_config_name_cannot_climb(tmp_path):
+    from cnnlab.config import config_from_dict
+    from cnnlab.errors import ConfigError
+
+    for name in ("..", ".", "../x", "a/b", ".hidden"):
+        with pytest.raises(ConfigError):
+            config_from_dict({"name": name})
