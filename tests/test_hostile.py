@@ -144,3 +144,68 @@ def test_config_name_cannot_climb(tmp_path):
     for name in ("..", ".", "../x", "a/b", ".hidden"):
         with pytest.raises(ConfigError):
             config_from_dict({"name": name})
+
+
+# ---------------------------------------------------------------- YAML alias bomb (item 2)
+def _alias_bomb(levels=9, fan=9) -> str:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, levels):
+        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * fan) + "]")
+    return "\n".join(lines) + f"\nname: *a{levels - 1}\n"
+
+
+@pytest.mark.parametrize("where", ["top", "section"])
+def test_yaml_alias_bomb_fails_fast_with_one_line(tmp_path, cli, where):
+    import time
+    import tracemalloc
+
+    text = _alias_bomb()
+    if where == "section":  # the bomb inside a known section: still refused before validation
+        text = text.replace("name: *a8", "train: {epochs: *a8}")
+    assert len(text) < 600  # 9**9 = 387 million values
+    path = tmp_path / "bomb.yaml"
+    path.write_text(text)
+    from cnnlab.config import load_config
+    from cnnlab.errors import ConfigError
+
+    tracemalloc.start()
+    start = time.perf_counter()
+    with pytest.raises(ConfigError):
+        load_config(path)
+    elapsed = time.perf_counter() - start
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    result = cli("summary", path)
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        f"Error: {path}: config: aliases at line 6 expand to over 100,000 values (an alias bomb?); "
+        "write the values out without nested aliases"
+    )  # line 6: the 6th anchor (9**6 values) is refused while composing, before any use
+    assert elapsed < 1.0
+    assert peak < 20_000_000  # bytes
+
+
+def test_set_alias_bomb_and_big_values_are_shown_short(tmp_path, cli, tiny_config_fast):
+    result = cli("summary", tiny_config_fast, "--set", "train.epochs=" + "[" * 3 + "1" + "]" * 3)
+    assert result.exit_code == 2 and len(result.output) < 300
+    big = "x" * 1_000_000
+    result = cli("summary", tiny_config_fast, "--set", f"train.optimizer.name={big}")
+    assert result.exit_code == 2 and result.output.startswith("Error: ") and len(result.output) < 400
+
+
+def test_short_never_reprs_a_huge_value():
+    from cnnlab.config.messages import _short
+
+    shared = ["x"] * 10
+    for _ in range(8):
+        shared = [shared] * 10  # 10**9 leaves, as an alias bomb builds them: shared lists
+    assert len(_short(shared)) <= 60
+    assert len(_short("y" * 10**7)) <= 60
+
+
+@pytest.fixture
+def tiny_config_fast(tmp_path):
+    """A config that summary can build without data (not trained: not slow)."""
+    from tests.conftest import write_config
+
+    return write_config(tmp_path / "c.yaml", data={"path": str(tmp_path / "none.npz")})

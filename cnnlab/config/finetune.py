@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import yaml
 
 from cnnlab.config import load_config
 from cnnlab.config.backbones import REGISTRY
@@ -28,7 +27,9 @@ def finetune_config(config, backbone: str, mode=None, weights=None, unfreeze=Non
     explicit = any(item.partition("=")[0].strip().startswith("model.backbone.input_size") for item in overrides)
     if backbone in REGISTRY and not explicit:
         try:
-            raw = yaml.safe_load(open(config, encoding="utf-8")) or {}
+            from cnnlab.config.bounded_yaml import safe_load
+
+            raw = safe_load(open(config, encoding="utf-8").read()) or {}
             size = ((raw.get("model") or {}).get("backbone") or {}).get("input_size")
             smallest = REGISTRY[backbone].min_size
             if size and min(int(s) for s in size) < smallest:
