@@ -209,3 +209,53 @@ def tiny_config_fast(tmp_path):
     from tests.conftest import write_config
 
     return write_config(tmp_path / "c.yaml", data={"path": str(tmp_path / "none.npz")})
+
+
+# ---------------------------------------------------------------- data.limit before resizing (item 3)
+def _old_split(x_train, y_train, x_test, y_test, cfg, seed):
+    """load_dataset before issue 11: adapt everything, then permute and limit."""
+    from cnnlab.data import adapt_images
+
+    x_train, x_test = (adapt_images(x, cfg.image_size, cfg.color_mode) for x in (x_train, x_test))
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(x_train))
+    if cfg.limit:
+        order = order[: cfg.limit]
+        test_order = rng.permutation(len(x_test))[: cfg.limit]
+        x_test, y_test = x_test[test_order], y_test[test_order]
+    n_val = int(round(len(order) * cfg.validation_split))
+    t, v = order[n_val:], order[:n_val]
+    return x_train[t], y_train[t], x_train[v], y_train[v], x_test, y_test
+
+
+@pytest.mark.parametrize("limit", [None, 40])
+def test_limit_selects_before_resizing_with_the_same_split(tmp_path, monkeypatch, limit):
+    import cnnlab.data as data_pkg
+    from cnnlab.config import config_from_dict
+    from tests.conftest import make_pattern_dataset
+
+    x, y = make_pattern_dataset(120, seed=3)
+    xt, yt = make_pattern_dataset(60, seed=4)
+    np.savez(tmp_path / "d.npz", x_train=x, y_train=y, x_test=xt, y_test=yt)
+    cfg = config_from_dict({"data": {"source": "npz", "path": str(tmp_path / "d.npz"), "limit": limit,
+                                     "image_size": [56, 56], "color_mode": "rgb"},
+                           "model": {"layers": [{"type": "Flatten"}, {"type": "Dense", "units": 3}]}})  # fmt: skip
+    expected = _old_split(x, y.astype(np.int64), xt, yt.astype(np.int64), cfg.data, 7)
+    resized = []
+    real = data_pkg.adapt_images
+    monkeypatch.setattr(data_pkg, "adapt_images", lambda a, *rest: resized.append(len(a)) or real(a, *rest))
+    got = data_pkg.load_dataset(cfg.data, 7)
+    for a, b in zip((got.x_train, got.y_train, got.x_val, got.y_val, got.x_test, got.y_test), expected):
+        np.testing.assert_array_equal(a, b)
+    assert got.x_train.shape[1:] == (56, 56, 3)
+    assert sum(resized) == (2 * limit if limit else 180)  # only the images used are resized
+
+
+def test_adapt_images_in_batches_matches_one_go(monkeypatch):
+    import cnnlab.data as data_pkg
+
+    x = np.random.default_rng(0).integers(0, 256, (23, 9, 7, 3), dtype=np.uint8)
+    whole = data_pkg.adapt_images(x, (13, 5), "grayscale")
+    monkeypatch.setattr(data_pkg, "RESIZE_BATCH", 4)
+    np.testing.assert_array_equal(data_pkg.adapt_images(x, (13, 5), "grayscale"), whole)
+    assert whole.shape == (23, 13, 5, 1) and whole.dtype == np.uint8
