@@ -259,3 +259,81 @@ def test_adapt_images_in_batches_matches_one_go(monkeypatch):
     monkeypatch.setattr(data_pkg, "RESIZE_BATCH", 4)
     np.testing.assert_array_equal(data_pkg.adapt_images(x, (13, 5), "grayscale"), whole)
     assert whole.shape == (23, 13, 5, 1) and whole.dtype == np.uint8
+
+
+# ---------------------------------------------------------------- data wrong in ways users make (item 4)
+def _npz(tmp_path, **changes):
+    from tests.conftest import make_pattern_dataset
+
+    x, y = make_pattern_dataset(30, seed=1)
+    xt, yt = make_pattern_dataset(12, seed=2)
+    arrays = {"x_train": x, "y_train": y, "x_test": xt, "y_test": yt, **changes}
+    np.savez(tmp_path / "d.npz", **arrays)
+    return tmp_path / "d.npz"
+
+
+def _load(path, source="npz"):
+    from cnnlab.config import config_from_dict
+    from cnnlab.data import load_dataset
+
+    cfg = config_from_dict({"data": {"source": source, "path": str(path)},
+                            "model": {"layers": [{"type": "Flatten"}, {"type": "Dense", "units": 3}]}})  # fmt: skip
+    return load_dataset(cfg.data, 1)
+
+
+NAN_IMAGES = np.full((30, 28, 28), 0.5, np.float32)
+NAN_IMAGES[3, 4, 5] = np.nan
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"y_train": np.zeros(29, np.int64)}, "x_train has 30 images but y_train has 29 labels; save one label per image"),
+    ({"y_test": -np.ones(12, np.int64)}, "y_test holds negative labels (smallest -1); labels are class numbers 0..K-1"),
+    ({"x_train": np.zeros((0, 28, 28), np.uint8), "y_train": np.zeros(0, np.int64)},
+     "x_train holds no images; save at least one train image with its label"),
+    ({"x_train": NAN_IMAGES}, "x_train holds 1 NaN or infinite pixel values; replace them (e.g. numpy.nan_to_num) and save again"),
+    ({"y_train": np.full(30, 1.5)}, "y_train holds float64 values that are not whole numbers; save class numbers 0..K-1 as integers"),
+    ({"y_train": np.full((30, 3), 0.5)}, "y_train has shape (30, 3) but its rows are not one-hot; save class numbers 0..K-1 of shape (N,)"),
+])  # fmt: skip
+def test_npz_mistakes_name_file_array_and_fix(tmp_path, changes, message):
+    path = _npz(tmp_path, **changes)
+    with pytest.raises(DataError) as info:
+        _load(path)
+    assert str(info.value) == f"{path}: {message}"
+
+
+def test_one_hot_labels_are_accepted(tmp_path):
+    from tests.conftest import make_pattern_dataset
+
+    _, y = make_pattern_dataset(30, seed=1)
+    _, yt = make_pattern_dataset(12, seed=2)
+    plain = _load(_npz(tmp_path))
+    one_hot = _load(_npz(tmp_path, y_train=np.eye(3)[y].astype(np.float32), y_test=np.eye(3, dtype=np.uint8)[yt]))
+    assert one_hot.class_names == plain.class_names == ["0", "1", "2"]
+    for name in ("y_train", "y_val", "y_test"):
+        np.testing.assert_array_equal(getattr(one_hot, name), getattr(plain, name))
+
+
+def test_idx_label_count_mismatch_and_truncation(tmp_path):
+    import gzip
+    import struct
+
+    def write(name, array):
+        header = struct.pack(">HBB", 0, 8, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+        with gzip.open(tmp_path / name, "wb") as f:
+            f.write(header + array.astype(np.uint8).tobytes())
+
+    write("train-images-idx3-ubyte.gz", np.zeros((20, 28, 28)))
+    write("train-labels-idx1-ubyte.gz", np.zeros(19))
+    write("t10k-images-idx3-ubyte.gz", np.zeros((5, 28, 28)))
+    write("t10k-labels-idx1-ubyte.gz", np.zeros(5))
+    with pytest.raises(DataError) as info:
+        _load(tmp_path, "fashion_mnist")
+    assert str(info.value) == (f"{tmp_path}/train-labels-idx1-ubyte.gz has 19 labels but train-images-idx3-ubyte.gz "
+                               "has 20 images; re-download or reinstall the dataset")  # fmt: skip
+    write("train-labels-idx1-ubyte.gz", np.zeros(20))
+    raw = gzip.open(tmp_path / "t10k-images-idx3-ubyte.gz").read()
+    with gzip.open(tmp_path / "t10k-images-idx3-ubyte.gz", "wb") as f:
+        f.write(raw[:-100])
+    with pytest.raises(DataError, match=r"t10k-images-idx3-ubyte.gz: its header promises 5x28x28 bytes but it holds 3820 "
+                                        r"\(truncated or damaged\); re-download"):  # fmt: skip
+        _load(tmp_path, "fashion_mnist")
