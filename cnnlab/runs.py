@@ -43,6 +43,7 @@ class RunDir:
     BACKUP = "backup/state.npz"  # model + optimizer variables and the RunState record (cnnlab.train.resume)
     PLOTS = "plots"
     TENSORBOARD = "tensorboard"
+    LOCK = "train.lock"  # held by the training process (cnnlab.train.lock)
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -62,6 +63,7 @@ class RunDir:
     backup = property(lambda self: self.path / self.BACKUP)
     plots = property(lambda self: self.path / self.PLOTS)
     tensorboard = property(lambda self: self.path / self.TENSORBOARD)
+    lock = property(lambda self: self.path / self.LOCK)
     visualize_dir = property(lambda self: self.plots / "visualize")
 
     def plot(self, name: str) -> Path:
@@ -119,6 +121,22 @@ class RunDir:
 
     def write_metrics(self, metrics: dict) -> None:
         write_json(self.metrics, metrics)
+
+    def read_classes(self, n_classes: int) -> list[str]:
+        """classes.json, checked: a JSON list of ``n_classes`` names (the model's outputs).
+        Missing: the numbers 0..n-1. Damaged or mismatched: RunError naming the file."""
+        if not self.classes.is_file():
+            return [str(i) for i in range(n_classes)]
+        fix = f"retrain, or write it as a JSON list of {n_classes} class names"
+        try:
+            names = json.loads(self.classes.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise RunError(f"{self.classes} is damaged ({first_line(exc)[:80]}); {fix}") from None
+        if not isinstance(names, list) or not all(isinstance(n, (str, int)) for n in names):
+            raise RunError(f"{self.classes} is not a list of class names; {fix}")
+        if len(names) != n_classes:
+            raise RunError(f"{self.classes} lists {len(names)} classes but the model predicts {n_classes}; {fix}")
+        return [str(n) for n in names]
 
 
 def safe_name(name: str) -> str:
@@ -287,12 +305,23 @@ def load_run(arg: str | None, output_dir: Path = DEFAULT_OUTPUT_DIR, *, unsafe: 
     config = None
     if run_dir is not None:
         rd = RunDir(run_dir)
-        if rd.classes.is_file():
-            class_names = json.loads(rd.classes.read_text())
+        class_names = rd.read_classes(n_classes)
         from cnnlab.config import load_config  # runs -> config: only when a run is loaded
 
         config = load_config(rd.config)
     return LoadedRun(run_dir, model, class_names, config)
+
+
+def _is_complete_zip(path: Path) -> bool:
+    """A .keras file is a zip archive; a truncated one has no central directory at its end.
+    (Not testzip(): reading every byte of a 500 MB VGG model is too slow for a check.)"""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return bool(archive.namelist())
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError):
+        return False
 
 
 def load_model(path: Path, *, unsafe: bool = False):
@@ -300,6 +329,12 @@ def load_model(path: Path, *, unsafe: bool = False):
     import cnnlab.layers  # noqa: F401  registers cnnlab's own layers before Keras reads the file
     from cnnlab.backend import keras
 
+    path = Path(path)
+    if path.is_file() and not _is_complete_zip(path):  # Keras would say "File not found"
+        raise ModelError(
+            f"{path} is damaged (not a complete .keras archive: truncated or overwritten); "
+            "train again, or resume the run if it was interrupted (cnnlab train --resume)"
+        )
     try:
         return keras().models.load_model(path, safe_mode=not unsafe, compile=False)
     except Exception as exc:

@@ -5,6 +5,7 @@ must give one Error line naming the file and the fix, never the crash fallback."
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -337,3 +338,114 @@ def test_idx_label_count_mismatch_and_truncation(tmp_path):
     with pytest.raises(DataError, match=r"t10k-images-idx3-ubyte.gz: its header promises 5x28x28 bytes but it holds 3820 "
                                         r"\(truncated or damaged\); re-download"):  # fmt: skip
         _load(tmp_path, "fashion_mnist")
+
+
+# ---------------------------------------------------------------- damaged or contested runs (item 6)
+@pytest.fixture
+def run_copy(fashion_run, tmp_path):
+    """A private copy of the shared Fashion-MNIST run, free to damage."""
+    import shutil
+
+    return Path(shutil.copytree(fashion_run, tmp_path / "run", ignore=shutil.ignore_patterns("tensorboard", "backup")))
+
+
+@pytest.fixture
+def png28(tmp_path):
+    from PIL import Image
+
+    Image.fromarray(_gradient(28, 28)).save(tmp_path / "img.png")
+    return tmp_path / "img.png"
+
+
+def test_truncated_model_says_damaged(run_copy, cli, png28):
+    model = run_copy / "model.keras"
+    model.write_bytes(model.read_bytes()[: model.stat().st_size // 2])
+    for command in (("predict", run_copy, png28), ("evaluate", run_copy), ("visualize", model, "--layer", "all")):
+        result = cli(*command)
+        assert result.exit_code == 1, result.output
+        assert result.output.strip() == (
+            f"Error: {model} is damaged (not a complete .keras archive: truncated or overwritten); "
+            "train again, or resume the run if it was interrupted (cnnlab train --resume)"
+        )
+
+
+@pytest.mark.parametrize("text, problem", [
+    ('["T-shirt", "Trou', "is damaged (Unterminated string"),
+    ('["a", "b"]', "lists 2 classes but the model predicts 10"),
+    ('{"a": 1}', "is not a list of class names"),
+    ("", "is damaged (Expecting value"),
+])  # fmt: skip
+def test_damaged_classes_json_names_file_and_problem(run_copy, cli, png28, text, problem):
+    (run_copy / "classes.json").write_text(text)
+    for command in (("predict", run_copy, png28), ("evaluate", run_copy)):
+        result = cli(*command)
+        assert result.exit_code == 1, result.output
+        line = result.output.strip()
+        assert line.startswith(f"Error: {run_copy / 'classes.json'} {problem}"), line
+        assert line.endswith("retrain, or write it as a JSON list of 10 class names") and "\n" not in line
+
+
+HOLDER = """
+import sys, time
+from cnnlab.train.lock import run_lock
+with run_lock(sys.argv[1]):
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+def _hold_lock_in_another_process(run):
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(run)], stdout=subprocess.PIPE, text=True,
+                            cwd=Path(__file__).resolve().parents[1])  # fmt: skip
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_run_lock_refuses_a_second_trainer_and_frees_after_kill_9(tmp_path):
+    from cnnlab.errors import RunError
+    from cnnlab.train.lock import run_lock
+
+    proc = _hold_lock_in_another_process(tmp_path)
+    try:
+        with pytest.raises(RunError) as info:
+            with run_lock(tmp_path):
+                pass
+        assert str(info.value) == (
+            f"{tmp_path} is being trained by process {proc.pid} (it holds {tmp_path / 'train.lock'}); "
+            f"wait for it to finish, or stop it (kill {proc.pid}) and resume again"
+        )
+    finally:
+        proc.kill()  # SIGKILL: no cleanup runs in the holder; its lock file stays behind
+        proc.wait()
+    assert (tmp_path / "train.lock").read_text().strip() == str(proc.pid)  # stale file of a dead process
+    with run_lock(tmp_path):
+        assert (tmp_path / "train.lock").read_text().strip() == str(__import__("os").getpid())
+    assert not (tmp_path / "train.lock").exists()
+
+
+@pytest.mark.slow
+def test_train_resume_refused_while_another_process_trains(tiny_config, tmp_path):
+    from cnnlab.config import load_config
+    from cnnlab.errors import RunError
+    from cnnlab.train import train
+    from cnnlab.train.lock import run_lock
+
+    cfg = load_config(tiny_config, ["train.epochs=1"])
+    run = train(cfg, tmp_path / "out")
+    assert not (run / "train.lock").exists()  # released after training
+    proc = _hold_lock_in_another_process(run)
+    try:
+        with pytest.raises(RunError, match=rf"is being trained by process {proc.pid} "):
+            train(cfg, tmp_path / "out", resume_run=run)
+    finally:
+        proc.kill()
+        proc.wait()
+    (tmp_path / "patterns.npz").unlink()  # a resume that fails after taking the lock releases it
+    with pytest.raises(DataError):
+        train(cfg, tmp_path / "out", resume_run=run)
+    assert not (run / "train.lock").exists()
+    with run_lock(run):
+        pass
