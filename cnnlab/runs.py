@@ -196,9 +196,13 @@ def save_model(model, path: Path) -> None:
 
 
 def save_figure(fig, path: Path) -> Path:
+    import warnings
+
     import matplotlib.pyplot as plt
 
-    with atomic_path(path) as tmp:
+    with atomic_path(path) as tmp, warnings.catch_warnings():
+        # a user's class or layer names may hold glyphs the font lacks: a box is drawn, no warning
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from", category=UserWarning)
         fig.savefig(tmp, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
@@ -324,8 +328,9 @@ def _is_complete_zip(path: Path) -> bool:
         return False
 
 
-def load_model(path: Path, *, unsafe: bool = False):
-    """Load a .keras file in Keras safe mode (no arbitrary code from Lambda layers)."""
+def load_model(path: Path, *, unsafe: bool = False, unsafe_fix: str = "pass --unsafe only if you trust this file"):
+    """Load a .keras file in Keras safe mode (no arbitrary code from Lambda layers).
+    ``unsafe_fix``: the advice when it is refused (commands without --unsafe give their own)."""
     import cnnlab.layers  # noqa: F401  registers cnnlab's own layers before Keras reads the file
     from cnnlab.backend import keras
 
@@ -341,7 +346,6 @@ def load_model(path: Path, *, unsafe: bool = False):
         text = str(exc)
         if "safe_mode" in text or "Lambda" in text:
             raise ModelError(
-                f"{path} contains a Lambda layer (arbitrary Python code), refused in safe mode; "
-                "pass --unsafe only if you trust this file"
+                f"{path} contains a Lambda layer (arbitrary Python code), refused in safe mode; {unsafe_fix}"
             ) from None
         raise ModelError(f"cannot load model {path}: {first_line(exc)}") from None

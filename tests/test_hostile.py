@@ -449,3 +449,54 @@ def test_train_resume_refused_while_another_process_trains(tiny_config, tmp_path
     assert not (run / "train.lock").exists()
     with run_lock(run):
         pass
+
+
+# ---------------------------------------------------------------- smaller things (item 7)
+@pytest.mark.parametrize("args, line", [
+    (["train"], "Error: give CONFIG, or --resume [RUN] to continue an interrupted run; see 'cli train --help'"),
+    (["train", "--nope"], "Error: No such option '--nope'; see 'cli train --help'"),
+    (["nosuch"], "Error: No such command 'nosuch'; see 'cli --help'"),
+    (["predict", "--max-maps"], "Error: No such option '--max-maps'; see 'cli predict --help'"),
+])  # fmt: skip
+def test_usage_errors_are_one_error_line(cli, args, line):
+    result = cli(*args)
+    assert result.exit_code == 2
+    assert result.output.strip() == line
+    assert "Usage:" not in result.output and "Try " not in result.output
+
+
+def test_finetune_blames_the_flag_the_user_typed(cli, tmp_path):
+    from tests.conftest import CONFIGS
+
+    result = cli("finetune", "--backbone", "resnet5", CONFIGS / "finetune.yaml")
+    assert result.exit_code == 2
+    assert result.output.startswith("Error: --backbone resnet5: model.backbone.name: 'resnet5' is not allowed (did you mean 'resnet50'?)")
+    result = cli("finetune", "--backbone", "resnet50", "--weights", tmp_path / "nope", CONFIGS / "finetune.yaml")
+    assert result.output.startswith(f"Error: --weights {tmp_path / 'nope'}: model.backbone.weights:")
+
+
+def test_finetune_lambda_refusal_does_not_suggest_a_missing_flag(tmp_path):
+    from cnnlab.backend import keras
+    from cnnlab.errors import ModelError
+    from cnnlab.model.backbones import _load_run_model
+
+    k = keras()
+    inputs = k.Input((8, 8, 1))
+    k.Model(inputs, k.layers.Lambda(lambda t: t * 2)(inputs)).save(tmp_path / "lam.keras")
+    with pytest.raises(ModelError) as info:
+        _load_run_model(str(tmp_path / "lam.keras"))
+    assert "--unsafe" not in str(info.value)
+    assert str(info.value).endswith("refused in safe mode; use a run or .keras file without Lambda layers as the base")
+
+
+def test_missing_glyphs_do_not_warn(tmp_path):
+    import matplotlib.pyplot as plt
+
+    from cnnlab.runs import save_figure
+
+    fig, ax = plt.subplots()
+    ax.set_title("class \U0001f45f \u978b")  # a shoe emoji and a CJK character: not in DejaVu Sans
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        save_figure(fig, tmp_path / "g.png")
+    assert (tmp_path / "g.png").stat().st_size > 0

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 
-from cnnlab.config import load_config
+from cnnlab.config import _shown, load_config
+from cnnlab.errors import ConfigError
 from cnnlab.config.backbones import REGISTRY
 
 
@@ -38,4 +39,17 @@ def finetune_config(config, backbone: str, mode=None, weights=None, unfreeze=Non
                              f"[{smallest}, {smallest}] instead of the config's {list(size)}")  # fmt: skip
         except Exception:  # unreadable or odd file: load_config reports it properly below
             pass
-    return load_config(config, flags + list(overrides)), notes
+    try:
+        return load_config(config, flags + list(overrides)), notes
+    except ConfigError as exc:  # blame the flag the user typed, not the --set it became
+        raise ConfigError(_blame_flag(str(exc), backbone, mode, weights, unfreeze)) from None
+
+
+def _blame_flag(message: str, backbone, mode, weights, unfreeze) -> str:
+    typed = {"name": ("--backbone", backbone), "mode": ("--mode", mode), "weights": ("--weights", weights),
+             "unfreeze": ("--unfreeze", unfreeze)}  # fmt: skip
+    for key, (option, value) in typed.items():
+        prefix = f"--set {_shown(f'model.backbone.{key}={value}')}:"
+        if value is not None and message.startswith(prefix):
+            return f"{option} {_shown(str(value))}:" + message[len(prefix):]
+    return message
