@@ -335,11 +335,12 @@ def load_model(path: Path, *, unsafe: bool = False, unsafe_fix: str = "pass --un
     from cnnlab.backend import keras
 
     path = Path(path)
+    damaged = ModelError(
+        f"{path} is damaged (not a complete .keras archive: truncated or overwritten); "
+        "train again, or resume the run if it was interrupted (cnnlab train --resume)"
+    )
     if path.is_file() and not _is_complete_zip(path):  # Keras would say "File not found"
-        raise ModelError(
-            f"{path} is damaged (not a complete .keras archive: truncated or overwritten); "
-            "train again, or resume the run if it was interrupted (cnnlab train --resume)"
-        )
+        raise damaged
     try:
         return keras().models.load_model(path, safe_mode=not unsafe, compile=False)
     except Exception as exc:
@@ -348,4 +349,6 @@ def load_model(path: Path, *, unsafe: bool = False, unsafe_fix: str = "pass --un
             raise ModelError(
                 f"{path} contains a Lambda layer (arbitrary Python code), refused in safe mode; {unsafe_fix}"
             ) from None
+        if "Bad CRC" in text or "BadZipFile" in type(exc).__name__:  # a byte changed inside the archive
+            raise damaged from None
         raise ModelError(f"cannot load model {path}: {first_line(exc)}") from None

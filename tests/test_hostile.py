@@ -500,3 +500,147 @@ def test_missing_glyphs_do_not_warn(tmp_path):
         warnings.simplefilter("error")
         save_figure(fig, tmp_path / "g.png")
     assert (tmp_path / "g.png").stat().st_size > 0
+
+
+# ---------------------------------------------------------------- the crash fallback is a bug report (item 7)
+CRASH_TEXT = ("Error: unexpected", "Traceback", 'File "', "line ", "Exception")
+
+
+def _assert_no_crash(result, what):
+    out = result.output
+    assert not any(text in out for text in CRASH_TEXT[:3]), f"{what}: {out[-800:]}"
+    if result.exit_code != 0:
+        assert out.strip().splitlines()[-1].startswith("Error: "), f"{what}: {out[-800:]}"
+        assert result.exit_code in (1, 2), f"{what}: exit {result.exit_code}: {out[-400:]}"
+
+
+def _damaged_bytes(valid: bytes) -> dict[str, bytes]:
+    """The ways a file arrives damaged: empty, cut at several points, random, NULs, a bit flipped."""
+    rng = np.random.default_rng(11)
+    flipped = bytearray(valid)
+    if flipped:
+        flipped[len(flipped) // 3] ^= 0xFF
+    out = {"empty": b"", "random": rng.bytes(700), "nuls": b"\0" * 300, "flipped": bytes(flipped),
+           "latin1": "name: caf\xe9\n".encode("latin-1")}  # fmt: skip
+    for fraction in (0.1, 0.5, 0.9):
+        out[f"cut{fraction}"] = valid[: int(len(valid) * fraction)]
+    return out
+
+
+DAMAGED_CONFIG_TEXTS = {
+    "list": "- a\n- b\n",
+    "deep": "[" * 5000 + "]" * 5000,
+    "deep_map": "a: " * 3000 + "1",
+    "tab": "name:\tx\n\tseed: 1\n",
+    "alias_bomb": _alias_bomb(),
+    "huge_int": "seed: " + "9" * 5000 + "\n",
+    "bad_types": "data: {limit: -1, image_size: [0, 0], batch_size: .inf}\n",
+    "layers_junk": "model: {layers: [1, [2], {type: {x: 1}}, null]}\n",
+}
+
+
+def _config_inputs(tmp_path):
+    from tests.conftest import CONFIGS
+
+    valid = (CONFIGS / "fashion.yaml").read_bytes()
+    files = {**_damaged_bytes(valid), **{k: v.encode() for k, v in DAMAGED_CONFIG_TEXTS.items()}}
+    paths = []
+    for name, data in files.items():
+        path = tmp_path / f"cfg-{name}.yaml"
+        path.write_bytes(data)
+        paths.append(path)
+    (tmp_path / "cfg-dir.yaml").mkdir()
+    return paths + [tmp_path / "cfg-dir.yaml"]
+
+
+def test_damaged_configs_never_reach_the_crash_fallback(tmp_path, cli):
+    for path in _config_inputs(tmp_path):
+        for command in (("summary", path), ("train", path, "--output-dir", tmp_path / "out"), ("augment", path),
+                        ("finetune", "--backbone", "resnet50", path), ("summary", path, "--set", "seed=[")):  # fmt: skip
+            result = cli(*command)
+            assert result.exit_code != 0, f"{command}: {result.output[-300:]}"
+            _assert_no_crash(result, command)
+
+
+def _tiny_model(path):
+    from cnnlab.backend import keras
+
+    k = keras()
+    inputs = k.Input((12, 12, 1))
+    x = k.layers.Conv2D(2, 3, name="conv")(inputs)
+    x = k.layers.Flatten()(x)
+    k.Model(inputs, k.layers.Dense(3, activation="softmax")(x)).save(path)
+    return path
+
+
+def test_damaged_models_and_images_never_reach_the_crash_fallback(tmp_path, cli):
+    import zipfile
+
+    from PIL import Image
+
+    good_model = _tiny_model(tmp_path / "good.keras")
+    Image.fromarray(_gradient(12, 12)).save(tmp_path / "good.png")
+    models = []
+    for name, data in _damaged_bytes(good_model.read_bytes()).items():
+        (tmp_path / f"m-{name}.keras").write_bytes(data)
+        models.append(tmp_path / f"m-{name}.keras")
+    with zipfile.ZipFile(tmp_path / "m-junkzip.keras", "w") as z:  # a zip, but not a Keras model
+        z.writestr("config.json", "{not json")
+        z.writestr("model.weights.h5", b"junk")
+    with zipfile.ZipFile(tmp_path / "m-otherzip.keras", "w") as z:
+        z.writestr("config.json", '{"class_name": "os.system", "config": {}}')
+    (tmp_path / "m-dir.keras").mkdir()
+    models += [tmp_path / "m-junkzip.keras", tmp_path / "m-otherzip.keras", tmp_path / "m-dir.keras"]
+    images = []
+    for name, data in _damaged_bytes((tmp_path / "good.png").read_bytes()).items():
+        (tmp_path / f"i-{name}.png").write_bytes(data)
+        images.append(tmp_path / f"i-{name}.png")
+    for model in models:
+        for command in (("predict", model, tmp_path / "good.png"), ("evaluate", model),
+                        ("visualize", model, "--layer", "conv", "--kind", "filters")):  # fmt: skip
+            result = cli(*command)
+            assert result.exit_code != 0, f"{command}: {result.output[-300:]}"
+            _assert_no_crash(result, command)
+    for image in images:
+        for command in (("predict", good_model, image), ("visualize", good_model, "--layer", "conv", "--image", image)):
+            result = cli(*command)
+            _assert_no_crash(result, command)
+
+
+# damaged file -> (damages, commands that read it); resuming trains for real, so it is
+# tried only with damage read before training starts (or, for history.csv, one epoch).
+LOOKS = ("predict", "evaluate", "visualize")
+RUN_FILES = {
+    "config.yaml": (("empty", "random", "cut0.5", "flipped", "latin1"), (*LOOKS, "train")),
+    "classes.json": (("empty", "random", "cut0.5", "flipped"), LOOKS),
+    "model.keras": (("empty", "random", "cut0.5", "cut0.9", "flipped"), LOOKS),
+    "status.json": (("random", "cut0.5"), ("train",)),
+    "history.csv": (("random",), ("train",)),
+}
+
+
+@pytest.mark.parametrize("damaged", RUN_FILES)
+def test_damaged_run_files_never_reach_the_crash_fallback(fashion_run, tmp_path, cli, damaged):
+    import shutil
+
+    from PIL import Image
+
+    Image.fromarray(_gradient(28, 28)).save(tmp_path / "img.png")
+    damages, readers = RUN_FILES[damaged]
+    for name, data in _damaged_bytes((fashion_run / damaged).read_bytes()).items():
+        if name not in damages:
+            continue
+        run = Path(shutil.copytree(fashion_run, tmp_path / name, ignore=shutil.ignore_patterns("tensorboard")))
+        (run / damaged).write_bytes(data)
+        if damaged != "status.json":
+            (run / "status.json").write_text('{"state": "interrupted", "epoch": 0}')
+        commands = {"predict": ("predict", run, tmp_path / "img.png"), "evaluate": ("evaluate", run),
+                    "visualize": ("visualize", run, "--layer", "conv2d", "--kind", "filters,histogram"),
+                    "train": ("train", "--resume", run, "--epochs", "1")}  # fmt: skip
+        for reader in readers:
+            result = cli(*commands[reader])
+            _assert_no_crash(result, (damaged, name, reader))
+            if result.exit_code and reader != "train":  # the Error line names the damaged file
+                assert damaged in result.output.strip().splitlines()[-1], (damaged, name, reader, result.output)
+            if damaged == "model.keras":
+                assert "model.keras is damaged" in result.output, (name, result.output)
