@@ -644,3 +644,18 @@ def test_damaged_run_files_never_reach_the_crash_fallback(fashion_run, tmp_path,
                 assert damaged in result.output.strip().splitlines()[-1], (damaged, name, reader, result.output)
             if damaged == "model.keras":
                 assert "model.keras is damaged" in result.output, (name, result.output)
+
+
+def test_error_after_ctrl_c_starts_on_its_own_line(monkeypatch):
+    """Keras's progress bar leaves the cursor mid-line on a terminal: a newline comes first."""
+    import os
+    import sys
+
+    from cnnlab.cli.app import _end_progress_line
+
+    master, replica = os.openpty()
+    with os.fdopen(replica, "w") as tty:
+        monkeypatch.setattr(sys, "stdout", tty)
+        _end_progress_line()
+        assert os.read(master, 10) in (b"\n", b"\r\n")
+    os.close(master)
