@@ -77,7 +77,7 @@ def test_folder_training_reads_through_decode_image(tmp_path):
         Image.fromarray(_gradient().astype(np.uint16) * 257).save(tmp_path / name / "x16.png")
         Image.fromarray(_gradient()).save(tmp_path / name / "x8.png")
     (tmp_path / "a" / "junk.png").write_bytes(b"\x89PNG not really")
-    x, y, classes = read_image_folder(tmp_path, (20, 30), "L")
+    x, _, classes = read_image_folder(tmp_path, (20, 30), "L")
     assert classes == ["a", "b"] and x.shape == (4, 20, 30, 1)
     assert np.abs(x[0].astype(int) - x[1].astype(int)).max() <= 1  # 16-bit == 8-bit twin
 
@@ -224,7 +224,7 @@ def _old_split(x_train, y_train, x_test, y_test, cfg, seed):
         order = order[: cfg.limit]
         test_order = rng.permutation(len(x_test))[: cfg.limit]
         x_test, y_test = x_test[test_order], y_test[test_order]
-    n_val = int(round(len(order) * cfg.validation_split))
+    n_val = round(len(order) * cfg.validation_split)
     t, v = order[n_val:], order[:n_val]
     return x_train[t], y_train[t], x_train[v], y_train[v], x_test, y_test
 
@@ -332,7 +332,8 @@ def test_idx_label_count_mismatch_and_truncation(tmp_path):
     assert str(info.value) == (f"{tmp_path}/train-labels-idx1-ubyte.gz has 19 labels but train-images-idx3-ubyte.gz "
                                "has 20 images; re-download or reinstall the dataset")  # fmt: skip
     write("train-labels-idx1-ubyte.gz", np.zeros(20))
-    raw = gzip.open(tmp_path / "t10k-images-idx3-ubyte.gz").read()
+    with gzip.open(tmp_path / "t10k-images-idx3-ubyte.gz") as f:
+        raw = f.read()
     with gzip.open(tmp_path / "t10k-images-idx3-ubyte.gz", "wb") as f:
         f.write(raw[:-100])
     with pytest.raises(DataError, match=r"t10k-images-idx3-ubyte.gz: its header promises 5x28x28 bytes but it holds 3820 "
@@ -410,9 +411,8 @@ def test_run_lock_refuses_a_second_trainer_and_frees_after_kill_9(tmp_path):
 
     proc = _hold_lock_in_another_process(tmp_path)
     try:
-        with pytest.raises(RunError) as info:
-            with run_lock(tmp_path):
-                pass
+        with pytest.raises(RunError) as info, run_lock(tmp_path):
+            pass
         assert str(info.value) == (
             f"{tmp_path} is being trained by process {proc.pid} (it holds {tmp_path / 'train.lock'}); "
             f"wait for it to finish, or stop it (kill {proc.pid}) and resume again"

@@ -49,9 +49,8 @@ def _labels(y: np.ndarray, where: str) -> np.ndarray:
     if y.ndim > 1 and y.size != len(y):
         raise DataError(f"{where} has shape {y.shape}; save class numbers of shape (N,) or one-hot rows (N, K)")
     y = y.reshape(-1)
-    if y.dtype.kind not in "iub":
-        if y.dtype.kind != "f" or not np.isfinite(y).all() or (y != np.round(y)).any():
-            raise DataError(f"{where} holds {y.dtype} values that are not whole numbers; save class numbers 0..K-1 as integers")
+    if y.dtype.kind not in "iub" and (y.dtype.kind != "f" or not np.isfinite(y).all() or (y != np.round(y)).any()):
+        raise DataError(f"{where} holds {y.dtype} values that are not whole numbers; save class numbers 0..K-1 as integers")
     y = y.astype(np.int64)
     if len(y) and y.min() < 0:
         raise DataError(f"{where} holds negative labels (smallest {y.min()}); labels are class numbers 0..K-1")
