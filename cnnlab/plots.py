@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+# Class and layer names come from users' files (emoji, CJK): the font draws a box for a
+# missing glyph, which is fine; the warning per glyph on the terminal is not.
+warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from", category=UserWarning)
 
 
 def phase_boundaries(history: dict[str, list[float]]) -> list[float]:

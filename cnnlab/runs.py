@@ -43,6 +43,7 @@ class RunDir:
     BACKUP = "backup/state.npz"  # model + optimizer variables and the RunState record (cnnlab.train.resume)
     PLOTS = "plots"
     TENSORBOARD = "tensorboard"
+    LOCK = "train.lock"  # held by the training process (cnnlab.train.lock)
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -62,6 +63,7 @@ class RunDir:
     backup = property(lambda self: self.path / self.BACKUP)
     plots = property(lambda self: self.path / self.PLOTS)
     tensorboard = property(lambda self: self.path / self.TENSORBOARD)
+    lock = property(lambda self: self.path / self.LOCK)
     visualize_dir = property(lambda self: self.plots / "visualize")
 
     def plot(self, name: str) -> Path:
@@ -119,6 +121,22 @@ class RunDir:
 
     def write_metrics(self, metrics: dict) -> None:
         write_json(self.metrics, metrics)
+
+    def read_classes(self, n_classes: int) -> list[str]:
+        """classes.json, checked: a JSON list of ``n_classes`` names (the model's outputs).
+        Missing: the numbers 0..n-1. Damaged or mismatched: RunError naming the file."""
+        if not self.classes.is_file():
+            return [str(i) for i in range(n_classes)]
+        fix = f"retrain, or write it as a JSON list of {n_classes} class names"
+        try:
+            names = json.loads(self.classes.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise RunError(f"{self.classes} is damaged ({first_line(exc)[:80]}); {fix}") from None
+        if not isinstance(names, list) or not all(isinstance(n, (str, int)) for n in names):
+            raise RunError(f"{self.classes} is not a list of class names; {fix}")
+        if len(names) != n_classes:
+            raise RunError(f"{self.classes} lists {len(names)} classes but the model predicts {n_classes}; {fix}")
+        return [str(n) for n in names]
 
 
 def safe_name(name: str) -> str:
@@ -178,9 +196,13 @@ def save_model(model, path: Path) -> None:
 
 
 def save_figure(fig, path: Path) -> Path:
+    import warnings
+
     import matplotlib.pyplot as plt
 
-    with atomic_path(path) as tmp:
+    with atomic_path(path) as tmp, warnings.catch_warnings():
+        # a user's class or layer names may hold glyphs the font lacks: a box is drawn, no warning
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from", category=UserWarning)
         fig.savefig(tmp, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
@@ -216,7 +238,7 @@ def check_writable(output_dir: Path) -> None:
 def create_run_dir(output_dir: Path, name: str) -> Path:
     """A new, never-reused directory outputs/<name>/<stamp>[-N]/."""
     check_writable(output_dir)
-    parent = Path(output_dir) / name
+    parent = inside(output_dir, name)  # the schema's pattern already forbids "..": defence in depth
     try:
         parent.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -287,26 +309,46 @@ def load_run(arg: str | None, output_dir: Path = DEFAULT_OUTPUT_DIR, *, unsafe: 
     config = None
     if run_dir is not None:
         rd = RunDir(run_dir)
-        if rd.classes.is_file():
-            class_names = json.loads(rd.classes.read_text())
+        class_names = rd.read_classes(n_classes)
         from cnnlab.config import load_config  # runs -> config: only when a run is loaded
 
         config = load_config(rd.config)
     return LoadedRun(run_dir, model, class_names, config)
 
 
-def load_model(path: Path, *, unsafe: bool = False):
-    """Load a .keras file in Keras safe mode (no arbitrary code from Lambda layers)."""
+def _is_complete_zip(path: Path) -> bool:
+    """A .keras file is a zip archive; a truncated one has no central directory at its end.
+    (Not testzip(): reading every byte of a 500 MB VGG model is too slow for a check.)"""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return bool(archive.namelist())
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError):
+        return False
+
+
+def load_model(path: Path, *, unsafe: bool = False, unsafe_fix: str = "pass --unsafe only if you trust this file"):
+    """Load a .keras file in Keras safe mode (no arbitrary code from Lambda layers).
+    ``unsafe_fix``: the advice when it is refused (commands without --unsafe give their own)."""
     import cnnlab.layers  # noqa: F401  registers cnnlab's own layers before Keras reads the file
     from cnnlab.backend import keras
 
+    path = Path(path)
+    damaged = ModelError(
+        f"{path} is damaged (not a complete .keras archive: truncated or overwritten); "
+        "train again, or resume the run if it was interrupted (cnnlab train --resume)"
+    )
+    if path.is_file() and not _is_complete_zip(path):  # Keras would say "File not found"
+        raise damaged
     try:
         return keras().models.load_model(path, safe_mode=not unsafe, compile=False)
     except Exception as exc:
         text = str(exc)
         if "safe_mode" in text or "Lambda" in text:
             raise ModelError(
-                f"{path} contains a Lambda layer (arbitrary Python code), refused in safe mode; "
-                "pass --unsafe only if you trust this file"
+                f"{path} contains a Lambda layer (arbitrary Python code), refused in safe mode; {unsafe_fix}"
             ) from None
+        if "Bad CRC" in text or "BadZipFile" in type(exc).__name__:  # a byte changed inside the archive
+            raise damaged from None
         raise ModelError(f"cannot load model {path}: {first_line(exc)}") from None

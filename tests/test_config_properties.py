@@ -106,8 +106,9 @@ def check_message(message: str, source: str, override_items=()) -> None:
     assert "\n" not in message, message
     assert "cannot be read (" not in message, f"an unexpected exception was wrapped: {message}"
     if message.startswith("--set "):
-        shown = [item if item.isprintable() else repr(item) for item in override_items]
-        assert any(message.startswith((f"--set {item}:", f"--set {item!r}:")) for item in shown), message
+        from cnnlab.config import _bounded, _shown  # long items are shortened to 80 characters
+
+        assert any(message.startswith((f"--set {_shown(item)}:", f"--set {_bounded(item)!r}:")) for item in override_items), message
         return
     assert message.startswith(f"{source}: "), message
     assert KEY_PATH.match(message[len(source) + 2 :]), f"no key path in: {message}"

@@ -217,7 +217,7 @@ def damage_model_and_config(run: Path):
     (run / "model.keras").write_bytes(b"not a zip file")
     (run / "config.yaml").write_text("name: [unclosed\n")
     shutil.rmtree(run / "plots")
-    return ["model.keras: cannot load model", "config.yaml: damaged"]
+    return [f"model.keras: {run / 'model.keras'} is damaged", "config.yaml: damaged"]  # issue 11 wording
 
 
 def damage_only_a_config(run: Path):

@@ -21,15 +21,38 @@ RUN_HELP = "a run directory or .keras file (default: the newest run under --outp
 class CnnlabGroup(click.Group):
     """Runs commands with the user-facing error policy: one line, exit code, no traceback."""
 
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """Click's own usage errors as one `Error:` line too (Click prints Usage:/Try first)."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            where = f"; see '{exc.ctx.command_path} --help'" if exc.ctx is not None else ""
+            message = " ".join(exc.format_message().split()).rstrip(".")
+            click.echo(f"Error: {message}{where}", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            _end_progress_line()
+            click.echo("Error: interrupted", err=True)
+            sys.exit(130)
+        sys.exit(result if isinstance(result, int) else 0)
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except CnnlabError as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
+            if exc.exit_code in (130, 143):  # stopped by Ctrl-C/SIGTERM: maybe mid progress bar
+                _end_progress_line()
             click.echo(f"Error: {exc}", err=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
+            _end_progress_line()
             click.echo("Error: interrupted", err=True)
             sys.exit(130)
         except BrokenPipeError:  # e.g. `cnnlab evaluate | head`: the reader left, nothing to report
@@ -42,6 +65,19 @@ class CnnlabGroup(click.Group):
                 raise
             click.echo(f"Error: unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True)
             sys.exit(1)
+
+
+def _end_progress_line() -> None:
+    """After Ctrl-C the cursor may sit at the end of Keras's progress bar (stdout) or of
+    the ^C echo: start the Error line on a line of its own."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream.isatty():
+                stream.write("\n")
+                stream.flush()
+                return
+        except (ValueError, OSError):  # closed stream
+            continue
 
 
 @click.group(cls=CnnlabGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from cnnlab.config import bounded_yaml
 from cnnlab.config.checks import CHECKS
 from cnnlab.config.inherit import resolve_bases
 from cnnlab.config.messages import _type_name, format_validation_error
@@ -89,8 +90,18 @@ def _blame(path: str, overrides, source: str) -> str:
     for item in reversed(list(overrides)):
         key = item.partition("=")[0].strip()
         if dotted == key or dotted.startswith(key + ".") or key.startswith(dotted + "."):
-            return f"--set {item if item.isprintable() else repr(item)}"  # one line, whatever was typed
+            return f"--set {_shown(item)}"  # one line, whatever was typed
     return source
+
+
+def _bounded(item: str) -> str:
+    """At most 80 characters: a --set value may be megabytes."""
+    return item if len(item) <= 80 else item[:77] + "..."
+
+
+def _shown(item: str) -> str:
+    """A --set item as typed, on one line and at most 80 characters."""
+    return _bounded(item if item.isprintable() else repr(item))
 
 
 def apply_override(raw: dict, item: str, source: str = "config") -> None:
@@ -98,9 +109,11 @@ def apply_override(raw: dict, item: str, source: str = "config") -> None:
     key, sep, text = item.partition("=")
     key = key.strip()
     if not sep or not key or any(not part for part in key.split(".")):
-        raise ConfigError(f"--set {item!r}: expected KEY=VALUE with a dotted key, e.g. --set train.epochs=3")
+        raise ConfigError(f"--set {_bounded(item)!r}: expected KEY=VALUE with a dotted key, e.g. --set train.epochs=3")
     try:
-        value = yaml.safe_load(text) if text.strip() else None
+        value = bounded_yaml.safe_load(text) if text.strip() else None
+    except bounded_yaml.AliasBomb as exc:
+        raise ConfigError(f"--set {_shown(item)}: {exc}; give a plain value") from None
     except yaml.YAMLError:
         value = text  # an unquoted string that is not valid YAML is taken literally
     parts = key.split(".")
@@ -114,7 +127,7 @@ def apply_override(raw: dict, item: str, source: str = "config") -> None:
     elif isinstance(node, dict):
         node[last] = value
     else:
-        raise ConfigError(f"--set {item!r}: {'.'.join(parts[:-1])} is not a section, so it has no key {last!r}")
+        raise ConfigError(f"--set {_bounded(item)!r}: {'.'.join(parts[:-1])} is not a section, so it has no key {last!r}")
 
 
 def _child(node, part, dotted, item, create):
@@ -124,12 +137,12 @@ def _child(node, part, dotted, item, create):
         return node[part]
     if isinstance(node, list):
         return node[_index(node, part, dotted, item)]
-    raise ConfigError(f"--set {item!r}: {dotted.rsplit('.', 1)[0]} is not a section")
+    raise ConfigError(f"--set {_bounded(item)!r}: {dotted.rsplit('.', 1)[0]} is not a section")
 
 
 def _index(node: list, part: str, dotted: str, item: str) -> int:
     if not re.fullmatch(r"-?\d+", part) or not -len(node) <= int(part) < len(node):
-        raise ConfigError(f"--set {item!r}: {dotted} needs a list index from 0 to {len(node) - 1}")
+        raise ConfigError(f"--set {_bounded(item)!r}: {dotted} needs a list index from 0 to {len(node) - 1}")
     return int(part)
 
 

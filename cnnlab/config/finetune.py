@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import yaml
 
-from cnnlab.config import load_config
+from cnnlab.config import _shown, load_config
+from cnnlab.errors import ConfigError
 from cnnlab.config.backbones import REGISTRY
 
 
@@ -28,7 +28,9 @@ def finetune_config(config, backbone: str, mode=None, weights=None, unfreeze=Non
     explicit = any(item.partition("=")[0].strip().startswith("model.backbone.input_size") for item in overrides)
     if backbone in REGISTRY and not explicit:
         try:
-            raw = yaml.safe_load(open(config, encoding="utf-8")) or {}
+            from cnnlab.config.bounded_yaml import safe_load
+
+            raw = safe_load(open(config, encoding="utf-8").read()) or {}
             size = ((raw.get("model") or {}).get("backbone") or {}).get("input_size")
             smallest = REGISTRY[backbone].min_size
             if size and min(int(s) for s in size) < smallest:
@@ -37,4 +39,17 @@ def finetune_config(config, backbone: str, mode=None, weights=None, unfreeze=Non
                              f"[{smallest}, {smallest}] instead of the config's {list(size)}")  # fmt: skip
         except Exception:  # unreadable or odd file: load_config reports it properly below
             pass
-    return load_config(config, flags + list(overrides)), notes
+    try:
+        return load_config(config, flags + list(overrides)), notes
+    except ConfigError as exc:  # blame the flag the user typed, not the --set it became
+        raise ConfigError(_blame_flag(str(exc), backbone, mode, weights, unfreeze)) from None
+
+
+def _blame_flag(message: str, backbone, mode, weights, unfreeze) -> str:
+    typed = {"name": ("--backbone", backbone), "mode": ("--mode", mode), "weights": ("--weights", weights),
+             "unfreeze": ("--unfreeze", unfreeze)}  # fmt: skip
+    for key, (option, value) in typed.items():
+        prefix = f"--set {_shown(f'model.backbone.{key}={value}')}:"
+        if value is not None and message.startswith(prefix):
+            return f"{option} {_shown(str(value))}:" + message[len(prefix):]
+    return message

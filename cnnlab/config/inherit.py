@@ -19,13 +19,16 @@ from typing import Any
 
 import yaml
 
+from cnnlab.config import bounded_yaml
 from cnnlab.errors import ConfigError
 
 
 def read_yaml(path: Path) -> Any:
     """One YAML file, with its errors as one-line ConfigErrors naming the file."""
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return bounded_yaml.safe_load(path.read_text(encoding="utf-8"))
+    except bounded_yaml.AliasBomb as exc:
+        raise ConfigError(f"{path}: config: {exc} (an alias bomb?); write the values out without nested aliases") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import reprlib
 import types
 import typing
 from typing import Union
@@ -28,7 +29,7 @@ def format_validation_error(exc: ValidationError) -> tuple[str, str]:
     more = f" (and {others} more problem{'s' * (others > 1)})" if others else ""
     if kind == "invalid_key" or (loc and loc[-1] == "[key]"):  # YAML allows 1: or true: as keys
         where = loc[:-1] if kind == "invalid_key" else loc[:-2]
-        return _dotted(where), f"key {given!r} is not a string; keys are names such as batch_size{more}"
+        return _dotted(where), f"key {_short(given)} is not a string; keys are names such as batch_size{more}"
     if kind == "extra_forbidden":
         allowed = list(_section_at(loc[:-1]).model_fields)
         name = str(loc[-1])
@@ -42,9 +43,9 @@ def format_validation_error(exc: ValidationError) -> tuple[str, str]:
             value for e in same_path if e["type"] in ("literal_error", "enum")
             for value in _literal_choices(e.get("ctx", {}).get("expected", ""))
         ]  # fmt: skip
-        hint = did_you_mean(str(given), expected)
+        hint = did_you_mean(_short(given).strip("'"), expected)
         expected += ["true", "false"] if any(e["type"].startswith("bool") for e in same_path) else []
-        return path, f"{given!r} is not allowed{hint}; choose one of: {', '.join(expected)}{more}"
+        return path, f"{_short(given)} is not allowed{hint}; choose one of: {', '.join(expected)}{more}"
     if kind == "model_type" or kind == "dict_type":
         return path, f"expected a mapping of keys, got {_type_name(given)} {_short(given)}{more}"
     message = first["msg"][0].lower() + first["msg"][1:]
@@ -101,6 +102,13 @@ def _type_name(value) -> str:
     )
 
 
+_REPR = reprlib.Repr()  # keyword arguments only from Python 3.12
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxtuple, _REPR.maxdict = 3, 6, 6, 6
+_REPR.maxstring = _REPR.maxother = _REPR.maxlong = 60
+
+
 def _short(value) -> str:
-    text = repr(value)
+    """A bounded repr: reprlib stops after a few items and levels, so a huge value (an
+    alias bomb, a million-element list) costs nothing to show."""
+    text = _REPR.repr(value)
     return text if len(text) <= 60 else text[:57] + "..."

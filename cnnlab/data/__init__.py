@@ -38,7 +38,9 @@ def load_dataset(data_cfg, seed: int) -> Dataset:
                 f"{len(class_names)} classes; list one name per class"
             )
         class_names = list(data_cfg.class_names)
-    x_train, x_test = (adapt_images(x, data_cfg.image_size, data_cfg.color_mode) for x in (x_train, x_test))
+    # Choose the images first, then convert only those: with data.limit and data.image_size,
+    # memory follows the images used, not the whole source at the target size. The draws
+    # are the same as ever (train permutation, then test permutation), so splits are stable.
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(x_train))
     if data_cfg.limit:
@@ -49,25 +51,43 @@ def load_dataset(data_cfg, seed: int) -> Dataset:
     train_idx, val_idx = order[n_val:], order[:n_val]
     if len(train_idx) == 0:
         raise DataError("no training images left after the validation split; lower data.validation_split")
+
+    def adapt(x):
+        return adapt_images(x, data_cfg.image_size, data_cfg.color_mode)
+
     return Dataset(
         class_names=list(class_names),
-        x_train=x_train[train_idx], y_train=y_train[train_idx],
-        x_val=x_train[val_idx], y_val=y_train[val_idx],
-        x_test=x_test, y_test=y_test,
+        x_train=adapt(x_train[train_idx]), y_train=y_train[train_idx],
+        x_val=adapt(x_train[val_idx]), y_val=y_train[val_idx],
+        x_test=adapt(x_test), y_test=y_test,
     )  # fmt: skip
 
 
+RESIZE_BATCH = 1024  # images resized at once: bounds the float32 working copy
+
 
 def adapt_images(x: np.ndarray, image_size, color_mode) -> np.ndarray:
-    """Resize and convert channels, keeping uint8."""
-    if color_mode == "rgb" and x.shape[-1] == 1:
+    """Resize and convert channels, keeping uint8; in batches of RESIZE_BATCH images, so
+    the float working memory stays small whatever the number of images."""
+    channels = {"rgb": 3, "grayscale": 1}.get(color_mode, x.shape[-1])
+    size = tuple(image_size) if image_size else tuple(x.shape[1:3])
+    if channels == x.shape[-1] and size == tuple(x.shape[1:3]):
+        return x
+    out = np.empty((len(x), *size, channels), np.uint8)
+    for start in range(0, len(x), RESIZE_BATCH):
+        out[start : start + RESIZE_BATCH] = _adapt_batch(x[start : start + RESIZE_BATCH], size, channels)
+    return out
+
+
+def _adapt_batch(x: np.ndarray, size, channels: int) -> np.ndarray:
+    if channels == 3 and x.shape[-1] == 1:
         x = np.repeat(x, 3, axis=-1)
-    elif color_mode == "grayscale" and x.shape[-1] == 3:
+    elif channels == 1 and x.shape[-1] == 3:
         x = (x.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32))[..., None]
         x = x.round().astype(np.uint8)
-    if image_size and tuple(image_size) != x.shape[1:3]:
+    if size != tuple(x.shape[1:3]):
         from cnnlab.backend import tf
 
-        resized = tf().image.resize(x, tuple(image_size), method="bilinear").numpy()
+        resized = tf().image.resize(x, size, method="bilinear").numpy()
         x = np.clip(resized, 0, 255).round().astype(np.uint8)
     return x

@@ -80,7 +80,14 @@ def _read_idx_pair(directory: Path):
     out = []
     for split in ("train", "test"):
         images_file, labels_file = IDX_FILES[split]
-        out.append((read_idx(directory / images_file)[..., None], read_idx(directory / labels_file).astype(np.int64)))
+        images, labels = read_idx(directory / images_file), read_idx(directory / labels_file)
+        if images.ndim != 3 or labels.ndim != 1:
+            raise DataError(f"{directory / images_file} and {labels_file} are not an image/label IDX pair "
+                            f"(shapes {images.shape}, {labels.shape}); re-download or reinstall the dataset")  # fmt: skip
+        if len(images) != len(labels):
+            raise DataError(f"{directory / labels_file} has {len(labels)} labels but {images_file} has "
+                            f"{len(images)} images; re-download or reinstall the dataset")  # fmt: skip
+        out.append((images[..., None], labels.astype(np.int64)))
     return out
 
 
@@ -94,6 +101,9 @@ def read_idx(path: Path) -> np.ndarray:
         if zero != 0 or dtype_code != 0x08:
             raise ValueError("not an unsigned-byte IDX file")
         shape = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
+        if int(np.prod(shape, dtype=np.int64)) != len(raw) - 4 - 4 * ndim:
+            raise ValueError(f"its header promises {'x'.join(map(str, shape))} bytes but it holds "
+                             f"{len(raw) - 4 - 4 * ndim} (truncated or damaged)")  # fmt: skip
         return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
     except (OSError, ValueError, struct.error, EOFError) as exc:
         raise DataError(f"cannot read {path}: {exc}; re-download or reinstall the dataset") from None

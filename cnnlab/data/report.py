@@ -76,7 +76,7 @@ def data_report(cfg, output_dir: Path = runs.DEFAULT_OUTPUT_DIR, samples_per_cla
         pixel_std=[round(float(v), 2) for v in pixels.std(axis=0)],
         imbalance_ratio=float(ratio),
     )
-    folder = Path(output_dir) / cfg.name / "data"
+    folder = runs.inside(output_dir, cfg.name) / "data"
     report.samples_plot = runs.save_figure(
         sample_grid(data.x_train, data.y_train, data.class_names, samples_per_class, cfg.seed), folder / "samples.png"
     )

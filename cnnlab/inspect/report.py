@@ -360,7 +360,7 @@ def _draw_missing_pictures(ctx: _Context, budget: float, unsafe: bool) -> None:
     """Filters and feature maps of each conv layer and one Grad-CAM, where not drawn yet,
     by cnnlab visualize; stops starting new layers once ``budget`` seconds are spent."""
     root = ctx.run.path / "plots" / "visualize"
-    plan = [(name, [k for k in MADE_KINDS if not (root / name / f"{k}.png").is_file()]) for name in _conv_layers(ctx.model)]
+    plan = [(name, [k for k in MADE_KINDS if not (runs.inside(root, name) / f"{k}.png").is_file()]) for name in _conv_layers(ctx.model)]
     plan = [(name, kinds) for name, kinds in plan if kinds]
     if not (root.is_dir() and any(root.rglob("gradcam.png"))):
         plan.append((None, ["gradcam"]))  # None: visualize picks the last conv layer

@@ -135,7 +135,8 @@ def _build_with_file(spec: Backbone, size, path: str, name: str, shown: str | No
 
 def _load_run_model(weights: str):
     path = Path(weights).expanduser()
-    return runs.load_model(runs.RunDir(path).model if path.is_dir() else path)
+    # finetune has no --unsafe: a base model is data, never code
+    return runs.load_model(runs.RunDir(path).model if path.is_dir() else path, unsafe_fix="use a run or .keras file without Lambda layers as the base")
 
 
 def _copy_from_run(model, weights: str, name: str) -> None:

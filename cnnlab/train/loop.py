@@ -29,6 +29,7 @@ from cnnlab.train.compile import compile_model, fit_verbosity, set_precision_pol
 from cnnlab.train.distribute import choose, writable_run_dir
 from cnnlab.train.guard import TrainingGuard
 from cnnlab.train.launcher import write_run_file
+from cnnlab.train.lock import run_lock
 from cnnlab.train.phases import cache_features, plan_phases, uses_feature_cache
 from cnnlab.train.resume import mark_done, resume_state
 from cnnlab.train.class_weights import class_weights, describe_class_weights
@@ -51,6 +52,16 @@ def train(cfg, output_dir: Path = runs.DEFAULT_OUTPUT_DIR, resume_run: Path | No
     dist = choose(cfg.train.distribute, cfg.train.devices)
     if dist.kind != "none":
         print(dist.describe(cfg.data.batch_size), file=sys.stderr, flush=True)
+    # One trainer per run directory (cnnlab.train.lock), held until this returns or raises;
+    # taken by the chief, which alone writes the run.
+    with contextlib.ExitStack() as locks:
+        if resume_run is not None and dist.is_chief:
+            locks.enter_context(run_lock(resume_run))  # before minutes of loading: a second --resume is refused at once
+        return _load_and_train(cfg, output_dir, resume_run, timings, dist, locks)
+
+
+def _load_and_train(cfg, output_dir: Path, resume_run: Path | None, timings: Timings, dist,
+                    locks: contextlib.ExitStack) -> Path | None:  # fmt: skip
     if dist.is_chief:
         runs.check_writable(resume_run or output_dir)  # before minutes of loading and training
     keras().utils.set_random_seed(cfg.seed)  # python, numpy and TF generators
@@ -65,6 +76,7 @@ def train(cfg, output_dir: Path = runs.DEFAULT_OUTPUT_DIR, resume_run: Path | No
     with contextlib.ExitStack() as stack:
         if resume_run is None and dist.is_chief:
             base = runs.create_run_dir(output_dir, cfg.name)
+            locks.enter_context(run_lock(base))
             write_run_file(base)  # `--workers N` names the run in its errors
         else:
             base = resume_run

@@ -168,7 +168,7 @@ def lr_find(cfg, output_dir: Path = runs.DEFAULT_OUTPUT_DIR, steps: int = 200, m
     batches = make_pipeline(data.x_train, data.y_train, cfg.data.batch_size, shuffle=True, seed=cfg.seed, one_hot=one_hot)
     batches = mix_batches(batches, cfg.augment, cfg.seed).repeat()  # as training sees them, for as many steps as asked
     result = range_test(model, batches, steps, min_lr, max_lr)
-    folder = Path(output_dir) / cfg.name
+    folder = runs.inside(output_dir, cfg.name)
     rows = ["step,learning_rate,loss,smoothed_loss"] + [
         f"{i},{lr:.6g},{loss:.6g},{result.smoothed[i]:.6g}" if i < len(result.smoothed) else f"{i},{lr:.6g},{loss:.6g},"
         for i, (lr, loss) in enumerate(zip(result.learning_rates, result.losses))

@@ -148,9 +148,9 @@ def _tuner_class():
 
         def __init__(self, oracle, cfg, tune, output_dir: Path, fresh: bool, say):
             self.cfg, self.tune, self.output_dir, self.say = cfg, tune, Path(output_dir), say
-            self.folder = self.output_dir / cfg.name / TUNE_DIR
+            self.folder = runs.inside(self.output_dir, cfg.name) / TUNE_DIR
             with contextlib.redirect_stdout(io.StringIO()):  # its "Reloading Tuner from ..." line
-                super().__init__(oracle, directory=str(self.output_dir / cfg.name), project_name=TUNE_DIR,
+                super().__init__(oracle, directory=str(runs.inside(self.output_dir, cfg.name)), project_name=TUNE_DIR,
                                  overwrite=fresh)  # fmt: skip
             self.records = read_trials(self.folder)
 
@@ -213,7 +213,7 @@ def _show(value) -> str:
 
 
 def existing_runs(output_dir: Path, name: str) -> list[Path]:
-    parent = Path(output_dir) / name
+    parent = runs.inside(output_dir, name)
     return [p for p in parent.iterdir() if runs.is_run_dir(p)] if parent.is_dir() else []
 
 
@@ -283,7 +283,7 @@ def tune(cfg, tune_cfg: TuneConfig, output_dir: Path = runs.DEFAULT_OUTPUT_DIR, 
     objective = tune_cfg.objective or cfg.train.monitor
     if objective.startswith("val_") and cfg.data.validation_split == 0:
         raise ConfigError(f"tune.objective: is {objective!r} but data.validation_split is 0; set a split or use loss")
-    folder = Path(output_dir) / cfg.name / TUNE_DIR
+    folder = runs.inside(output_dir, cfg.name) / TUNE_DIR
     check_same_search(folder, cfg, tune_cfg, fresh)
     oracle = make_oracle(tune_cfg, objective, hyperparameters(space), cfg.seed, cfg.train.epochs)
     tuner = _tuner_class()(oracle, cfg, tune_cfg, output_dir, fresh, say)
