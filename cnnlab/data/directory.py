@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnlab.data.images import decode_image
 from cnnlab.data.splits import RawData
 from cnnlab.errors import DataError
 
@@ -40,8 +41,6 @@ def load_directory(data_cfg, seed: int) -> RawData:
 
 
 def read_image_folder(root: Path, size: tuple[int, int], mode: str):
-    from PIL import Image
-
     classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:
         raise DataError(f"{root} has no class sub-folders; put each class's images in a folder of its own")
@@ -52,13 +51,11 @@ def read_image_folder(root: Path, size: tuple[int, int], mode: str):
             if file.name.startswith(".") or not file.is_file():
                 continue  # .DS_Store and friends are not worth a warning
             try:
-                with Image.open(file) as img:
-                    img = img.convert(mode).resize((size[1], size[0]), Image.BILINEAR)
-                    array = np.asarray(img, dtype=np.uint8)
-            except Exception:
+                array = decode_image(file, mode, size)
+            except DataError:
                 skipped.append(file)
                 continue
-            images.append(array if array.ndim == 3 else array[..., None])
+            images.append(array)
             labels.append(label)
             count += 1
         if count == 0:

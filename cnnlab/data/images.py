@@ -1,31 +1,86 @@
-"""Read user image files (PNG/JPEG of any size and colour) as model input."""
+"""Read user image files (PNG/JPEG of any size and colour) as model input.
+
+`decode_image` is the ONE place an image file becomes pixels: predict, visualize and
+image-folder training all read through it, so a 16-bit PNG, a phone photo with an EXIF
+rotation or a decompression bomb are handled the same way everywhere."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from cnnlab.errors import DataError
 
+# PIL refuses images above 2 x this many pixels (DecompressionBombError) and warns above it;
+# we refuse above it, with our own message, so the warning never reaches the terminal.
+MAX_PIXELS = 89_478_485
+
+
+def decode_image(path: str | Path, mode: str, size: tuple[int, int] | None) -> np.ndarray:
+    """-> (H, W, C) uint8 in PIL `mode` ("L" or "RGB"), resized to size=(height, width)
+    unless size is None. Raises DataError with a one-line reason (no file name: callers
+    know how to name the file)."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                if img.width * img.height > MAX_PIXELS:
+                    raise DataError(
+                        f"too large ({img.width}x{img.height} pixels, over {MAX_PIXELS:,}; "
+                        "possibly a decompression bomb)")
+                img = ImageOps.exif_transpose(img)  # phone photos: stored sideways, tagged upright
+                img = _to_8_bit(img)
+                img = img.convert(mode)
+                if size is not None:
+                    img = img.resize((int(size[1]), int(size[0])), Image.BILINEAR)
+                array = np.asarray(img, dtype=np.uint8)
+    except DataError:
+        raise
+    except UnidentifiedImageError:
+        raise DataError("not an image file") from None
+    except Image.DecompressionBombError:
+        raise DataError(f"too large (over {MAX_PIXELS:,} pixels; possibly a decompression bomb)") from None
+    except (OSError, ValueError, SyntaxError, EOFError, MemoryError, IndexError, TypeError, KeyError) as exc:
+        # PIL's plugins raise a zoo of exceptions for truncated or corrupted files
+        text = " ".join(str(exc).split())[:120] or type(exc).__name__
+        raise DataError(f"unreadable ({text})") from None
+    return array[..., None] if array.ndim == 2 else array
+
+
+def _to_8_bit(img):
+    """16-bit and 32-bit integer images (PIL modes I;16*, I) scaled to 0..255 by their
+    bit depth: PIL's own convert("L") clips every value above 255 to white."""
+    from PIL import Image
+
+    if img.mode.startswith("I;16") or img.mode == "I":
+        array = np.asarray(img)
+        if array.dtype.byteorder not in ("=", "|"):
+            array = array.astype(array.dtype.newbyteorder("="))
+        array = array.astype(np.int64)
+        top = 65535 if img.mode.startswith("I;16") or array.max(initial=0) <= 65535 else 2**32 - 1
+        return Image.fromarray((np.clip(array, 0, top) * 255 // top).astype(np.uint8), mode="L")
+    if img.mode == "F":
+        array = np.nan_to_num(np.asarray(img, dtype=np.float64))
+        top = 1.0 if array.max(initial=0) <= 1.0 else 255.0
+        return Image.fromarray((np.clip(array / top, 0, 1) * 255).round().astype(np.uint8), mode="L")
+    return img
+
 
 def load_image(path: str | Path, height: int, width: int, channels: int) -> np.ndarray:
     """-> (height, width, channels) uint8, converted the way the training data was."""
-    from PIL import Image, UnidentifiedImageError
-
     path = Path(path)
     if path.is_dir():
         raise DataError(f"{str(path)!r} is a folder, not an image; pass PNG or JPEG files")
     if not path.is_file():
         raise DataError(f"image {str(path)!r} does not exist; pass a PNG or JPEG file")
     try:
-        with Image.open(path) as img:
-            img = img.convert("L" if channels == 1 else "RGB").resize((width, height), Image.BILINEAR)
-            array = np.asarray(img, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        reason = "not an image file" if isinstance(exc, UnidentifiedImageError) else f"unreadable ({exc})"
-        raise DataError(f"cannot read image {str(path)!r}: {reason}; pass a PNG or JPEG file") from None
-    return array[..., None] if array.ndim == 2 else array
+        return decode_image(path, "L" if channels == 1 else "RGB", (height, width))
+    except DataError as exc:
+        raise DataError(f"cannot read image {str(path)!r}: {exc}; pass a PNG or JPEG file") from None
 
 
 def model_image_shape(model) -> tuple[int, int, int]:
