@@ -16,10 +16,11 @@ import importlib
 import numpy as np
 
 from cnnlab.config.sources import SOURCES
+from cnnlab.data.files import FileSplit
 from cnnlab.data.splits import Dataset, RawData
 from cnnlab.errors import DataError
 
-__all__ = ["Dataset", "RawData", "adapt_images", "load_dataset", "source_loader"]
+__all__ = ["Dataset", "FileSplit", "RawData", "adapt_images", "load_dataset", "source_loader"]
 
 
 def source_loader(name: str):
@@ -44,22 +45,29 @@ def load_dataset(data_cfg, seed: int) -> Dataset:
     if data_cfg.limit:
         order = order[: data_cfg.limit]
         test_order = rng.permutation(len(x_test))[: data_cfg.limit]
-        x_test, y_test = x_test[test_order], y_test[test_order]
+        x_test, y_test = subset(x_test, test_order), y_test[test_order]
     n_val = int(round(len(order) * data_cfg.validation_split))
     train_idx, val_idx = order[n_val:], order[:n_val]
     if len(train_idx) == 0:
         raise DataError("no training images left after the validation split; lower data.validation_split")
     return Dataset(
         class_names=list(class_names),
-        x_train=x_train[train_idx], y_train=y_train[train_idx],
-        x_val=x_train[val_idx], y_val=y_train[val_idx],
+        x_train=subset(x_train, train_idx), y_train=y_train[train_idx],
+        x_val=subset(x_train, val_idx), y_val=y_train[val_idx],
         x_test=x_test, y_test=y_test,
     )  # fmt: skip
 
 
 
+def subset(x, idx):
+    """Rows idx of an image array, or the files idx of a FileSplit (still on disk)."""
+    return x.take(idx) if isinstance(x, FileSplit) else x[idx]
+
+
 def adapt_images(x: np.ndarray, image_size, color_mode) -> np.ndarray:
-    """Resize and convert channels, keeping uint8."""
+    """Resize and convert channels, keeping uint8 (a FileSplit is decoded to size already)."""
+    if isinstance(x, FileSplit):
+        return x
     if color_mode == "rgb" and x.shape[-1] == 1:
         x = np.repeat(x, 3, axis=-1)
     elif color_mode == "grayscale" and x.shape[-1] == 3:
