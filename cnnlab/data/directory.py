@@ -8,7 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnlab.data.files import AUTO_MEMORY_LIMIT, FileSplit, check_files, decoded_bytes, disk_cache
+from cnnlab.data.files import (
+    AUTO_MEMORY_LIMIT,
+    FileSplit,
+    check_files,
+    decoded_bytes,
+    disk_cache,
+)
 from cnnlab.data.splits import RawData
 from cnnlab.errors import DataError
 
@@ -82,3 +88,9 @@ def list_image_folder(root: Path, size: tuple[int, int], mode: str) -> tuple[Fil
     keep = np.array(ok, bool)
     paths = tuple(str(f) for f, good in zip(candidates, ok) if good)
     return FileSplit(paths, labels[keep], tuple(size), mode), classes
+
+
+def read_image_folder(root: Path, size: tuple[int, int], mode: str):
+    """The whole folder decoded in memory: (images, labels, classes)."""
+    files, classes = list_image_folder(root, size, mode)
+    return np.asarray(files), files.labels, classes

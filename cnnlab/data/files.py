@@ -128,7 +128,7 @@ def _looks_readable(file: Path) -> bool:
                 if _END_MARKERS[kind] not in f.read():
                     return False
         return True
-    except Exception:  # PIL's plugins raise a zoo of exceptions for broken files
+    except Exception:  # noqa: BLE001  PIL's plugins raise a zoo of exceptions for broken files
         return False
 
 
