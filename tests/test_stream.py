@@ -138,6 +138,12 @@ def test_training_streamed_equals_in_memory(cli, tmp_path):
         assert result.exit_code == 0, result.output
         run = next((tmp_path / cache / "tiny").iterdir())
         metrics[cache] = json.loads((run / "metrics.json").read_text())
+    # The streamed run's test split is read in batches (evaluate) or image by image (visualize).
+    result = cli("evaluate", run)
+    assert result.exit_code == 0, result.output
+    assert json.loads((run / "metrics.json").read_text())["test_accuracy"] == metrics["none"]["test_accuracy"]
+    result = cli("visualize", run, "--layer", "conv2d", "--kind", "feature-maps,stats", "--index", "3")
+    assert result.exit_code == 0, result.output
     memory, streamed = metrics["memory"], metrics["none"]
     assert np.array_equal(np.array(memory["confusion_matrix"]).sum(1), np.array(streamed["confusion_matrix"]).sum(1))
     assert abs(memory["test_accuracy"] - streamed["test_accuracy"]) <= 0.05
