@@ -148,3 +148,34 @@ def test_training_streamed_equals_in_memory(cli, tmp_path):
     assert np.array_equal(np.array(memory["confusion_matrix"]).sum(1), np.array(streamed["confusion_matrix"]).sum(1))
     assert abs(memory["test_accuracy"] - streamed["test_accuracy"]) <= 0.05
     assert streamed["test_accuracy"] > 0.6
+
+
+@pytest.mark.slow
+def test_streamed_run_interrupted_then_resumed_is_bit_exact(cli, tmp_path):
+    """The streamed pipeline keeps the seeded reshuffle that --resume replays."""
+    import signal
+
+    from tests.test_reliability import history_rows, model_weights, start_cnnlab, wait_until_epoch_saved
+
+    root = make_folder(tmp_path / "imgs", per_class=60)
+    cfg = write_config(
+        tmp_path / "s.yaml",
+        data={"source": "directory", "path": str(root), "image_size": [16, 16], "cache": "none", "batch_size": 8},
+        train={"epochs": 8, "verbose": 0, "tensorboard": False, "early_stopping": {"enabled": False}},
+    )
+    out = tmp_path / "out"
+    proc = start_cnnlab("train", cfg, "--output-dir", out)
+    run = wait_until_epoch_saved(proc, out, 1)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=180)
+    assert proc.returncode == 143, "the run finished before SIGTERM arrived"
+    assert cli("train", "--resume", run).exit_code == 0
+    reference = cli("train", cfg, "--output-dir", tmp_path / "ref")
+    assert reference.exit_code == 0, reference.output
+    ref_run = next((tmp_path / "ref" / "tiny").iterdir())
+    drop = {"epoch_seconds"}
+    assert [{k: v for k, v in r.items() if k not in drop} for r in history_rows(run)] == [
+        {k: v for k, v in r.items() if k not in drop} for r in history_rows(ref_run)
+    ]
+    for a, b in zip(model_weights(run / "model.keras"), model_weights(ref_run / "model.keras"), strict=True):
+        np.testing.assert_array_equal(a, b)
