@@ -155,7 +155,12 @@ def test_streamed_run_interrupted_then_resumed_is_bit_exact(cli, tmp_path):
     """The streamed pipeline keeps the seeded reshuffle that --resume replays."""
     import signal
 
-    from tests.test_reliability import history_rows, model_weights, start_cnnlab, wait_until_epoch_saved
+    from tests.test_reliability import (
+        history_rows,
+        model_weights,
+        start_cnnlab,
+        wait_until_epoch_saved,
+    )
 
     root = make_folder(tmp_path / "imgs", per_class=60)
     cfg = write_config(
