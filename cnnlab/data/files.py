@@ -7,11 +7,11 @@ indexing all work), so evaluation and plots keep working; training reads it thro
 Caching (`data.cache`): `memory` decodes everything once into an array (today's
 behaviour); `disk` decodes once into a `.npy` file under `data.cache_dir` named by a
 hash of the file list, sizes and mtimes (so later runs of the same folder reuse it and
-any changed file makes a new one) and reads it memory-mapped; `none` decodes every
-epoch. A `.npy` memmap rather than a tf.data cache file: tf.data's cache fixes the
-element order, so shuffling after it would need a shuffle buffer of every image (memory
-in the dataset's size again) and a different order from the in-memory pipeline; with a
-memmap the pipeline still shuffles indices, exactly as for arrays.
+any changed file makes a new one) and reads it image by image; `none` decodes every
+epoch. A `.npy` of fixed-size rows rather than a tf.data cache file: tf.data's cache
+fixes the element order, so shuffling after it would need a shuffle buffer of every
+image (memory in the dataset's size again) and a different order from the in-memory
+pipeline; with rows read by index the pipeline still shuffles indices, as for arrays.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ _THREADS = min(8, (os.cpu_count() or 2) * 2)
 @dataclass(frozen=True)
 class FileSplit:
     """Image files and their labels, decoded to (height, width) in PIL `mode` on demand.
-    `cache_file`: a .npy of the decoded images (data.cache disk), read memory-mapped."""
+    `cache_file`: a .npy of the decoded images (data.cache disk), read row by row."""
 
     paths: tuple[str, ...]
     labels: np.ndarray
@@ -70,7 +70,7 @@ class FileSplit:
         check (changed on disk, or damage the check could not see) reads as black with
         a warning, so training never stops mid-epoch."""
         if self.cache_file is not None:
-            return np.asarray(_open_cache(self.cache_file)[self._rows()[i]])
+            return _cached_image(self.cache_file, int(self._rows()[i]), self.shape[1:])
         try:
             return decode_image(self.paths[i], self.mode, self.size)
         except DataError as exc:
@@ -79,8 +79,6 @@ class FileSplit:
 
     def read_many(self, idx) -> np.ndarray:
         idx = np.asarray(idx, np.int64).reshape(-1)
-        if self.cache_file is not None:
-            return np.asarray(_open_cache(self.cache_file)[self._rows()[idx]])
         with ThreadPoolExecutor(_THREADS) as pool:  # PIL releases the GIL while decoding
             images = list(pool.map(self.read, idx))
         return np.stack(images) if images else np.zeros((0, *self.shape[1:]), np.uint8)
@@ -99,13 +97,23 @@ class FileSplit:
         return np.arange(len(self)) if self.rows is None else self.rows
 
 
-_OPEN: dict[str, np.ndarray] = {}
+_OPEN: dict[str, tuple[int, int]] = {}  # cache file -> (file descriptor, where the pixels start)
 
 
-def _open_cache(path: str) -> np.ndarray:
+def _cached_image(path: str, row: int, shape) -> np.ndarray:
+    """One image of a cache .npy, read with pread: no memory map, so the pixels read
+    stay in the OS page cache instead of counting in this process's memory."""
     if path not in _OPEN:
-        _OPEN[path] = np.load(path, mmap_mode="r")
-    return _OPEN[path]
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            (np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0)(f)
+            _OPEN[path] = (os.open(path, os.O_RDONLY), f.tell())
+    fd, start = _OPEN[path]
+    size = int(np.prod(shape))
+    data = os.pread(fd, size, start + row * size)
+    if len(data) != size:
+        raise DataError(f"cache file {path} is truncated; delete it and run again")
+    return np.frombuffer(data, np.uint8).reshape(shape)
 
 
 def check_files(files: list[Path]) -> list[bool]:
@@ -160,11 +168,9 @@ def disk_cache(split: FileSplit, folder: Path) -> FileSplit:
         raise DataError(f"cannot create data.cache_dir {str(folder)!r} ({exc.strerror}); choose a writable folder") from None
     target = folder / f"images-{cache_key(split.paths, split.size, split.mode)}.npy"
     if not target.is_file():
-        with atomic_path(target) as tmp:
-            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=split.shape)
-            for start in range(0, len(split), 1024):  # memory: one chunk at a time
-                stop = min(start + 1024, len(split))
-                out[start:stop] = split.read_many(np.arange(start, stop))
-            out.flush()
-            del out
+        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False, "shape": split.shape}
+        with atomic_path(target) as tmp, open(tmp, "wb") as f:
+            np.lib.format.write_array_header_2_0(f, header)
+            chunks = (np.arange(start, min(start + 256, len(split))) for start in range(0, len(split), 256))
+            f.writelines(split.read_many(rows).tobytes() for rows in chunks)  # memory: one chunk at a time
     return FileSplit(split.paths, split.labels, split.size, split.mode, str(target))
