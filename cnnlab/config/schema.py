@@ -32,6 +32,9 @@ class DataConfig(Section):
     color_mode: Literal["grayscale", "rgb"] | None = None
     batch_size: int = Field(32, ge=1, le=65536)
     class_names: list[str] | None = None
+    cache: Literal["auto", "none", "memory", "disk"] = Field(
+        "auto", description="image folders: auto = memory under 1 GB decoded, else stream from disk")
+    cache_dir: str | None = Field(None, description="data.cache disk: folder for decoded images (outputs/.cache/images)")
 
 
 class OptimizerConfig(Section):

@@ -16,10 +16,11 @@ import importlib
 import numpy as np
 
 from cnnlab.config.sources import SOURCES
+from cnnlab.data.files import FileSplit
 from cnnlab.data.splits import Dataset, RawData
 from cnnlab.errors import DataError
 
-__all__ = ["Dataset", "RawData", "adapt_images", "load_dataset", "source_loader"]
+__all__ = ["Dataset", "FileSplit", "RawData", "adapt_images", "load_dataset", "source_loader"]
 
 
 def source_loader(name: str):
@@ -46,7 +47,7 @@ def load_dataset(data_cfg, seed: int) -> Dataset:
     if data_cfg.limit:
         order = order[: data_cfg.limit]
         test_order = rng.permutation(len(x_test))[: data_cfg.limit]
-        x_test, y_test = x_test[test_order], y_test[test_order]
+        x_test, y_test = subset(x_test, test_order), y_test[test_order]
     n_val = int(round(len(order) * data_cfg.validation_split))
     train_idx, val_idx = order[n_val:], order[:n_val]
     if len(train_idx) == 0:
@@ -57,10 +58,15 @@ def load_dataset(data_cfg, seed: int) -> Dataset:
 
     return Dataset(
         class_names=list(class_names),
-        x_train=adapt(x_train[train_idx]), y_train=y_train[train_idx],
-        x_val=adapt(x_train[val_idx]), y_val=y_train[val_idx],
+        x_train=adapt(subset(x_train, train_idx)), y_train=y_train[train_idx],
+        x_val=adapt(subset(x_train, val_idx)), y_val=y_train[val_idx],
         x_test=adapt(x_test), y_test=y_test,
     )  # fmt: skip
+
+
+def subset(x, idx):
+    """Rows idx of an image array, or the files idx of a FileSplit (still on disk)."""
+    return x.take(idx) if isinstance(x, FileSplit) else x[idx]
 
 
 RESIZE_BATCH = 1024  # images resized at once: bounds the float32 working copy
@@ -68,7 +74,10 @@ RESIZE_BATCH = 1024  # images resized at once: bounds the float32 working copy
 
 def adapt_images(x: np.ndarray, image_size, color_mode) -> np.ndarray:
     """Resize and convert channels, keeping uint8; in batches of RESIZE_BATCH images, so
-    the float working memory stays small whatever the number of images."""
+    the float working memory stays small whatever the number of images. A FileSplit is
+    decoded to size already."""
+    if isinstance(x, FileSplit):
+        return x
     channels = {"rgb": 3, "grayscale": 1}.get(color_mode, x.shape[-1])
     size = tuple(image_size) if image_size else tuple(x.shape[1:3])
     if channels == x.shape[-1] and size == tuple(x.shape[1:3]):

@@ -1,28 +1,55 @@
-"""The tf.data input pipeline: batches of uint8 images and labels, shuffled with a seed."""
+"""The tf.data input pipeline: batches of uint8 images and labels, shuffled with a seed.
+
+One interface for both kinds of split: an in-memory array (Fashion-MNIST, MNIST, npz,
+small folders) or a FileSplit (image folders streamed from disk). Both shuffle the
+same way, indices with `seed` and `reshuffle_each_iteration`, so a run's batch order
+is the same streamed or in memory, and resume (which counts iterators) stays exact."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from cnnlab.backend import tf as _tf
+from cnnlab.data.files import FileSplit
 
 
-
-def make_pipeline(x: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle: bool, seed: int, one_hot: int = 0):
-    """Batches of (uint8 images, labels). Shuffles indices and gathers whole batches:
-    one vectorised op per batch instead of per image, so the input pipeline stays far
-    ahead of a CPU's training step."""
+def make_pipeline(x, y: np.ndarray, batch_size: int, *, shuffle: bool, seed: int, one_hot: int = 0):
+    """Batches of (uint8 images, labels), from an array or a FileSplit."""
     tf = _tf()
-    images, labels = tf.constant(x), tf.constant(y)
+    labels = tf.constant(np.asarray(y))
     ds = tf.data.Dataset.range(len(x))
     if shuffle:
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size)
 
-    def gather(idx):
+    def label(idx):
         batch_y = tf.gather(labels, idx)
-        if one_hot:
-            batch_y = tf.one_hot(batch_y, one_hot)
-        return tf.gather(images, idx), batch_y
+        return tf.one_hot(batch_y, one_hot) if one_hot else batch_y
 
-    return ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    if isinstance(x, FileSplit):
+        # One file per element, read and decoded in parallel (PIL releases the GIL);
+        # map keeps the order, so batches match the in-memory pipeline's.
+        ds = ds.map(lambda i: (file_image(x, i), label(i)), num_parallel_calls=tf.data.AUTOTUNE)
+        return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    # Arrays: gather whole batches, one vectorised op per batch instead of per image.
+    images = tf.constant(x)
+    ds = ds.batch(batch_size)
+    return ds.map(lambda idx: (tf.gather(images, idx), label(idx)), num_parallel_calls=tf.data.AUTOTUNE).prefetch(
+        tf.data.AUTOTUNE
+    )
+
+
+def file_image(split: FileSplit, index):
+    """Image `index` of `split` through the shared PIL decoder (cnnlab.data.images)."""
+    tf = _tf()
+    image = tf.numpy_function(lambda i: split.read(int(i)), [index], tf.uint8, stateful=False)
+    image.set_shape(split.shape[1:])
+    return image
+
+
+def model_input(x, batch_size: int):
+    """What model.predict takes for `x`: the array itself, or batches of a FileSplit's images."""
+    if not isinstance(x, FileSplit):
+        return x
+    tf = _tf()
+    ds = tf.data.Dataset.range(len(x)).map(lambda i: file_image(x, i), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -24,7 +24,15 @@ class Evaluation:
 
 
 def predict_probabilities(model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    scores = np.asarray(model.predict(images, batch_size=batch_size, verbose=0), dtype=np.float64)
+    """images: an array, or a streamed folder split (cnnlab.data.FileSplit), read in batches."""
+    from cnnlab.data.files import FileSplit
+    from cnnlab.data.pipeline import model_input
+
+    if isinstance(images, FileSplit):
+        scores = model.predict(model_input(images, batch_size), verbose=0)
+    else:
+        scores = model.predict(images, batch_size=batch_size, verbose=0)
+    scores = np.asarray(scores, dtype=np.float64)
     if outputs_logits(model):  # softmax, numerically stable
         scores = np.exp(scores - scores.max(axis=1, keepdims=True))
         scores /= scores.sum(axis=1, keepdims=True)

@@ -21,6 +21,7 @@ def shift_right(images: np.ndarray, pixels: int) -> np.ndarray:
 def shift_accuracy(loaded, shifts) -> list[float]:
     """Accuracy of a loaded run on its own test split, once per shift."""
     x_test, y_test = run_test_data(loaded)
+    x_test = np.asarray(x_test)  # a streamed image folder's test split is read into memory: shifting needs pixels
     return [float((predict_probabilities(loaded.model, shift_right(x_test, s)).argmax(1) == y_test).mean())
             for s in shifts]  # fmt: skip
 

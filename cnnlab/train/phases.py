@@ -91,7 +91,9 @@ def cache_features(model, data, batch_size: int):
     def features(x):
         if len(x) == 0:
             return np.zeros((0, *width), np.float32)
-        return extractor.predict(x, batch_size=batch_size, verbose=0)
+        from cnnlab.data.pipeline import model_input
+
+        return extractor.predict(model_input(x, batch_size), batch_size=None if hasattr(x, "paths") else batch_size, verbose=0)
 
     features_in = k.Input(shape=width, name="features")
     x = features_in
