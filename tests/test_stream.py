@@ -151,8 +151,6 @@ def test_training_streamed_equals_in_memory(cli, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skip(reason="known bug: a streamed run stopped by SIGTERM sometimes hangs at interpreter exit "
-                  "(numpy_function in tf.data); passed bit-exact when it exited")
 def test_streamed_run_interrupted_then_resumed_is_bit_exact(cli, tmp_path):
     """The streamed pipeline keeps the seeded reshuffle that --resume replays."""
     import signal

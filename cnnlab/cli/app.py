@@ -151,4 +151,14 @@ def stop_signals():
 
 
 def main():
-    cli(obj={})
+    try:
+        cli(obj={})
+    except SystemExit as exc:
+        if exc.code in (130, 143):
+            # Training was interrupted and everything is on disk (atomic writes, status.json).
+            # Leave without the interpreter's teardown: tf.data threads still inside a Python
+            # decoder (a streamed image folder) can deadlock it and hang the exit.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(exc.code)
+        raise
