@@ -96,6 +96,9 @@ def cli(ctx, debug):
       cnnlab visualize --layer conv2d       # filters, feature maps, Grad-CAM, ...
       cnnlab augment configs/fashion-aug.yaml   # preview data augmentation
       cnnlab finetune --backbone resnet50   # transfer learning (cnnlab backbones lists them)
+      cnnlab report                         # the newest run as one HTML page; cnnlab runs lists them
+      cnnlab export --format tflite         # a verified model for phones, servers (also onnx, savedmodel)
+      cnnlab explain conv --input digit9 --filter loop   # a convolution worked out step by step
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug

@@ -151,11 +151,7 @@ def plot_feature_maps(maps: np.ndarray, image: np.ndarray, layer: str, caption: 
     if shared:
         return _shared_scale_maps(maps[..., :n], k, image, layer, caption)
     shown, constant = normalise_maps(maps[..., :n])
-    fig = _figure(n, left_cols=2)
-    gs, axes = _panel_grid(fig, n, left_cols=2)
-    ax_img = fig.add_subplot(gs[:2, :2])
-    _show_image(ax_img, image)
-    ax_img.set_title(caption or "input", fontsize=8)
+    fig, axes = _maps_figure(n, image, caption)
     for i, ax in enumerate(axes):
         ax.imshow(shown[..., i], cmap="viridis", vmin=0, vmax=1)
         label = f"#{i}"
@@ -168,14 +164,20 @@ def plot_feature_maps(maps: np.ndarray, image: np.ndarray, layer: str, caption: 
     return fig
 
 
-def _shared_scale_maps(maps: np.ndarray, k: int, image: np.ndarray, layer: str, caption: str):
-    h, w, n = maps.shape
-    vmax = float(np.abs(maps).max()) or 1.0
+def _maps_figure(n: int, image: np.ndarray, caption: str):
+    """A figure with the image top-left and n map panels beside it -> (figure, panel axes)."""
     fig = _figure(n, left_cols=2)
     gs, axes = _panel_grid(fig, n, left_cols=2)
     ax_img = fig.add_subplot(gs[:2, :2])
     _show_image(ax_img, image)
     ax_img.set_title(caption or "input", fontsize=8)
+    return fig, axes
+
+
+def _shared_scale_maps(maps: np.ndarray, k: int, image: np.ndarray, layer: str, caption: str):
+    h, w, n = maps.shape
+    vmax = float(np.abs(maps).max()) or 1.0
+    fig, axes = _maps_figure(n, image, caption)
     for i, ax in enumerate(axes):
         im = ax.imshow(maps[..., i], cmap="RdBu_r", vmin=-vmax, vmax=vmax)
         ax.set_title(f"#{i}", fontsize=7)
