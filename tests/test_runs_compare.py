@@ -123,7 +123,7 @@ def test_compare_identical_configs_and_default_png(cli, outputs, tmp_path):
 
 
 @pytest.mark.parametrize(("args", "code", "error"), [
-    (["one"], 2, "Error: give at least two runs to compare (cnnlab runs lists them)"),
+    (["one"], 2, "Error: give at least two runs to compare (cnnlab runs lists them); see 'cli compare --help'"),
     (["{a}", "nowhere"], 1, "Error: run 'nowhere' does not exist; pass run directories such as outputs/<name>/<stamp> (cnnlab runs lists them)"),
     (["{a}", "{out}"], 1, "Error: '{out}' is not a run directory (no config.yaml, status.json, history.csv or model.keras); cnnlab runs lists them"),
     (["{a}", "{a}", "--output", "{a}/config.yaml/x.png"], 1, "Error: cannot write {a}/config.yaml/x.png: {a}/config.yaml is a file, not a folder; choose another path"),
@@ -134,3 +134,16 @@ def test_compare_errors(cli, outputs, tmp_path, monkeypatch, args, code, error):
     result = cli("compare", *[arg.format(**names) for arg in args])
     assert result.exit_code == code
     assert result.stderr.strip().splitlines()[-1] == error.format(**names)
+
+
+def test_evaluate_keeps_what_only_training_knows(cli, tiny_config, tmp_path):
+    """Re-evaluating a run rewrites metrics.json but keeps its training time and best epoch
+    (cnnlab runs and the report read them)."""
+    out = tmp_path / "out"
+    assert cli("train", tiny_config, "--no-report", "--output-dir", out).exit_code == 0
+    run = next((out / "tiny").iterdir())
+    before = json.loads((run / "metrics.json").read_text())
+    assert cli("evaluate", run).exit_code == 0
+    after = json.loads((run / "metrics.json").read_text())
+    for key in ("train_seconds", "best_epoch", "timings_seconds"):
+        assert after[key] == before[key], key

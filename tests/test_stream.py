@@ -47,6 +47,11 @@ def test_streamed_split_and_batches_match_memory(tmp_path, capsys):
     add_broken_files(root)
     memory = load_dataset(folder_cfg(root, "memory"), seed=3)
     assert "skipped 2 unreadable or non-image file(s)" in capsys.readouterr().err
+    load_dataset(folder_cfg(root, "none"), seed=3)
+    assert capsys.readouterr().err == ""  # one warning per folder and process
+    from cnnlab.data import directory
+
+    directory._WARNED.clear()  # as in a new process: streaming warns the same way
     streamed = load_dataset(folder_cfg(root, "none"), seed=3)
     warning = capsys.readouterr().err.strip().splitlines()
     assert len(warning) == 1 and warning[0].startswith("Warning: skipped 2 unreadable or non-image file(s)")

@@ -50,6 +50,9 @@ def load_directory(data_cfg, seed: int) -> RawData:
     return RawData(apply_cache(train, data_cfg), apply_cache(test, data_cfg), classes)
 
 
+_WARNED: set[tuple[str, int]] = set()  # folders already warned about in this process
+
+
 def apply_cache(split: FileSplit, data_cfg) -> tuple:
     """data.cache: memory -> an array; disk -> a FileSplit over a decoded .npy; none -> the
     files; auto -> memory when the decoded images are under 1 GB, else none."""
@@ -84,7 +87,9 @@ def list_image_folder(root: Path, size: tuple[int, int], mode: str) -> tuple[Fil
     skipped = [f for f, good in zip(candidates, ok) if not good]
     if skipped:
         names = ", ".join(f.name for f in skipped[:3]) + (", ..." if len(skipped) > 3 else "")
-        print(f"Warning: skipped {len(skipped)} unreadable or non-image file(s) under {root}: {names}", file=sys.stderr)
+        if (str(root), len(skipped)) not in _WARNED:  # once per folder and process (the report reads it again)
+            _WARNED.add((str(root), len(skipped)))
+            print(f"Warning: skipped {len(skipped)} unreadable or non-image file(s) under {root}: {names}", file=sys.stderr)
     keep = np.array(ok, bool)
     paths = tuple(str(f) for f, good in zip(candidates, ok) if good)
     return FileSplit(paths, labels[keep], tuple(size), mode), classes

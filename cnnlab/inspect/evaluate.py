@@ -113,5 +113,16 @@ def evaluate_run(loaded, batch_size: int = 256) -> Evaluation:
     x_test, y_test = run_test_data(loaded)
     evaluation = evaluate_model(loaded.model, x_test, y_test, loaded.class_names, batch_size)
     if loaded.run_dir is not None:
+        # Keep what only training knows (time, best epoch): `cnnlab runs` and reports read it.
+        try:
+            trained = runs.RunDir(loaded.run_dir).read_metrics()
+        except (OSError, ValueError):
+            trained = {}
+        for key in TRAINING_KEYS:
+            if key in trained and key not in evaluation.metrics:
+                evaluation.metrics[key] = trained[key]
         write_evaluation(loaded.run_dir, evaluation, x_test)
     return evaluation
+
+
+TRAINING_KEYS = ("train_seconds", "best_epoch", "timings_seconds")  # metrics.json keys written by train only
