@@ -19,8 +19,10 @@ from pathlib import Path
 
 import yaml
 
+from cnnlab.runs import RunDir
+
 STAMP = re.compile(r"^(\d{8}-\d{6})(?:-\d+)?$")  # outputs/<name>/<YYYYmmdd-HHMMSS>[-N]
-RUN_MARKERS = ("config.yaml", "status.json", "history.csv", "model.keras")
+RUN_MARKERS = (RunDir.CONFIG, RunDir.STATUS, RunDir.HISTORY, RunDir.MODEL)
 TOTAL_PARAMS = re.compile(r"^Total params: ([\d,]+)", re.MULTILINE)
 
 
@@ -133,7 +135,7 @@ def read_run(path: Path, *, light: bool = False) -> RunFiles:
     run = RunFiles(Path(path))
     if light:
         return run
-    run.config_text = _read_text(run, "config.yaml", "the run has no config; it was not started by cnnlab train")
+    run.config_text = _read_text(run, RunDir.CONFIG, "the run has no config; it was not started by cnnlab train")
     if run.config_text is not None:
         try:
             config = yaml.safe_load(run.config_text)
@@ -143,14 +145,14 @@ def read_run(path: Path, *, light: bool = False) -> RunFiles:
                 run.problems.append("config.yaml: damaged (not a mapping of keys)")
         except yaml.YAMLError as exc:
             run.problems.append(f"config.yaml: damaged ({_first_line(exc)})")
-    run.status = _read_json(run, "status.json", dict, "the run's state is unknown")
+    run.status = _read_json(run, RunDir.STATUS, dict, "the run's state is unknown")
     run.history = _read_history(run)
-    run.metrics = _read_json(run, "metrics.json", dict, "not evaluated yet: training did not finish; cnnlab evaluate RUN makes it")
-    classes = _read_json(run, "classes.json", list, "class names unknown")
+    run.metrics = _read_json(run, RunDir.METRICS, dict, "not evaluated yet: training did not finish; cnnlab evaluate RUN makes it")
+    classes = _read_json(run, RunDir.CLASSES, list, "class names unknown")
     if classes is None and isinstance((run.metrics or {}).get("class_names"), list):
         classes = run.metrics["class_names"]
     run.class_names = [str(c) for c in classes] if classes is not None else None
-    run.summary_text = _read_text(run, "summary.txt", "the layer table is rebuilt from the model")
+    run.summary_text = _read_text(run, RunDir.SUMMARY, "the layer table is rebuilt from the model")
     return run
 
 
@@ -186,7 +188,7 @@ def _read_json(run: RunFiles, name: str, kind: type, why_it_matters: str):
 
 def _read_history(run: RunFiles) -> dict[str, list[float]] | None:
     """history.csv as columns, keeping only complete rows (a cut-off last line is dropped)."""
-    text = _read_text(run, "history.csv", "no epoch has finished yet")
+    text = _read_text(run, RunDir.HISTORY, "no epoch has finished yet")
     if text is None:
         return None
     rows = list(csv.reader(text.splitlines()))
