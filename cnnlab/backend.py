@@ -10,6 +10,7 @@ import functools
 import os
 import sys
 from contextlib import contextmanager
+from pathlib import Path
 
 # This module imports nothing of cnnlab: every other module may import it.
 
@@ -41,6 +42,10 @@ def keras():
     themselves when cnnlab.layers is imported (cnnlab.runs.load_model does that before
     loading a .keras file), so this module imports nothing of cnnlab."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide C++ INFO/WARNING noise after start-up
+    # TensorFlow turns its oneDNN kernels on by default only on CPUs with AVX512-VNNI/AMX;
+    # on others (an AVX2 AMD EPYC, say) convolutions fall back to Eigen, ~3x slower per
+    # step (benchmarks/layer_profile.py). An explicit TF_ENABLE_ONEDNN_OPTS=0 still wins.
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     with _native_stderr_silenced():
         import keras as _keras  # noqa: PLC0415
         import tensorflow as _tf  # noqa: PLC0415
@@ -55,6 +60,20 @@ def tf():
     import tensorflow as _tf  # noqa: PLC0415
 
     return _tf
+
+
+def cpu_has_bfloat16() -> bool | None:
+    """Whether the CPU multiplies bfloat16 natively (AVX512_BF16 or AMX), from Linux's
+    /proc/cpuinfo; None where that cannot be read. Without it TensorFlow computes
+    bfloat16 in software, many times slower than float32."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    flags = next((line.split() for line in text.splitlines() if line.startswith("flags")), None)
+    if flags is None:
+        return None
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 @functools.cache

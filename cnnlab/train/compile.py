@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from cnnlab.backend import has_gpu, keras
+from cnnlab.backend import cpu_has_bfloat16, has_gpu, keras
 from cnnlab.model import outputs_logits
 
 
@@ -21,7 +21,16 @@ def precision_policy(wanted, gpu: bool) -> str:
 
 
 def set_precision_policy(cfg) -> None:
-    keras().mixed_precision.set_global_policy(precision_policy(cfg.train.mixed_precision, has_gpu()))
+    policy = precision_policy(cfg.train.mixed_precision, has_gpu())
+    if policy == "mixed_bfloat16" and not has_gpu() and cpu_has_bfloat16() is False:
+        # The user's choice stands, but a 5-10x slower run deserves one line of why.
+        print(
+            "Note: this CPU has no bfloat16 instructions (AVX512_BF16/AMX), so mixed_bfloat16 runs "
+            "in software, several times slower than float32; set train.mixed_precision: false",
+            file=sys.stderr,
+            flush=True,
+        )
+    keras().mixed_precision.set_global_policy(policy)
 
 
 def make_optimizer(opt_cfg, total_steps: int, steps_per_epoch: int):
