@@ -50,9 +50,9 @@ class RandomAffine(keras.layers.Layer):
         self.zoom_lower, self.zoom_upper = float(zoom_lower), float(zoom_upper)
         self.fill_mode, self.fill_value, self.interpolation, self.seed = fill_mode, float(fill_value), interpolation, seed
         self.seed_generator = keras.random.SeedGenerator(seed)
-        # XLA cannot compile the projective-transform op: Keras then compiles the model
-        # without XLA instead of failing (its own RandomRotation etc. do the same).
-        self.supports_jit = False
+        # TensorFlow's XLA cannot compile its projective-transform op: Keras then compiles
+        # the model without XLA instead of failing. JAX's affine transform compiles.
+        self.supports_jit = keras.backend.backend() != "tensorflow"
 
     def call(self, images, training=None):
         if not training:

@@ -1,0 +1,177 @@
+"""cnnlab's models on a GPU: training images/s with mixed precision and XLA, and a
+Fashion-MNIST recipe screen (accuracy per epoch, many recipes at once).
+
+    KERAS_BACKEND=jax python benchmarks/gpu_benchmark.py throughput --out DIR
+    KERAS_BACKEND=jax python benchmarks/gpu_benchmark.py screen RECIPE.yaml --out DIR
+
+Why the JAX backend: the GPU machines lent to this project have no network and no
+TensorFlow (its wheel is ~600 MB; 64 MiB travel there), but they have JAX with CUDA.
+Keras 3 runs the very same model on JAX, and JAX compiles every training step with
+XLA, so this measures cnnlab's config loader and model builder (cnnlab.config,
+cnnlab.model, cnnlab.train.compile: none of them needs TensorFlow) under XLA. It does
+not measure cnnlab's tf.data input pipeline: batches come from NumPy arrays in host
+memory, which Keras copies to the GPU step by step.
+
+throughput: each fashion config at its own batch in float32 (TF32 on the GPU) and
+mixed_bfloat16, fashion-best also at batch 1024, and a ResNet50 fine-tune (every layer
+trainable, random weights: ImageNet weights cannot be fetched there) at 224x224x3,
+batch 256, in float32, mixed_float16 and mixed_bfloat16. Synthetic uint8 images; one fit of 4 epochs, the first (XLA compiling)
+dropped, the median of the other 3. Writes throughput.jsonl, a line per measurement.
+
+screen: trains one recipe (a cnnlab config) on real Fashion-MNIST with cnnlab's own
+split, and appends to screen.jsonl a line per epoch with validation and test accuracy:
+accuracy per epoch does not depend on the hardware, so a GPU can screen recipes that
+must then fit a CPU's time budget (see configs/fashion-best.yaml).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+
+def keras_without_tensorflow():
+    """cnnlab.backend.keras() imports TensorFlow; on a Keras backend without it, hand
+    cnnlab plain keras instead (before any cnnlab stage module binds the name)."""
+    import keras
+
+    from cnnlab import backend
+
+    if keras.backend.backend() != "tensorflow":
+        backend.keras = lambda: keras
+        backend.has_gpu = lambda: True  # compile_model: XLA on (JAX compiles anyway)
+    return keras
+
+
+class EpochClock:
+    """Seconds of each epoch, read at epoch ends (Keras syncs the device there)."""
+
+    def __init__(self, keras):
+        clock = self
+
+        class _Callback(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                clock.started = time.perf_counter()
+
+            def on_epoch_end(self, epoch, logs=None):
+                clock.seconds.append(time.perf_counter() - clock.started)
+
+        self.seconds: list[float] = []
+        self.callback = _Callback()
+
+
+def fit_images_per_second(keras, model, x, y, batch: int) -> float:
+    clock = EpochClock(keras)
+    model.fit(x, y, batch_size=batch, epochs=4, shuffle=False, verbose=0, callbacks=[clock.callback])
+    return len(x) / statistics.median(clock.seconds[1:])
+
+
+def synthetic(shape, n: int, classes: int, one_hot: bool):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (n, *shape), dtype="uint8")
+    y = rng.integers(0, classes, n)
+    return x, (np.eye(classes, dtype="float32")[y] if one_hot else y)
+
+
+def throughput(out: Path) -> None:
+    keras = keras_without_tensorflow()
+    import jax
+
+    from cnnlab.config import load_config
+    from cnnlab.model import build_model
+    from cnnlab.train.compile import compile_model
+
+    device = str(jax.devices()[0].device_kind)
+    halves = ("float32", "mixed_bfloat16")
+    jobs = []  # (what, config, batch, image shape, steps per epoch, precisions)
+    for name in ("fashion.yaml", "fashion-fast.yaml", "fashion-best.yaml"):
+        cfg = load_config(REPO / "configs" / name, [])
+        jobs.append((name, cfg, cfg.data.batch_size, (28, 28, 1), 100, halves))
+    jobs.append(("fashion-best.yaml", cfg, 1024, (28, 28, 1), 50, halves[1:]))  # what the GPU could do
+    cfg = load_config(
+        REPO / "configs" / "finetune.yaml",
+        ["model.backbone.weights=none", "model.backbone.input_size=[224,224]", "data.batch_size=256"],
+    )
+    jobs.append(("resnet50 fine-tune 224x224", cfg, 256, (224, 224, 3), 20, ("float32", "mixed_float16", "mixed_bfloat16")))
+    for name, cfg, batch, shape, steps, precisions in jobs:
+        for precision in precisions:
+            keras.mixed_precision.set_global_policy(precision)
+            keras.utils.set_random_seed(0)
+            model = build_model(cfg, shape, 10)
+            for layer in model.layers:  # a full fine-tune: every layer learns (NVIDIA's benchmark does too)
+                layer.trainable = True
+            compile_model(model, cfg, steps_per_epoch=steps)
+            x, y = synthetic(shape, batch * steps, 10, cfg.train.loss == "categorical_crossentropy")
+            ips = fit_images_per_second(keras, model, x, y, batch)
+            row = {"model": name, "precision": precision, "batch": batch, "images_per_s": round(ips), "device": device}
+            print(json.dumps(row), flush=True)
+            with (out / "throughput.jsonl").open("a") as f:
+                f.write(json.dumps(row) + "\n")
+            keras.backend.clear_session()
+
+
+def screen(recipe: Path, out: Path) -> None:
+    keras = keras_without_tensorflow()
+    import numpy as np
+
+    from cnnlab.config import load_config
+    from cnnlab.data import load_dataset
+    from cnnlab.model import build_model
+    from cnnlab.train.compile import compile_model
+
+    cfg = load_config(recipe, [])
+    keras.mixed_precision.set_global_policy("float32")  # the CPU run's numerics, not the GPU's fastest
+    keras.utils.set_random_seed(cfg.seed)
+    data = load_dataset(cfg.data, cfg.seed)
+    classes = len(data.class_names)
+
+    def labels(y):
+        return np.eye(classes, dtype="float32")[y] if cfg.train.loss == "categorical_crossentropy" else y
+
+    batch = cfg.data.batch_size
+    steps = -(-len(data.x_train) // batch)
+    model = build_model(cfg, data.x_train.shape[1:], classes)
+    compile_model(model, cfg, steps_per_epoch=steps)
+    log = out / "screen.jsonl"  # one short line per write: several screens can append at once
+    started = time.perf_counter()
+
+    class Record(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            test = self.model.evaluate(data.x_test, labels(data.y_test), batch_size=1024, verbose=0, return_dict=True)
+            row = {"recipe": recipe.stem, "epoch": epoch + 1, "val_accuracy": round(float(logs["val_accuracy"]), 4),
+                   "test_accuracy": round(float(test["accuracy"]), 4), "seconds": round(time.perf_counter() - started, 1)}  # fmt: skip
+            with log.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+
+    model.fit(
+        data.x_train, labels(data.y_train), batch_size=batch, epochs=cfg.train.epochs, verbose=0,
+        validation_data=(data.x_val, labels(data.y_val)), callbacks=[Record()],
+    )  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("what", choices=["throughput", "screen"])
+    parser.add_argument("recipe", nargs="?", type=Path)
+    parser.add_argument("--out", type=Path, default=Path("."))
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.what == "throughput":
+        throughput(args.out)
+    else:
+        screen(args.recipe, args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+"""Where a training step's time goes, layer by layer, in float32 and mixed bfloat16.
+
+    python benchmarks/layer_profile.py configs/fashion-best.yaml          # ~2 min on 2 cores
+    python benchmarks/layer_profile.py CONFIG --batch 256 --repeats 30
+
+Each layer of the config's model is rebuilt alone (same config, fresh weights) and its
+training work timed as one compiled function: the forward pass in training mode and
+the gradients with respect to its input and its weights, which is what the layer costs
+inside model.fit's step. Median of --repeats after warm-ups, in each precision policy.
+The rows add up to about the whole step (the optimizer update and the loss are not in
+them); the script also times the whole model's step for comparison.
+
+Per layer: forward MFLOP per image (Conv2D, SeparableConv2D, Dense: 2 FLOPs per
+multiply-add), the bytes its activations move (input and output, forward and backward,
+at the compute dtype), the milliseconds per batch in each precision, and the share of
+the float32 step. Element-wise layers (BatchNormalization, ReLU, Dropout) do a handful of
+FLOPs per byte: if their time follows the bytes they move, memory bandwidth, not
+arithmetic, bounds them, and a faster multiplier (bfloat16) does not help them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+PRECISIONS = ("float32", "mixed_bfloat16")
+
+
+def leaf_layers(model):
+    """The model's layers in order, nested blocks (the augmentation block) opened up."""
+    for layer in model.layers[1:]:  # [0] is the Input
+        if hasattr(layer, "layers"):
+            yield from layer.layers
+        else:
+            yield layer
+
+
+def forward_flops(layer, in_shape, out_shape) -> int:
+    """Per image. Conv2D 2*kh*kw*cin*cout*oh*ow; depthwise-separable: depthwise + pointwise; Dense 2*in*out."""
+    name = type(layer).__name__
+    if name == "Conv2D":
+        kh, kw = layer.kernel_size
+        return 2 * kh * kw * in_shape[-1] * out_shape[-1] * out_shape[1] * out_shape[2]
+    if name == "SeparableConv2D":
+        kh, kw = layer.kernel_size
+        hw = out_shape[1] * out_shape[2]
+        return 2 * hw * in_shape[-1] * (kh * kw * layer.depth_multiplier + out_shape[-1] * layer.depth_multiplier)
+    if name == "Dense":
+        return 2 * in_shape[-1] * out_shape[-1]
+    return 0
+
+
+def time_layer(tf, keras, layer, in_shape, batch: int, repeats: int) -> float:
+    """Median seconds of forward (training mode) + gradients w.r.t. input and weights."""
+    fresh = type(layer).from_config(layer.get_config())
+    fresh.build((batch, *in_shape[1:]))
+    dtype = fresh.compute_dtype if in_shape[1:] and fresh.name != "rescaling" else "float32"
+    x = tf.cast(tf.random.uniform((batch, *in_shape[1:]), 0, 255), "uint8" if _takes_pixels(fresh) else dtype)
+    weights = fresh.trainable_weights
+
+    @tf.function
+    def step(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x) if x.dtype.is_floating else None
+            y = fresh(x, training=True)
+            loss = tf.reduce_sum(tf.cast(y, "float32"))
+        sources = ([x] if x.dtype.is_floating else []) + list(weights)
+        return tape.gradient(loss, sources) if sources else loss
+
+    for _ in range(3):
+        tf.nest.map_structure(lambda t: t.numpy() if t is not None else None, step(x))
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        tf.nest.map_structure(lambda t: t.numpy() if t is not None else None, step(x))
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def _takes_pixels(layer) -> bool:
+    """Augmentation layers and Rescaling see raw uint8 pixels, as in the model."""
+    return layer.name == "rescaling" or type(layer).__module__.startswith(("cnnlab.layers", "keras.src.layers.preprocessing"))
+
+
+def whole_step(keras, np, cfg, batch: int, repeats: int) -> float:
+    """Median seconds of one model.fit step (epochs of `repeats` batches, the first dropped)."""
+    from cnnlab.model import build_model
+    from cnnlab.train.compile import compile_model
+
+    model = build_model(cfg, (28, 28, 1), 10)
+    compile_model(model, cfg, steps_per_epoch=repeats)
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (batch * repeats, 28, 28, 1), dtype="uint8")
+    y = rng.integers(0, 10, batch * repeats)
+    if cfg.train.loss == "categorical_crossentropy":
+        y = np.eye(10, dtype="float32")[y]
+    seconds = []
+
+    class Clock(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            seconds.append(time.perf_counter() - self.started)
+
+    model.fit(x, y, batch_size=batch, epochs=4, verbose=0, callbacks=[Clock()])
+    return statistics.median(seconds[1:]) / repeats
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("config", nargs="?", default=str(REPO / "configs" / "fashion-best.yaml"))
+    parser.add_argument("--batch", type=int, default=None, help="default: the config's data.batch_size")
+    parser.add_argument("--repeats", type=int, default=20)
+    args = parser.parse_args()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+    import numpy as np
+
+    from cnnlab.backend import keras as get_keras
+    from cnnlab.backend import tf as get_tf
+    from cnnlab.config import load_config
+    from cnnlab.model import build_model
+
+    keras, tf = get_keras(), get_tf()
+    cfg = load_config(args.config, ["train.jit_compile=false"])
+    batch = args.batch or cfg.data.batch_size
+    rows = []  # (name, type, out shape, MFLOP, MB moved, {precision: seconds})
+    step = {}
+    for precision in PRECISIONS:
+        keras.mixed_precision.set_global_policy(precision)
+        model = build_model(cfg, (28, 28, 1), 10)
+        for i, layer in enumerate(leaf_layers(model)):
+            in_shape, out_shape = tuple(layer.input.shape), tuple(layer.output.shape)
+            seconds = time_layer(tf, keras, layer, in_shape, batch, args.repeats)
+            if precision == PRECISIONS[0]:
+                itemsize = 4
+                moved = 2 * itemsize * (np.prod(in_shape[1:]) + np.prod(out_shape[1:])) * batch / 1e6
+                rows.append([layer.name, type(layer).__name__, out_shape[1:], forward_flops(layer, in_shape, out_shape) / 1e6, moved, {}])
+            rows[i][5][precision] = seconds
+        step[precision] = whole_step(keras, np, cfg, batch, args.repeats)
+        keras.backend.clear_session()
+    keras.mixed_precision.set_global_policy("float32")
+
+    total = {p: sum(r[5][p] for r in rows) for p in PRECISIONS}
+    print(f"{Path(args.config).name}, batch {batch}, median of {args.repeats}; ms per batch (forward + backward of the layer alone)\n")
+    print(f"{'layer':<22}{'type':<20}{'output':<14}{'MFLOP/img':>10}{'MB moved':>10}{'f32 ms':>9}{'bf16 ms':>9}{'bf16 x':>8}{'f32 share':>10}")
+    for name, kind, shape, mflop, mb, sec in rows:
+        f32, bf16 = sec["float32"], sec["mixed_bfloat16"]
+        print(f"{name[:21]:<22}{kind[:19]:<20}{'x'.join(map(str, shape)):<14}{mflop:>10.1f}{mb:>10.1f}"
+              f"{1e3 * f32:>9.2f}{1e3 * bf16:>9.2f}{f32 / bf16:>8.2f}{100 * f32 / total['float32']:>9.0f}%")  # fmt: skip
+    by_type = defaultdict(lambda: dict.fromkeys(PRECISIONS, 0.0))
+    for _, kind, _, _, _, sec in rows:
+        for p in PRECISIONS:
+            by_type[kind][p] += sec[p]
+    print(f"\n{'by type':<42}{'f32 ms':>9}{'bf16 ms':>9}{'bf16 x':>8}{'f32 share':>10}{'bf16 share':>11}")
+    for kind, sec in sorted(by_type.items(), key=lambda kv: -kv[1]["float32"]):
+        f32, bf16 = sec["float32"], sec["mixed_bfloat16"]
+        print(f"{kind:<42}{1e3 * f32:>9.2f}{1e3 * bf16:>9.2f}{f32 / bf16:>8.2f}{100 * f32 / total['float32']:>9.0f}%"
+              f"{100 * bf16 / total['mixed_bfloat16']:>10.0f}%")  # fmt: skip
+    print(f"{'sum of layers':<42}{1e3 * total['float32']:>9.2f}{1e3 * total['mixed_bfloat16']:>9.2f}"
+          f"{total['float32'] / total['mixed_bfloat16']:>8.2f}")  # fmt: skip
+    print(f"{'whole model.fit step':<42}{1e3 * step['float32']:>9.2f}{1e3 * step['mixed_bfloat16']:>9.2f}"
+          f"{step['float32'] / step['mixed_bfloat16']:>8.2f}")  # fmt: skip
+    print(f"\ntrain images/s from the whole step: float32 {batch / step['float32']:,.0f}, "
+          f"mixed_bfloat16 {batch / step['mixed_bfloat16']:,.0f}")
+
+
+if __name__ == "__main__":
+    main()
