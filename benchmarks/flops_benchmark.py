@@ -1,42 +1,45 @@
 """Training throughput against the machine's own peak, in ONE run.
 
-    python benchmarks/flops_benchmark.py            # ~5 min on 2 CPU cores
-    python benchmarks/flops_benchmark.py --quick    # ~1 min: fewer steps
+    python benchmarks/flops_benchmark.py            # ~4 min on 2 idle CPU cores
+    python benchmarks/flops_benchmark.py --quick    # fewer steps
 
-1. Peak: a large float32 and a bfloat16 matmul (the fastest thing the cores do), in
-   FLOP/s, median of repeats.
+1. Peak: a 2048x2048 float32 matmul (and bfloat16, where the CPU has bfloat16
+   instructions), the fastest thing the cores do, in FLOP/s, median of repeats.
 2. Each config's model: FLOPs per image counted from its layers (a multiply-add is 2
    FLOPs; Conv2D 2*kh*kw*cin*cout*oh*ow, Dense 2*in*out; a training step is about 3x the
    forward pass: forward, gradient w.r.t. activations, gradient w.r.t. weights).
-3. Training images/s of each model (model.fit on synthetic batches, median of 3 epochs
-   after a warm-up epoch), in float32 and mixed bfloat16, and what that is as
-   achieved FLOP/s and as a fraction of the matching peak.
+3. Training images/s of each model: one model.fit of 4 epochs over synthetic batches,
+   the first epoch (tracing) dropped, the median of the other 3; as achieved FLOP/s
+   and as a fraction of the peak of the same precision.
 
-Prints a table and writes benchmarks/FLOPS.md (generated; never edit by hand). The
-machine may be shared: say so when quoting, and compare only figures of one run.
+Every measurement runs in its own process, with TensorFlow's oneDNN kernels off and on
+(TF_ENABLE_ONEDNN_OPTS must be set before TensorFlow starts; cnnlab turns it on).
+Prints the table and writes its section of benchmarks/RESULTS.md. The machine may be
+shared: compare only figures of one run.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import platform
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-CONFIGS = ["fashion.yaml", "fashion-fast.yaml", "fashion-best.yaml"]
+CONFIGS = {"fashion.yaml": 100, "fashion-fast.yaml": 40, "fashion-best.yaml": 20}  # steps per timed epoch
 
 
-def matmul_peak(dtype: str, n: int, repeats: int) -> float:
-    import tensorflow as tf
+def matmul_peak(dtype: str, n: int = 2048, repeats: int = 9) -> float:
+    from cnnlab.backend import tf as get_tf
 
-    a = tf.random.normal((n, n), dtype="float32")
-    a = tf.cast(a, dtype)
-    step = tf.function(lambda x: tf.matmul(x, x))
+    tf = get_tf()
+    a = tf.cast(tf.random.normal((n, n)), dtype)
+    step = tf.function(lambda x: tf.matmul(x, x), autograph=False)
     step(a).numpy()  # trace and warm up
     times = []
     for _ in range(repeats):
@@ -46,85 +49,99 @@ def matmul_peak(dtype: str, n: int, repeats: int) -> float:
     return 2 * n**3 / statistics.median(times)
 
 
-def forward_flops(model) -> int:
-    """Multiply-adds x 2 of the Conv2D and Dense layers (the rest is small next to them)."""
-    import keras
-
-    total = 0
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.Conv2D):
-            kh, kw = layer.kernel_size
-            _, oh, ow, cout = layer.output.shape
-            total += 2 * kh * kw * layer.input.shape[-1] * cout * oh * ow
-        elif isinstance(layer, keras.layers.Dense):
-            total += 2 * layer.input.shape[-1] * layer.units
-    return int(total)
-
-
-def train_images_per_second(config: str, precision: str, steps: int) -> tuple[float, int, int]:
-    """(images/s, forward FLOPs per image, batch) for one config's model."""
-    import keras
+def train_images_per_second(config: str, precision: str, steps: int) -> dict:
     import numpy as np
 
+    from cnnlab.backend import keras as get_keras
     from cnnlab.config import load_config
     from cnnlab.model import build_model
     from cnnlab.train.compile import compile_model
+    from layer_profile import forward_flops, leaf_layers
 
+    keras = get_keras()
     keras.mixed_precision.set_global_policy(precision)
     cfg = load_config(REPO / "configs" / config, ["train.jit_compile=false"])
     model = build_model(cfg, (28, 28, 1), 10)
     compile_model(model, cfg, steps_per_epoch=steps)
     batch = cfg.data.batch_size
     rng = np.random.default_rng(0)
-    x = rng.integers(0, 255, (batch * steps, 28, 28, 1)).astype("uint8")
+    x = rng.integers(0, 256, (batch * steps, 28, 28, 1), dtype="uint8")
     y = rng.integers(0, 10, batch * steps)
     if cfg.train.loss == "categorical_crossentropy":
         y = np.eye(10, dtype="float32")[y]
-    model.fit(x, y, batch_size=batch, epochs=1, verbose=0)  # traces and warms up
-    times = []
-    for _ in range(3):  # model.fit as training runs it; the median of 3 epochs
-        started = time.perf_counter()
-        model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
-        times.append(time.perf_counter() - started)
-    keras.mixed_precision.set_global_policy("float32")
-    return batch * steps / statistics.median(times), forward_flops(model), batch
+    seconds = []
+
+    class Clock(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            seconds.append(time.perf_counter() - self.started)
+
+    model.fit(x, y, batch_size=batch, epochs=4, verbose=0, callbacks=[Clock()])
+    flops = sum(forward_flops(la, tuple(la.input.shape), tuple(la.output.shape)) for la in leaf_layers(model))
+    return {"images_per_s": batch * steps / statistics.median(seconds[1:]), "flops": flops, "batch": batch}
+
+
+def in_process(job: list[str], onednn: str) -> dict:
+    """Run one measurement in a fresh Python with TF_ENABLE_ONEDNN_OPTS=onednn."""
+    env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": onednn, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    out = subprocess.run([sys.executable, __file__, "--job", *job], env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="half the steps")
+    parser.add_argument("--job", nargs="+", help=argparse.SUPPRESS)  # one measurement, in a child process
     args = parser.parse_args()
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    n, repeats, steps = (1024, 5, 20) if args.quick else (2048, 15, 60)
-    peaks = {"float32": matmul_peak("float32", n, repeats), "mixed_bfloat16": matmul_peak("bfloat16", n, repeats)}
-    rows = []
-    for config in CONFIGS:
-        for precision in ("float32", "mixed_bfloat16"):
-            ips, flops, batch = train_images_per_second(config, precision, steps)
-            achieved = ips * 3 * flops
-            rows.append((config, precision, batch, flops, ips, achieved, achieved / peaks[precision]))
+    if args.job:
+        kind, *rest = args.job
+        result = {"flops_per_s": matmul_peak(rest[0])} if kind == "peak" else train_images_per_second(*rest[:2], int(rest[2]))
+        print(json.dumps(result))
+        return
+
+    from cnnlab.backend import cpu_has_bfloat16
+    from results import machine, write_section
+
+    precisions = ["float32"] + (["mixed_bfloat16"] if cpu_has_bfloat16() is not False else [])
+    peaks, rows = {}, []
+    for onednn in ("0", "1"):
+        for precision in precisions:
+            dtype = "float32" if precision == "float32" else "bfloat16"
+            peaks[onednn, precision] = in_process(["peak", dtype], onednn)["flops_per_s"]
+            print(f"oneDNN {onednn} peak {dtype}: {peaks[onednn, precision] / 1e9:.1f} GFLOP/s", flush=True)
+            for config, steps in CONFIGS.items():
+                r = in_process(["train", config, precision, str(max(steps // (2 if args.quick else 1), 5))], onednn)
+                achieved = r["images_per_s"] * 3 * r["flops"]
+                rows.append((config, onednn, precision, r["batch"], r["flops"], r["images_per_s"], achieved,
+                             achieved / peaks[onednn, precision]))  # fmt: skip
+                print(rows[-1], flush=True)
+    base = {(c, p): ips for c, o, p, _, _, ips, _, _ in rows if o == "0"}
     lines = [
-        "# Training throughput against this machine's peak",
+        "## Training throughput against this machine's peak",
         "",
         f"Generated by `python benchmarks/flops_benchmark.py{' --quick' if args.quick else ''}` on "
-        f"{time.strftime('%Y-%m-%d %H:%M')}; do not edit by hand.",
+        f"{time.strftime('%Y-%m-%d %H:%M')}. Machine: {machine()}.",
         "",
-        f"Machine: {platform.system()} {platform.machine()}, {os.cpu_count()} cores; Python "
-        f"{platform.python_version()}. Peak = a {n}x{n} matmul, median of {repeats}: "
-        f"float32 {peaks['float32'] / 1e9:.1f} GFLOP/s, bfloat16 {peaks['mixed_bfloat16'] / 1e9:.1f} GFLOP/s.",
+        "Peak = a 2048x2048 matmul, median of 9: "
+        + "; ".join(f"oneDNN {'on' if o == '1' else 'off'} {p} {v / 1e9:.1f} GFLOP/s" for (o, p), v in peaks.items())
+        + ("." if len(precisions) > 1 else ". No bfloat16 rows: this CPU has no bfloat16 instructions "
+           "(TensorFlow would compute bfloat16 in software, ~10x slower: benchmarks/layer_profile.py)."),  # fmt: skip
         "",
-        "A training step is counted as 3x the forward FLOPs of the Conv2D and Dense layers. "
-        f"Images/s: model.fit over {steps} synthetic batches, median of 3 epochs after a warm-up epoch.",
+        "A training step is counted as 3x the forward FLOPs of the Conv2D and Dense layers. Images/s: model.fit "
+        "over synthetic batches, median of 3 epochs after a tracing epoch, each row in its own process.",
         "",
-        "| config | precision | batch | forward MFLOP/image | train images/s | achieved GFLOP/s | of peak |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| config | oneDNN | precision | batch | forward MFLOP/image | train images/s | vs oneDNN off | "
+        "achieved GFLOP/s | of peak |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for config, precision, batch, flops, ips, achieved, fraction in rows:
-        lines.append(f"| {config} | {precision} | {batch} | {flops / 1e6:.1f} | {ips:,.0f} | {achieved / 1e9:.1f} | "
-                     f"{100 * fraction:.0f} % |")  # fmt: skip
-    text = "\n".join(lines) + "\n"
+    for config, onednn, precision, batch, flops, ips, achieved, fraction in rows:
+        lines.append(f"| {config} | {'on' if onednn == '1' else 'off'} | {precision} | {batch} | {flops / 1e6:.1f} | "
+                     f"{ips:,.0f} | {ips / base[config, precision]:.2f}x | {achieved / 1e9:.1f} | {100 * fraction:.0f} % |")  # fmt: skip
+    text = "\n".join(lines)
     print(text)
-    (REPO / "benchmarks" / "FLOPS.md").write_text(text)
+    write_section("flops_benchmark", text)
 
 
 if __name__ == "__main__":

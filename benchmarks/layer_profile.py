@@ -1,12 +1,13 @@
 """Where a training step's time goes, layer by layer, in float32 and mixed bfloat16.
 
-    python benchmarks/layer_profile.py configs/fashion-best.yaml          # ~2 min on 2 cores
-    python benchmarks/layer_profile.py CONFIG --batch 256 --repeats 30
+    python benchmarks/layer_profile.py                        # configs/fashion-best.yaml, ~2 min
+    python benchmarks/layer_profile.py CONFIG --batch 256 --repeats 30 --bfloat16
 
 Each layer of the config's model is rebuilt alone (same config, fresh weights) and its
 training work timed as one compiled function: the forward pass in training mode and
 the gradients with respect to its input and its weights, which is what the layer costs
-inside model.fit's step. Median of --repeats after warm-ups, in each precision policy.
+inside model.fit's step. Median of --repeats after warm-ups, in float32 and, where the
+CPU has bfloat16 instructions (or with --bfloat16), in mixed bfloat16.
 The rows add up to about the whole step (the optimizer update and the loss are not in
 them); the script also times the whole model's step for comparison.
 
@@ -119,58 +120,98 @@ def main() -> None:
     parser.add_argument("config", nargs="?", default=str(REPO / "configs" / "fashion-best.yaml"))
     parser.add_argument("--batch", type=int, default=None, help="default: the config's data.batch_size")
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--bfloat16", action="store_true", help="also on a CPU without bfloat16 instructions")
+    parser.add_argument("--print-only", action="store_true", help="do not write benchmarks/RESULTS.md")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     import numpy as np
 
+    from cnnlab.backend import cpu_has_bfloat16
     from cnnlab.backend import keras as get_keras
     from cnnlab.backend import tf as get_tf
     from cnnlab.config import load_config
     from cnnlab.model import build_model
 
     keras, tf = get_keras(), get_tf()
+    precisions = PRECISIONS if args.bfloat16 or cpu_has_bfloat16() is not False else PRECISIONS[:1]
     cfg = load_config(args.config, ["train.jit_compile=false"])
     batch = args.batch or cfg.data.batch_size
     rows = []  # (name, type, out shape, MFLOP, MB moved, {precision: seconds})
     step = {}
-    for precision in PRECISIONS:
+    for precision in precisions:
         keras.mixed_precision.set_global_policy(precision)
         model = build_model(cfg, (28, 28, 1), 10)
         for i, layer in enumerate(leaf_layers(model)):
             in_shape, out_shape = tuple(layer.input.shape), tuple(layer.output.shape)
             seconds = time_layer(tf, keras, layer, in_shape, batch, args.repeats)
-            if precision == PRECISIONS[0]:
+            if precision == precisions[0]:
                 itemsize = 4
                 moved = 2 * itemsize * (np.prod(in_shape[1:]) + np.prod(out_shape[1:])) * batch / 1e6
                 rows.append([layer.name, type(layer).__name__, out_shape[1:], forward_flops(layer, in_shape, out_shape) / 1e6, moved, {}])
             rows[i][5][precision] = seconds
-        step[precision] = whole_step(keras, np, cfg, batch, args.repeats)
+        step[precision] = whole_step(keras, np, cfg, batch, max(args.repeats, 40))  # epochs long enough to hide fit's own overhead
         keras.backend.clear_session()
     keras.mixed_precision.set_global_policy("float32")
 
-    total = {p: sum(r[5][p] for r in rows) for p in PRECISIONS}
-    print(f"{Path(args.config).name}, batch {batch}, median of {args.repeats}; ms per batch (forward + backward of the layer alone)\n")
-    print(f"{'layer':<22}{'type':<20}{'output':<14}{'MFLOP/img':>10}{'MB moved':>10}{'f32 ms':>9}{'bf16 ms':>9}{'bf16 x':>8}{'f32 share':>10}")
-    for name, kind, shape, mflop, mb, sec in rows:
-        f32, bf16 = sec["float32"], sec["mixed_bfloat16"]
-        print(f"{name[:21]:<22}{kind[:19]:<20}{'x'.join(map(str, shape)):<14}{mflop:>10.1f}{mb:>10.1f}"
-              f"{1e3 * f32:>9.2f}{1e3 * bf16:>9.2f}{f32 / bf16:>8.2f}{100 * f32 / total['float32']:>9.0f}%")  # fmt: skip
-    by_type = defaultdict(lambda: dict.fromkeys(PRECISIONS, 0.0))
+    total = {p: sum(r[5][p] for r in rows) for p in precisions}
+    lines = report_lines(args, batch, rows, by_type_of(rows, precisions), total, step, precisions)
+    text = "\n".join(lines)
+    print(text)
+    if not args.print_only:
+        from results import write_section
+
+        write_section("layer_profile", text)
+
+
+def by_type_of(rows, precisions) -> dict:
+    by_type = defaultdict(lambda: dict.fromkeys(precisions, 0.0))
     for _, kind, _, _, _, sec in rows:
-        for p in PRECISIONS:
+        for p in precisions:
             by_type[kind][p] += sec[p]
-    print(f"\n{'by type':<42}{'f32 ms':>9}{'bf16 ms':>9}{'bf16 x':>8}{'f32 share':>10}{'bf16 share':>11}")
+    return by_type
+
+
+def report_lines(args, batch, rows, by_type, total, step, precisions) -> list[str]:
+    from results import machine
+
+    both = len(precisions) == 2
+
+    def ms(sec: dict) -> str:
+        f32 = sec["float32"]
+        if not both:
+            return f"{1e3 * f32:.2f} | {100 * f32 / total['float32']:.0f} %"
+        bf16 = sec["mixed_bfloat16"]
+        return f"{1e3 * f32:.2f} | {1e3 * bf16:.2f} | {f32 / bf16:.2f}x | {100 * f32 / total['float32']:.0f} %"
+
+    head = "float32 ms | bfloat16 ms | bfloat16 speed-up | share of float32" if both else "float32 ms | share"
+    cols = "---:|---:|---:|---:" if both else "---:|---:"
+    command = " ".join(["python benchmarks/layer_profile.py", *sys.argv[1:]])
+    lines = [
+        "## Where a training step's time goes, layer by layer",
+        "",
+        f"Generated by `{command}` on {time.strftime('%Y-%m-%d %H:%M')}. Machine: {machine()}; "
+        f"TensorFlow oneDNN {'off' if os.environ.get('TF_ENABLE_ONEDNN_OPTS') == '0' else 'on'}.",
+        "",
+        f"{Path(args.config).name}, batch {batch}: each layer alone, forward in training mode + gradients "
+        f"w.r.t. its input and weights, median of {args.repeats}, ms per batch. "
+        "\"MB moved\": float32 activations read and written, forward and backward."
+        + ("" if both else " No bfloat16 columns: this CPU has no bfloat16 instructions (--bfloat16 measures "
+           "TensorFlow's software bfloat16 anyway)."),  # fmt: skip
+        "",
+        f"| layer | type | output | forward MFLOP/image | MB moved | {head} |",
+        f"|---|---|---|---:|---:|{cols}|",
+    ]
+    for name, kind, shape, mflop, mb, sec in rows:
+        lines.append(f"| {name} | {kind} | {'x'.join(map(str, shape))} | {mflop:.1f} | {mb:.1f} | {ms(sec)} |")
+    lines += ["", f"| by type | {head} |", f"|---|{cols}|"]
     for kind, sec in sorted(by_type.items(), key=lambda kv: -kv[1]["float32"]):
-        f32, bf16 = sec["float32"], sec["mixed_bfloat16"]
-        print(f"{kind:<42}{1e3 * f32:>9.2f}{1e3 * bf16:>9.2f}{f32 / bf16:>8.2f}{100 * f32 / total['float32']:>9.0f}%"
-              f"{100 * bf16 / total['mixed_bfloat16']:>10.0f}%")  # fmt: skip
-    print(f"{'sum of layers':<42}{1e3 * total['float32']:>9.2f}{1e3 * total['mixed_bfloat16']:>9.2f}"
-          f"{total['float32'] / total['mixed_bfloat16']:>8.2f}")  # fmt: skip
-    print(f"{'whole model.fit step':<42}{1e3 * step['float32']:>9.2f}{1e3 * step['mixed_bfloat16']:>9.2f}"
-          f"{step['float32'] / step['mixed_bfloat16']:>8.2f}")  # fmt: skip
-    print(f"\ntrain images/s from the whole step: float32 {batch / step['float32']:,.0f}, "
-          f"mixed_bfloat16 {batch / step['mixed_bfloat16']:,.0f}")
+        lines.append(f"| {kind} | {ms(sec)} |")
+    lines.append(f"| **sum of layers** | {ms(total)} |")
+    lines.append(f"| **whole model.fit step** | {ms(step)} |")
+    lines += ["", "Train images/s from the whole step: " + ", ".join(
+        f"{p} {batch / step[p]:,.0f}" for p in precisions) + "."]  # fmt: skip
+    return lines
 
 
 if __name__ == "__main__":

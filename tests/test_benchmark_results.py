@@ -1,0 +1,34 @@
+"""benchmarks/RESULTS.md is generated section by section: a benchmark rewrites its own
+section and leaves the others as they are."""
+
+from __future__ import annotations
+
+import importlib.util
+
+from tests.conftest import REPO
+
+
+def load_results_module():
+    spec = importlib.util.spec_from_file_location("bench_results", REPO / "benchmarks" / "results.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_benchmark_rewrites_only_its_own_section(tmp_path):
+    results = load_results_module()
+    path = tmp_path / "RESULTS.md"
+    results.write_section("a", "## A\nfirst", path)
+    results.write_section("b", "## B\nkept", path)
+    results.write_section("a", "## A\nsecond", path)
+    text = path.read_text()
+    assert text.startswith("# Benchmark results")
+    assert "second" in text and "first" not in text and "kept" in text
+    assert text.index("## A") < text.index("## B")  # rewritten in place, not appended
+    assert text.count("<!-- a: start -->") == 1 and text.count("<!-- b: end -->") == 1
+
+
+def test_the_committed_results_file_has_every_benchmarks_section():
+    text = (REPO / "benchmarks" / "RESULTS.md").read_text()
+    for name in ("train_benchmark", "flops_benchmark", "layer_profile", "gpu_throughput", "recipe_screen"):
+        assert text.count(f"<!-- {name}: start -->") == 1 and text.count(f"<!-- {name}: end -->") == 1, name
