@@ -79,14 +79,18 @@ def train(config, overrides, epochs, resume, workers, profile, output_dir, no_re
     if run is not None:  # None: a non-chief worker (the chief reports)
         report_run(run, html=not no_report)
         if profile:
+            timings.lap("report.html")
             click.echo(timings.table(), err=True)
 
 
 def report_run(run: Path, html: bool = True) -> None:
-    """The last lines of train/finetune; benchmarks parse 'run saved to'. ``html``: write
-    RUN/report.html first (a report that cannot be made is a note, never a failed run)."""
+    """The last lines of train/finetune; benchmarks parse 'run saved to'. The result comes
+    first, then ``html``: RUN/report.html, which takes seconds (a report that cannot be
+    made is a note, never a failed run)."""
     from cnnlab.runs import RunDir
 
+    metrics = RunDir(run).read_metrics()
+    click.echo(f"test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f}")
     if html:
         from cnnlab.errors import CnnlabError
         from cnnlab.inspect.report import write_report
@@ -97,8 +101,6 @@ def report_run(run: Path, html: bool = True) -> None:
             click.echo(f"Note: no report.html: {exc}", err=True)
         except Exception as exc:  # noqa: BLE001  the run is trained and saved: a report bug must not fail it
             click.echo(f"Note: no report.html ({type(exc).__name__}: {exc}); cnnlab --debug report {run} shows why", err=True)
-    metrics = RunDir(run).read_metrics()
-    click.echo(f"test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f}")
     click.echo(f"run saved to {run}")
 
 
