@@ -496,12 +496,15 @@ def test_shell_completion_of_values(tmp_path, monkeypatch):
     assert completions("visualize", "--kind", "fe") == ["feature-maps"]
     assert completions("visualize", "--kind", "filters,st") == ["filters,stats", "filters,strip"]
     assert completions("finetune", "--backbone", "resnet5") == ["resnet50", "resnet50v2"]
+    assert completions("export", "--format", "t") == ["tflite"]
+    assert completions("export", "--format", "onnx,t") == ["onnx,tflite"]
     monkeypatch.chdir(tmp_path)
     for stamp in ("20260101-000000", "20260102-000000"):
         (tmp_path / "outputs" / "fashion" / stamp).mkdir(parents=True)
         (tmp_path / "outputs" / "fashion" / stamp / "model.keras").write_bytes(b"")
     assert completions("evaluate", "outputs/f") == ["outputs/fashion/20260101-000000", "outputs/fashion/20260102-000000"]
     assert completions("train", "--resume", "outputs/fashion/20260102") == ["outputs/fashion/20260102-000000"]
+    assert completions("export", "outputs/fashion/20260101") == ["outputs/fashion/20260101-000000"]
 
 
 def test_bash_completion_script(cli):

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from cnnlab.cli.app import RUN_HELP, cli, output_dir_option, say_default_run, unsafe_option
+from cnnlab.cli.completion import choices, complete_runs
 
 FORMAT_CHOICES = ("savedmodel", "tflite", "onnx", "all")  # cnnlab.export.formats.FORMATS, without importing it
 
@@ -26,8 +27,9 @@ FORMAT_CHOICES = ("savedmodel", "tflite", "onnx", "all")  # cnnlab.export.format
     "Files go to RUN/export/<format>[-<quantize>]/ unless --output.\n\n"
     f"RUN: {RUN_HELP}."
 )
-@click.argument("run", required=False)
+@click.argument("run", required=False, shell_complete=complete_runs)
 @click.option("--format", "formats", multiple=True, required=True, metavar="FORMAT",
+              shell_complete=choices(lambda: FORMAT_CHOICES),
               help=f"{' | '.join(FORMAT_CHOICES)} (repeatable or comma-separated).")  # fmt: skip
 @click.option("--quantize", default="none", show_default=True,
               type=click.Choice(["none", "dynamic", "float16", "int8"]), help="Post-training quantization.")  # fmt: skip
