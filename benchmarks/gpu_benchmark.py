@@ -189,6 +189,8 @@ def report(folder: Path) -> None:
     ]
     lines += [f"| {r['model']} | {r['precision']} | {r['batch']} | {r['images_per_s']:,} |" for r in rows]
     lines += ["", f"Published reference (NVIDIA): {REFERENCE}."]
+    if (folder / "NOTES.md").exists():  # where and when the figures were measured
+        lines += ["", (folder / "NOTES.md").read_text().strip()]
     write_section("gpu_throughput", "\n".join(lines))
 
     screens: dict[str, list[dict]] = {}
