@@ -243,7 +243,7 @@ def test_two_workers_sigterm_in_epoch_2_then_resume(tmp_path):
     status interrupted; `--resume RUN --workers 2` finishes; one complete run directory,
     no duplicate epochs, and the non-chief worker ends with the chief's weights."""
     config, out, kept = fashion_config(tmp_path, epochs=3), tmp_path / "out", tmp_path / "workers"
-    launcher = cnnlab("train", config, "--workers", "2", "--output-dir", out,
+    launcher = cnnlab("train", config, "--workers", "2", "--no-report", "--output-dir", out,
                       env=env(CNNLAB_KEEP_WORKER_DIRS=str(kept)))  # fmt: skip
     try:
         run = wait_for(lambda: the_run(out), 120, "the run directory")
@@ -258,7 +258,7 @@ def test_two_workers_sigterm_in_epoch_2_then_resume(tmp_path):
     assert interrupted["resume"] == f"cnnlab train --resume {run} --workers 2"
     assert f"resume with: cnnlab train --resume {run} --workers 2" in stderr
 
-    resumed = cnnlab("train", "--resume", run, "--workers", "2", "--output-dir", out,
+    resumed = cnnlab("train", "--resume", run, "--workers", "2", "--no-report", "--output-dir", out,
                      env=env(CNNLAB_KEEP_WORKER_DIRS=str(kept)))  # fmt: skip
     stdout, stderr = resumed.communicate(timeout=240)
     assert resumed.returncode == 0, stderr[-2000:]
@@ -270,6 +270,7 @@ def test_two_workers_sigterm_in_epoch_2_then_resume(tmp_path):
                  "plots/history.png", "plots/confusion_matrix.png"):  # fmt: skip
         assert (run / name).is_file(), name
     assert not (run / "backup").exists()
+    assert not (run / "report.html").exists() and "report written" not in stdout  # --no-report reached the chief
     # the non-chief worker's kept scratch copy (of the resumed session): same weights, same history
     worker_dirs = sorted(kept.glob("cnnlab-worker1-*"), key=lambda p: p.stat().st_mtime)
     assert len(worker_dirs) == 2

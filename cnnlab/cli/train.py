@@ -68,6 +68,7 @@ def train(config, overrides, epochs, resume, workers, profile, output_dir, no_re
 
         args = ["train", *(["--resume", str(resume_run)] if resume_run else [str(config)])]
         args += [a for o in overrides for a in ("--set", o)] + ["--output-dir", str(output_dir)]
+        args += ["--no-report"] if no_report else []  # the chief writes the report: it must hear the flag too
         code = launch(args, workers, resume_run)  # the chief printed the result, or its Error: line
         if code:
             sys.exit(code)
