@@ -348,7 +348,7 @@ def test_finetune_cli_end_to_end_leaves_a_normal_run(cli, tmp_path, pattern_npz)
         "finetune", "--backbone", "mobilenetv2", "--weights", "none", "--unfreeze", "10",
         "--set", "data.source=npz", "--set", f"data.path={pattern_npz}", "--set", "train.epochs=2",
         "--set", "finetune.epochs=1", "--set", "train.verbose=0", "--set", "model.head.2.units=3",
-        "--set", "train.early_stopping.enabled=false", "--output-dir", out,
+        "--set", "train.early_stopping.enabled=false", "--no-report", "--output-dir", out,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     run = Path(result.stdout.strip().splitlines()[-1].removeprefix("run saved to "))

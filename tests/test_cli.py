@@ -38,7 +38,7 @@ def test_version(cli):
 
 
 def test_train_writes_a_complete_run(cli, tiny_config, tmp_path):
-    result = cli("train", tiny_config, "--set", "train.epochs=3", "--output-dir", tmp_path / "out")
+    result = cli("train", tiny_config, "--set", "train.epochs=3", "--no-report", "--output-dir", tmp_path / "out")
     assert result.exit_code == 0, result.output
     run = next((tmp_path / "out" / "tiny").iterdir())
     assert f"run saved to {run}" in result.stdout
@@ -59,7 +59,7 @@ def test_train_writes_a_complete_run(cli, tiny_config, tmp_path):
 
 def test_runs_are_never_overwritten(cli, tiny_config, tmp_path):
     for _ in range(2):
-        assert cli("train", tiny_config, "--epochs", "1", "--output-dir", tmp_path).exit_code == 0
+        assert cli("train", tiny_config, "--epochs", "1", "--no-report", "--output-dir", tmp_path).exit_code == 0
     assert len(list((tmp_path / "tiny").iterdir())) == 2
 
 
@@ -122,7 +122,8 @@ def test_debug_shows_the_traceback(tmp_path):
 
 
 def test_set_overrides_reach_the_run(cli, tiny_config, tmp_path):
-    result = cli("train", tiny_config, "--set", "train.epochs=1", "--set", "data.batch_size=16", "--output-dir", tmp_path)
+    result = cli("train", tiny_config, "--set", "train.epochs=1", "--set", "data.batch_size=16", "--no-report",
+                 "--output-dir", tmp_path)  # fmt: skip
     assert result.exit_code == 0, result.output
     saved = yaml.safe_load(next((tmp_path / "tiny").iterdir()).joinpath("config.yaml").read_text())
     assert saved["train"]["epochs"] == 1 and saved["data"]["batch_size"] == 16

@@ -437,7 +437,7 @@ def test_balanced_class_weight_raises_minority_recall(cli, tmp_path):
     recall = {}
     for setting in ("none", "balanced"):
         out = tmp_path / setting
-        result = cli("train", config, "--set", f"train.class_weight={setting}", "--output-dir", out)
+        result = cli("train", config, "--set", f"train.class_weight={setting}", "--no-report", "--output-dir", out)
         assert result.exit_code == 0, result.output
         run = next((out / "tiny").iterdir())
         recall[setting] = json.loads((run / "metrics.json").read_text())["per_class"]["Shirt"]["recall"]
@@ -464,7 +464,7 @@ def test_base_config_via_cli_saves_the_resolved_config(cli, tmp_path, pattern_np
 
     write_config(tmp_path / "root.yaml", data={"path": str(pattern_npz)})
     (tmp_path / "child.yaml").write_text("base: root.yaml\nname: child\ntrain: {epochs: 1}\n")
-    result = cli("train", tmp_path / "child.yaml", "--output-dir", tmp_path / "out")
+    result = cli("train", tmp_path / "child.yaml", "--no-report", "--output-dir", tmp_path / "out")
     assert result.exit_code == 0, result.output
     run = next((tmp_path / "out" / "child").iterdir())
     saved = yaml.safe_load((run / "config.yaml").read_text())

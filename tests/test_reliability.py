@@ -101,7 +101,7 @@ def test_sigterm_in_epoch_2_then_resume_ends_bit_exact_like_an_uninterrupted_run
     assert [r["epoch"] for r in history_rows(run)] == ["1"]
     assert (run / "model.keras").is_file() and (run / "backup" / "state.npz").is_file()
 
-    resumed = cli("train", "--resume", run)
+    resumed = cli("train", "--resume", run, "--no-report")
     assert resumed.exit_code == 0, resumed.output
     assert f"run saved to {run}" in resumed.stdout
     rows = history_rows(run)
@@ -113,7 +113,8 @@ def test_sigterm_in_epoch_2_then_resume_ends_bit_exact_like_an_uninterrupted_run
     assert (run / "plots" / "history.png").is_file()
 
     # The same config and seed, never interrupted: the same numbers, bit for bit.
-    reference = cli("train", CONFIGS / "fashion.yaml", *(f"--set={s}" for s in FASHION_SETS), "--output-dir", tmp_path / "ref")
+    reference = cli("train", CONFIGS / "fashion.yaml", *(f"--set={s}" for s in FASHION_SETS), "--no-report",
+                    "--output-dir", tmp_path / "ref")  # fmt: skip
     assert reference.exit_code == 0, reference.output
     ref_run = next((tmp_path / "ref" / "fashion").iterdir())
     ref_rows = history_rows(ref_run)
@@ -164,12 +165,12 @@ def test_fine_tune_interrupted_at_the_phase_boundary_and_in_phase_2_resumes_bit_
     status = status_of(run)
     assert (status["state"], status["epoch"], status["phase"]) == ("interrupted", 3, 2)
 
-    resumed = cli("train", "--resume", run)
+    resumed = cli("train", "--resume", run, "--no-report")
     assert resumed.exit_code == 0, resumed.output
     rows = history_rows(run)
     assert [(r["epoch"], r["phase"]) for r in rows] == [("1", "1"), ("2", "1"), ("3", "2"), ("4", "2")]
 
-    reference = cli("finetune", *FINETUNE_ARGS, "--output-dir", tmp_path / "ref")
+    reference = cli("finetune", *FINETUNE_ARGS, "--no-report", "--output-dir", tmp_path / "ref")
     assert reference.exit_code == 0, reference.output
     ref_run = next((tmp_path / "ref" / "finetune").iterdir())
     timing = {"epoch_seconds"}
@@ -206,7 +207,7 @@ def test_killed_run_resumes_by_default_and_early_stopping_state_survives(cli, sl
     proc.wait(timeout=TIMEOUT)
     assert status_of(run)["state"] == "running"  # stale: its process is gone
 
-    result = cli("train", "--resume", "--output-dir", out)  # default: the newest interrupted run
+    result = cli("train", "--resume", "--no-report", "--output-dir", out)  # default: the newest interrupted run
     assert result.exit_code == 0, result.output
     assert f"resuming {run} after epoch 1" in result.stderr
     # Early stopping remembered epoch 1's val_loss and its patience: it stops after
@@ -241,7 +242,7 @@ def test_resume_refuses_a_changed_config_and_does_nothing_for_a_done_run(cli, ti
         f"Error: --resume continues {run} with its own config, but yours differs at train.epochs; "
         "drop CONFIG and --set to resume, or train a new run with the new config"
     ]
-    same = cli("train", tiny_config, "--resume", run)  # the same config is fine
+    same = cli("train", tiny_config, "--resume", run, "--no-report")  # the same config is fine
     assert same.exit_code == 0, same.output
     assert [r["epoch"] for r in history_rows(run)] == ["1", "2"]
 
@@ -389,7 +390,7 @@ def test_full_disk_leaves_no_half_written_file_and_the_run_resumes(cli, tiny_con
     assert not (run / "model.keras").exists()
     assert sorted(p.name for p in run.rglob(".*")) == []  # no temporary file left behind
 
-    resumed = cli("train", "--resume", run)  # space is free again
+    resumed = cli("train", "--resume", run, "--no-report")  # space is free again
     assert resumed.exit_code == 0, resumed.output
     assert status_of(run) == {"state": "done", "epoch": 2}
     assert model_weights(run / "model.keras")

@@ -139,7 +139,7 @@ def test_training_streamed_equals_in_memory(cli, tmp_path):
             data={"source": "directory", "path": str(root), "image_size": [16, 16], "cache": cache},
             train={"epochs": 2, "verbose": 0, "tensorboard": False, "early_stopping": {"enabled": False}},
         )
-        result = cli("train", cfg, "--output-dir", tmp_path / cache)
+        result = cli("train", cfg, "--no-report", "--output-dir", tmp_path / cache)
         assert result.exit_code == 0, result.output
         run = next((tmp_path / cache / "tiny").iterdir())
         metrics[cache] = json.loads((run / "metrics.json").read_text())
@@ -179,8 +179,8 @@ def test_streamed_run_interrupted_then_resumed_is_bit_exact(cli, tmp_path):
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=180)
     assert proc.returncode == 143, "the run finished before SIGTERM arrived"
-    assert cli("train", "--resume", run).exit_code == 0
-    reference = cli("train", cfg, "--output-dir", tmp_path / "ref")
+    assert cli("train", "--resume", run, "--no-report").exit_code == 0
+    reference = cli("train", cfg, "--no-report", "--output-dir", tmp_path / "ref")
     assert reference.exit_code == 0, reference.output
     ref_run = next((tmp_path / "ref" / "tiny").iterdir())
     drop = {"epoch_seconds"}

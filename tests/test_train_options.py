@@ -81,7 +81,7 @@ def test_verbose_auto_is_one_line_per_epoch_off_a_terminal(tmp_path):
                           train={"epochs": 2, "verbose": "auto", "tensorboard": False})  # fmt: skip
     log = tmp_path / "log.txt"
     with open(log, "w") as out:
-        subprocess.run([sys.executable, "-m", "cnnlab", "train", str(config), "--output-dir", str(tmp_path / "o")],
+        subprocess.run([sys.executable, "-m", "cnnlab", "train", str(config), "--no-report", "--output-dir", str(tmp_path / "o")],
                        stdout=out, stderr=subprocess.STDOUT, check=True, cwd=REPO)  # fmt: skip
     text = log.read_text()
     assert "\r" not in text and "\x08" not in text
@@ -89,7 +89,7 @@ def test_verbose_auto_is_one_line_per_epoch_off_a_terminal(tmp_path):
 
 
 def test_profile_prints_where_the_time_went(cli, tiny_config, tmp_path):
-    result = cli("train", tiny_config, "--profile", "--output-dir", tmp_path / "out")
+    result = cli("train", tiny_config, "--profile", "--no-report", "--output-dir", tmp_path / "out")
     assert result.exit_code == 0, result.output
     parts = ["start TensorFlow", "load data", "build model", "run files and input pipeline",
              "train (compile + fit)", "evaluate", "metrics, plots and files", "report.html", "total"]  # fmt: skip
