@@ -89,7 +89,7 @@ def test_verbose_auto_is_one_line_per_epoch_off_a_terminal(tmp_path):
 
 
 def test_profile_prints_where_the_time_went(cli, tiny_config, tmp_path):
-    result = cli("train", tiny_config, "--profile", "--no-report", "--output-dir", tmp_path / "out")
+    result = cli("train", tiny_config, "--profile", "--output-dir", tmp_path / "out")
     assert result.exit_code == 0, result.output
     parts = ["start TensorFlow", "load data", "build model", "run files and input pipeline",
              "train (compile + fit)", "evaluate", "metrics, plots and files", "report.html", "total"]  # fmt: skip
