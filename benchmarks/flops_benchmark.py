@@ -50,37 +50,17 @@ def matmul_peak(dtype: str, n: int = 2048, repeats: int = 9) -> float:
 
 
 def train_images_per_second(config: str, precision: str, steps: int) -> dict:
-    import numpy as np
-
     from cnnlab.backend import keras as get_keras
     from cnnlab.config import load_config
-    from cnnlab.model import build_model
-    from cnnlab.train.compile import compile_model
+    from fit_speed import config_images_per_second
     from layer_profile import forward_flops, leaf_layers
 
     keras = get_keras()
     keras.mixed_precision.set_global_policy(precision)
     cfg = load_config(REPO / "configs" / config, ["train.jit_compile=false"])
-    model = build_model(cfg, (28, 28, 1), 10)
-    compile_model(model, cfg, steps_per_epoch=steps)
-    batch = cfg.data.batch_size
-    rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, (batch * steps, 28, 28, 1), dtype="uint8")
-    y = rng.integers(0, 10, batch * steps)
-    if cfg.train.loss == "categorical_crossentropy":
-        y = np.eye(10, dtype="float32")[y]
-    seconds = []
-
-    class Clock(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.started = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            seconds.append(time.perf_counter() - self.started)
-
-    model.fit(x, y, batch_size=batch, epochs=4, verbose=0, callbacks=[Clock()])
+    ips, model = config_images_per_second(keras, cfg, cfg.data.batch_size, steps)
     flops = sum(forward_flops(la, tuple(la.input.shape), tuple(la.output.shape)) for la in leaf_layers(model))
-    return {"images_per_s": batch * steps / statistics.median(seconds[1:]), "flops": flops, "batch": batch}
+    return {"images_per_s": ips, "flops": flops, "batch": cfg.data.batch_size}
 
 
 def in_process(job: list[str], onednn: str) -> dict:

@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -55,38 +54,6 @@ def keras_without_tensorflow():
     return keras
 
 
-class EpochClock:
-    """Seconds of each epoch, read at epoch ends (Keras syncs the device there)."""
-
-    def __init__(self, keras):
-        clock = self
-
-        class _Callback(keras.callbacks.Callback):
-            def on_epoch_begin(self, epoch, logs=None):
-                clock.started = time.perf_counter()
-
-            def on_epoch_end(self, epoch, logs=None):
-                clock.seconds.append(time.perf_counter() - clock.started)
-
-        self.seconds: list[float] = []
-        self.callback = _Callback()
-
-
-def fit_images_per_second(keras, model, x, y, batch: int) -> float:
-    clock = EpochClock(keras)
-    model.fit(x, y, batch_size=batch, epochs=4, shuffle=False, verbose=0, callbacks=[clock.callback])
-    return len(x) / statistics.median(clock.seconds[1:])
-
-
-def synthetic(shape, n: int, classes: int, one_hot: bool):
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, (n, *shape), dtype="uint8")
-    y = rng.integers(0, classes, n)
-    return x, (np.eye(classes, dtype="float32")[y] if one_hot else y)
-
-
 def throughput(out: Path) -> None:
     keras = keras_without_tensorflow()
     import jax
@@ -94,6 +61,7 @@ def throughput(out: Path) -> None:
     from cnnlab.config import load_config
     from cnnlab.model import build_model
     from cnnlab.train.compile import compile_model
+    from fit_speed import fit_images_per_second, synthetic
 
     device = str(jax.devices()[0].device_kind)
     halves = ("float32", "mixed_bfloat16")
@@ -116,7 +84,7 @@ def throughput(out: Path) -> None:
                 layer.trainable = True
             compile_model(model, cfg, steps_per_epoch=steps)
             x, y = synthetic(shape, batch * steps, 10, cfg.train.loss == "categorical_crossentropy")
-            ips = fit_images_per_second(keras, model, x, y, batch)
+            ips = fit_images_per_second(keras, model, x, y, batch, shuffle=False)
             row = {"model": name, "precision": precision, "batch": batch, "images_per_s": round(ips), "device": device}
             print(json.dumps(row), flush=True)
             with (out / "throughput.jsonl").open("a") as f:

@@ -90,29 +90,11 @@ def _takes_pixels(layer) -> bool:
     return layer.name == "rescaling" or type(layer).__module__.startswith(("cnnlab.layers", "keras.src.layers.preprocessing"))
 
 
-def whole_step(keras, np, cfg, batch: int, repeats: int) -> float:
-    """Median seconds of one model.fit step (epochs of `repeats` batches, the first dropped)."""
-    from cnnlab.model import build_model
-    from cnnlab.train.compile import compile_model
+def whole_step(keras, cfg, batch: int, steps: int) -> float:
+    """Median seconds of one model.fit step (fit_speed.py: epochs of `steps` batches)."""
+    from fit_speed import config_images_per_second
 
-    model = build_model(cfg, (28, 28, 1), 10)
-    compile_model(model, cfg, steps_per_epoch=repeats)
-    rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, (batch * repeats, 28, 28, 1), dtype="uint8")
-    y = rng.integers(0, 10, batch * repeats)
-    if cfg.train.loss == "categorical_crossentropy":
-        y = np.eye(10, dtype="float32")[y]
-    seconds = []
-
-    class Clock(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.started = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            seconds.append(time.perf_counter() - self.started)
-
-    model.fit(x, y, batch_size=batch, epochs=4, verbose=0, callbacks=[Clock()])
-    return statistics.median(seconds[1:]) / repeats
+    return batch / config_images_per_second(keras, cfg, batch, steps)[0]
 
 
 def main() -> None:
@@ -150,7 +132,7 @@ def main() -> None:
                 moved = 2 * itemsize * (np.prod(in_shape[1:]) + np.prod(out_shape[1:])) * batch / 1e6
                 rows.append([layer.name, type(layer).__name__, out_shape[1:], forward_flops(layer, in_shape, out_shape) / 1e6, moved, {}])
             rows[i][5][precision] = seconds
-        step[precision] = whole_step(keras, np, cfg, batch, max(args.repeats, 40))  # epochs long enough to hide fit's own overhead
+        step[precision] = whole_step(keras, cfg, batch, max(args.repeats, 40))  # epochs long enough to hide fit's own overhead
         keras.backend.clear_session()
     keras.mixed_precision.set_global_policy("float32")
 
