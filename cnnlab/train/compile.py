@@ -23,7 +23,7 @@ def precision_policy(wanted, gpu: bool) -> str:
 def set_precision_policy(cfg) -> None:
     policy = precision_policy(cfg.train.mixed_precision, has_gpu())
     if policy == "mixed_bfloat16" and not has_gpu() and cpu_has_bfloat16() is False:
-        # The user's choice stands, but a 5-10x slower run deserves one line of why.
+        # The user's choice stands, but a ~10x slower run (benchmarks/layer_profile.py) deserves a line.
         print(
             "Note: this CPU has no bfloat16 instructions (AVX512_BF16/AMX), so mixed_bfloat16 runs "
             "in software, several times slower than float32; set train.mixed_precision: false",
