@@ -36,9 +36,10 @@ def cpu_name() -> str:
 
 def cpu_flags_summary() -> str:
     """The vector extensions that decide TensorFlow's CPU speed."""
-    try:
-        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")).split()
-    except (OSError, StopIteration):
+    from cnnlab.backend import cpu_flags
+
+    flags = cpu_flags()
+    if flags is None:
         return "flags unknown"
     wanted = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16")
     have = [f for f in wanted if f in flags]

@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from results import RESULTS, write_section
+from results import RESULTS, cpu_name, write_section
 
 REPO = Path(__file__).resolve().parents[1]
 PLAIN = REPO / "benchmarks" / "plain_keras.py"
@@ -105,11 +105,7 @@ def table(rows: list[dict], baseline: dict) -> str:
 
 
 def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    cpu = cpu_name()
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")

@@ -62,18 +62,20 @@ def tf():
     return _tf
 
 
-def cpu_has_bfloat16() -> bool | None:
-    """Whether the CPU multiplies bfloat16 natively (AVX512_BF16 or AMX), from Linux's
-    /proc/cpuinfo; None where that cannot be read. Without it TensorFlow computes
-    bfloat16 in software, many times slower than float32."""
+def cpu_flags() -> set[str] | None:
+    """The CPU's instruction-set flags from Linux's /proc/cpuinfo; None where it cannot be read."""
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
         return None
-    flags = next((line.split() for line in text.splitlines() if line.startswith("flags")), None)
-    if flags is None:
-        return None
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    return next((set(line.split()) for line in text.splitlines() if line.startswith("flags")), None)
+
+
+def cpu_has_bfloat16() -> bool | None:
+    """Whether the CPU multiplies bfloat16 natively (AVX512_BF16 or AMX); None where
+    unknown. Without it TensorFlow computes bfloat16 in software, many times slower."""
+    flags = cpu_flags()
+    return None if flags is None else bool(flags & {"avx512_bf16", "amx_bf16"})
 
 
 @functools.cache
