@@ -1,6 +1,7 @@
-"""Training images/s as model.fit runs it: one fit of 4 epochs over synthetic batches,
-the first epoch (tracing or XLA compiling) dropped, the median of the other 3. Shared by
-flops_benchmark.py, layer_profile.py and gpu_benchmark.py (any Keras backend)."""
+"""Timing shared by flops_benchmark.py, layer_profile.py and gpu_benchmark.py (any Keras
+backend): training images/s as model.fit runs it (one fit of 4 epochs over synthetic
+batches, the first, tracing or XLA compiling, dropped, the median of the other 3), and
+the median time of a compiled function after warm-up calls."""
 
 from __future__ import annotations
 
@@ -8,14 +9,32 @@ import statistics
 import time
 
 
-def synthetic(shape, n: int, classes: int, one_hot: bool):
-    """n random uint8 images of `shape` and their labels (one-hot for categorical losses)."""
+def median_seconds(run, repeats: int, warmups: int = 3) -> float:
+    """Median wall time of `run()` (which must wait for its result) after `warmups` calls."""
+    for _ in range(warmups):
+        run()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def targets(y, classes: int, loss: str):
+    """Class indices as the config's loss wants them: one-hot rows for categorical_crossentropy."""
+    import numpy as np
+
+    return np.eye(classes, dtype="float32")[y] if loss == "categorical_crossentropy" else y
+
+
+def synthetic(shape, n: int, classes: int, loss: str):
+    """n random uint8 images of `shape` and their labels, as `loss` wants them."""
     import numpy as np
 
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (n, *shape), dtype="uint8")
-    y = rng.integers(0, classes, n)
-    return x, (np.eye(classes, dtype="float32")[y] if one_hot else y)
+    return x, targets(rng.integers(0, classes, n), classes, loss)
 
 
 def fit_images_per_second(keras, model, x, y, batch: int, shuffle: bool = True) -> float:
@@ -39,5 +58,5 @@ def config_images_per_second(keras, cfg, batch: int, steps: int, shape=(28, 28, 
 
     model = build_model(cfg, shape, classes)
     compile_model(model, cfg, steps_per_epoch=steps)
-    x, y = synthetic(shape, batch * steps, classes, cfg.train.loss == "categorical_crossentropy")
+    x, y = synthetic(shape, batch * steps, classes, cfg.train.loss)
     return fit_images_per_second(keras, model, x, y, batch), model

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -36,31 +35,25 @@ CONFIGS = {"fashion.yaml": 100, "fashion-fast.yaml": 40, "fashion-best.yaml": 20
 
 def matmul_peak(dtype: str, n: int = 2048, repeats: int = 9) -> float:
     from cnnlab.backend import tf as get_tf
+    from fit_speed import median_seconds
 
     tf = get_tf()
     a = tf.cast(tf.random.normal((n, n)), dtype)
     step = tf.function(lambda x: tf.matmul(x, x), autograph=False)
-    step(a).numpy()  # trace and warm up
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        step(a).numpy()
-        times.append(time.perf_counter() - started)
-    return 2 * n**3 / statistics.median(times)
+    return 2 * n**3 / median_seconds(lambda: step(a).numpy(), repeats, warmups=1)
 
 
 def train_images_per_second(config: str, precision: str, steps: int) -> dict:
     from cnnlab.backend import keras as get_keras
     from cnnlab.config import load_config
     from fit_speed import config_images_per_second
-    from layer_profile import forward_flops, leaf_layers
+    from layer_profile import model_forward_flops
 
     keras = get_keras()
     keras.mixed_precision.set_global_policy(precision)
     cfg = load_config(REPO / "configs" / config, ["train.jit_compile=false"])
     ips, model = config_images_per_second(keras, cfg, cfg.data.batch_size, steps)
-    flops = sum(forward_flops(la, tuple(la.input.shape), tuple(la.output.shape)) for la in leaf_layers(model))
-    return {"images_per_s": ips, "flops": flops, "batch": cfg.data.batch_size}
+    return {"images_per_s": ips, "flops": model_forward_flops(model), "batch": cfg.data.batch_size}
 
 
 def in_process(job: list[str], onednn: str) -> dict:

@@ -83,7 +83,7 @@ def throughput(out: Path) -> None:
             for layer in model.layers:  # a full fine-tune: every layer learns (NVIDIA's benchmark does too)
                 layer.trainable = True
             compile_model(model, cfg, steps_per_epoch=steps)
-            x, y = synthetic(shape, batch * steps, 10, cfg.train.loss == "categorical_crossentropy")
+            x, y = synthetic(shape, batch * steps, 10, cfg.train.loss)
             ips = fit_images_per_second(keras, model, x, y, batch, shuffle=False)
             row = {"model": name, "precision": precision, "batch": batch, "images_per_s": round(ips), "device": device}
             print(json.dumps(row), flush=True)
@@ -94,12 +94,11 @@ def throughput(out: Path) -> None:
 
 def screen(recipe: Path, out: Path) -> None:
     keras = keras_without_tensorflow()
-    import numpy as np
-
     from cnnlab.config import load_config
     from cnnlab.data import load_dataset
     from cnnlab.model import build_model
     from cnnlab.train.compile import compile_model
+    from fit_speed import targets
 
     cfg = load_config(recipe, [])
     keras.mixed_precision.set_global_policy("float32")  # the CPU run's numerics, not the GPU's fastest
@@ -108,7 +107,7 @@ def screen(recipe: Path, out: Path) -> None:
     classes = len(data.class_names)
 
     def labels(y):
-        return np.eye(classes, dtype="float32")[y] if cfg.train.loss == "categorical_crossentropy" else y
+        return targets(y, classes, cfg.train.loss)
 
     batch = cfg.data.batch_size
     steps = -(-len(data.x_train) // batch)
@@ -177,34 +176,25 @@ def report(folder: Path) -> None:
         "| recipe | epochs | batch | cost | best val accuracy (epoch) | test accuracy there | last-epoch test |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    base_cost = _recipe_cost(REPO / "benchmarks" / "recipes" / "r0-best.yaml")
+    base_cost, _ = _recipe_facts(REPO / "benchmarks" / "recipes" / "r0-best.yaml")
     for name in sorted(screens):
         epochs = sorted(screens[name], key=lambda r: r["epoch"])
         best = max(epochs, key=lambda r: r["val_accuracy"])
-        recipe = REPO / "benchmarks" / "recipes" / f"{name}.yaml"
-        cost, batch = _recipe_cost(recipe), _recipe_batch(recipe)
+        cost, batch = _recipe_facts(REPO / "benchmarks" / "recipes" / f"{name}.yaml")
         lines.append(f"| {name} | {epochs[-1]['epoch']} | {batch} | {cost / base_cost:.2f} | "
                      f"{best['val_accuracy']:.4f} ({best['epoch']}) | {best['test_accuracy']:.4f} | "
                      f"{epochs[-1]['test_accuracy']:.4f} |")  # fmt: skip
     write_section("recipe_screen", "\n".join(lines))
 
 
-def _recipe_batch(recipe: Path) -> int:
-    from cnnlab.config import load_config
-
-    return load_config(recipe, []).data.batch_size
-
-
-def _recipe_cost(recipe: Path) -> float:
-    """Forward FLOPs per image of the Conv2D, SeparableConv2D and Dense layers x epochs."""
+def _recipe_facts(recipe: Path) -> tuple[float, int]:
+    """(forward FLOPs per image of the Conv2D, SeparableConv2D and Dense layers x epochs, batch)."""
     from cnnlab.config import load_config
     from cnnlab.model import build_model
-    from layer_profile import forward_flops, leaf_layers
+    from layer_profile import model_forward_flops
 
     cfg = load_config(recipe, [])
-    model = build_model(cfg, (28, 28, 1), 10)
-    flops = sum(forward_flops(la, tuple(la.input.shape), tuple(la.output.shape)) for la in leaf_layers(model))
-    return flops * cfg.train.epochs
+    return model_forward_flops(build_model(cfg, (28, 28, 1), 10)) * cfg.train.epochs, cfg.data.batch_size
 
 
 def main() -> None:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 from collections import defaultdict
@@ -58,12 +57,19 @@ def forward_flops(layer, in_shape, out_shape) -> int:
     return 0
 
 
-def time_layer(tf, keras, layer, in_shape, batch: int, repeats: int) -> float:
+def model_forward_flops(model) -> int:
+    """Forward FLOPs per image of the whole model: the sum of forward_flops over its layers."""
+    return sum(forward_flops(la, tuple(la.input.shape), tuple(la.output.shape)) for la in leaf_layers(model))
+
+
+def time_layer(tf, layer, in_shape, batch: int, repeats: int) -> float:
     """Median seconds of forward (training mode) + gradients w.r.t. input and weights."""
+    from fit_speed import median_seconds
+
     fresh = type(layer).from_config(layer.get_config())
     fresh.build((batch, *in_shape[1:]))
-    dtype = fresh.compute_dtype if in_shape[1:] and fresh.name != "rescaling" else "float32"
-    x = tf.cast(tf.random.uniform((batch, *in_shape[1:]), 0, 255), "uint8" if _takes_pixels(fresh) else dtype)
+    dtype = "uint8" if _takes_pixels(fresh) else fresh.compute_dtype
+    x = tf.cast(tf.random.uniform((batch, *in_shape[1:]), 0, 255), dtype)
     weights = fresh.trainable_weights
 
     @tf.function
@@ -75,14 +81,7 @@ def time_layer(tf, keras, layer, in_shape, batch: int, repeats: int) -> float:
         sources = ([x] if x.dtype.is_floating else []) + list(weights)
         return tape.gradient(loss, sources) if sources else loss
 
-    for _ in range(3):
-        tf.nest.map_structure(lambda t: t.numpy() if t is not None else None, step(x))
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        tf.nest.map_structure(lambda t: t.numpy() if t is not None else None, step(x))
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+    return median_seconds(lambda: tf.nest.map_structure(lambda t: None if t is None else t.numpy(), step(x)), repeats)
 
 
 def _takes_pixels(layer) -> bool:
@@ -126,7 +125,7 @@ def main() -> None:
         model = build_model(cfg, (28, 28, 1), 10)
         for i, layer in enumerate(leaf_layers(model)):
             in_shape, out_shape = tuple(layer.input.shape), tuple(layer.output.shape)
-            seconds = time_layer(tf, keras, layer, in_shape, batch, args.repeats)
+            seconds = time_layer(tf, layer, in_shape, batch, args.repeats)
             if precision == precisions[0]:
                 itemsize = 4
                 moved = 2 * itemsize * (np.prod(in_shape[1:]) + np.prod(out_shape[1:])) * batch / 1e6
