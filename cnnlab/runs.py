@@ -15,6 +15,7 @@ import math
 import os
 import re
 import shutil
+import socket
 import tempfile
 import time
 from contextlib import contextmanager
@@ -265,6 +266,21 @@ def newest_run(output_dir: Path = DEFAULT_OUTPUT_DIR) -> Path:
     if not runs:
         raise RunError(f"no runs under {output_dir}/ yet; train one first: cnnlab train configs/fashion.yaml")
     return max(runs, key=started_time)
+
+
+def owner_alive(status: dict) -> bool | None:
+    """Whether the process that status.json names (pid, host) is alive: None when it ran
+    on another host, where this one cannot tell."""
+    if status.get("host") != socket.gethostname():
+        return None
+    try:
+        pid = int(status.get("pid", 0))
+        os.kill(pid, 0)
+    except (ProcessLookupError, ValueError, TypeError, OverflowError):
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return pid > 0
 
 
 def started_time(run: Path) -> float:

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
-import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-from cnnlab.runs import RunDir
+from cnnlab.errors import first_line
+from cnnlab.runs import RunDir, owner_alive
 
 STAMP = re.compile(r"^(\d{8}-\d{6})(?:-\d+)?$")  # outputs/<name>/<YYYYmmdd-HHMMSS>[-N]
 RUN_MARKERS = (RunDir.CONFIG, RunDir.STATUS, RunDir.HISTORY, RunDir.MODEL)
@@ -70,7 +69,7 @@ class RunFiles:
                 return "done"  # runs from before status.json existed
             return "unknown"
         state = str(self.status.get("state", "unknown"))
-        if state == "running" and not _process_alive(self.status):
+        if state == "running" and owner_alive(self.status) is False:  # another host: believe it
             return "stopped"  # killed without a chance to say so (kill -9, power cut)
         return state
 
@@ -144,7 +143,7 @@ def read_run(path: Path, *, light: bool = False) -> RunFiles:
             else:
                 run.problems.append("config.yaml: damaged (not a mapping of keys)")
         except yaml.YAMLError as exc:
-            run.problems.append(f"config.yaml: damaged ({_first_line(exc)})")
+            run.problems.append(f"config.yaml: damaged ({first_line(exc)})")
     run.status = _read_json(run, RunDir.STATUS, dict, "the run's state is unknown")
     run.history = _read_history(run)
     run.metrics = _read_json(run, RunDir.METRICS, dict, "not evaluated yet: training did not finish; cnnlab evaluate RUN makes it")
@@ -167,7 +166,7 @@ def _read_text(run: RunFiles, name: str, why_it_matters: str) -> str | None:
     try:
         return file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        run.problems.append(f"{name}: unreadable ({_first_line(exc)})")
+        run.problems.append(f"{name}: unreadable ({first_line(exc)})")
         return None
 
 
@@ -178,7 +177,7 @@ def _read_json(run: RunFiles, name: str, kind: type, why_it_matters: str):
     try:
         data = json.loads(text)
     except ValueError as exc:
-        run.problems.append(f"{name}: damaged ({_first_line(exc)})")
+        run.problems.append(f"{name}: damaged ({first_line(exc)})")
         return None
     if not isinstance(data, kind):
         run.problems.append(f"{name}: damaged (expected a JSON {'object' if kind is dict else 'list'})")
@@ -216,19 +215,3 @@ def _number(value) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _process_alive(status: dict) -> bool:
-    """status.json says running: believe it unless its process is gone from this host."""
-    if status.get("host") != socket.gethostname():
-        return True  # another machine: cannot tell
-    try:
-        os.kill(int(status.get("pid", 0)), 0)
-    except (ValueError, TypeError, ProcessLookupError):
-        return False
-    except PermissionError:
-        return True
-    return int(status.get("pid", 0)) > 0

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,16 +46,8 @@ def _diverged(status: dict) -> bool:
 
 
 def _still_running(status: dict) -> bool:
-    """True if status.json says running and that process is alive on this host."""
-    if status.get("state") != "running" or status.get("host") != socket.gethostname():
-        return False
-    try:
-        os.kill(int(status.get("pid", 0)), 0)
-    except (ProcessLookupError, ValueError, OverflowError):
-        return False
-    except PermissionError:  # alive, owned by someone else
-        return True
-    return int(status.get("pid", 0)) > 0 and int(status["pid"]) != os.getpid()
+    """True if status.json says running and that process is alive on this host (not this one)."""
+    return status.get("state") == "running" and runs.owner_alive(status) is True and int(status["pid"]) != os.getpid()
 
 
 # ---------------------------------------------------------------- the backup file
