@@ -28,7 +28,8 @@ from cnnlab.runs import RunDir
 from cnnlab.train import train
 from cnnlab.train.compile import compile_model
 from cnnlab.config.finetune import finetune_config
-from cnnlab.train.phases import plan_phases
+from cnnlab.config.phases import plan_phases
+from cnnlab.train.phases import apply_phase
 
 HEAD = [{"type": "Dense", "units": 16, "activation": "relu"}, {"type": "Dense", "units": 3, "activation": "softmax"}]
 
@@ -70,7 +71,7 @@ def test_every_backbone_builds_at_its_minimum_size_and_trains_one_step(name):
     model = build_model(cfg, (28, 28, 1), 3)  # grayscale 28x28 in, like Fashion-MNIST
     assert model.input.shape[1:] == (28, 28, 1) and model.output.shape[1:] == (3,)
     head, fine = plan_phases(cfg)
-    fine.apply(model, cfg)
+    apply_phase(fine, model, cfg)
     compile_model(model, cfg, steps_per_epoch=1, optimizer_cfg=head.optimizer)  # lr 1e-3: visible steps
     model.run_eagerly = True  # tracing 12 graphs would take minutes; the fit tests below run compiled
     base_vars = ids(find_backbone(model).trainable_weights)
@@ -145,10 +146,10 @@ def test_trainable_weights_per_phase_and_batchnorm_stays_frozen():
     assert (head.name, fine.name) == ("head", "fine_tune")
     assert fine.optimizer.learning_rate == cfg.finetune.learning_rate
 
-    head.apply(model, cfg)
+    apply_phase(head, model, cfg)
     assert ids(model.trainable_weights) == ids(head_vars)
 
-    fine.apply(model, cfg)
+    apply_phase(fine, model, cfg)
     top = base_layers(base)[-30:]
     batchnorm = [layer for layer in top if isinstance(layer, k.layers.BatchNormalization)]
     others = [layer for layer in top if not isinstance(layer, k.layers.BatchNormalization)]
@@ -159,14 +160,14 @@ def test_trainable_weights_per_phase_and_batchnorm_stays_frozen():
     assert len(model.trainable_weights) == 4 + 18  # head kernels and biases + 9 conv kernels and biases
     assert not ids(model.trainable_weights) & ids(v for layer in batchnorm for v in layer.weights)
 
-    head.apply(model, cfg)  # a phase sets every flag itself, whatever came before (resume)
+    apply_phase(head, model, cfg)  # a phase sets every flag itself, whatever came before (resume)
     assert ids(model.trainable_weights) == ids(head_vars)
 
 
 def test_unfreeze_from_a_named_layer():
     cfg = backbone_cfg("resnet50", input_size=[32, 32], mode="fine_tune", unfreeze_from="conv5_block3_1_conv")
     model = build_model(cfg, (28, 28, 1), 3)
-    plan_phases(cfg)[1].apply(model, cfg)
+    apply_phase(plan_phases(cfg)[1], model, cfg)
     trainable = [layer.name for layer in base_layers(find_backbone(model)) if layer.trainable_weights]
     assert trainable == ["conv5_block3_1_conv", "conv5_block3_2_conv", "conv5_block3_3_conv"]
 
@@ -181,7 +182,7 @@ def test_phase_2_trains_the_top_but_not_batchnorm_statistics():
     model = build_model(cfg, (28, 28, 1), 3)
     base = find_backbone(model)
     fine = plan_phases(cfg)[1]
-    fine.apply(model, cfg)
+    apply_phase(fine, model, cfg)
     compile_model(model, cfg, steps_per_epoch=4, optimizer_cfg=fine.optimizer, epochs=1)
     bn_stats = [v for layer in base.layers if isinstance(layer, k.layers.BatchNormalization)
                 for v in (layer.moving_mean, layer.moving_variance)]  # fmt: skip

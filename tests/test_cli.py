@@ -189,4 +189,4 @@ def test_default_run_is_named(cli, fashion_run, tmp_path):
     Image.new("L", (28, 28)).save(tmp_path / "black.png")
     result = cli("predict", tmp_path / "black.png", "--output-dir", fashion_run.parent.parent)
     assert result.exit_code == 0, result.output
-    assert f"using the newest run: {fashion_run}" in result.stderr
+    assert f"using the newest run with a model: {fashion_run}" in result.stderr

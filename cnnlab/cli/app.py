@@ -141,9 +141,22 @@ def unsafe_option(f):
 
 
 def say_default_run(run_arg, loaded) -> None:
-    """RUN left out means the newest run of any config: say which one it was."""
+    """RUN left out means the newest run with a model (cnnlab.runs.FILTERS): say which one it was."""
     if run_arg is None:
-        click.echo(f"using the newest run: {loaded.run_dir}", err=True)
+        from cnnlab.runs import FILTERS
+
+        click.echo(f"using the newest run{FILTERS['model'].said}: {loaded.run_dir}", err=True)
+
+
+def json_option(f):
+    """--json: print the command's table or result as JSON instead (strict: null for NaN)."""
+    return click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of a table.")(f)
+
+
+def echo_json(data) -> None:
+    from cnnlab.runs.write import json_text
+
+    click.echo(json_text(data))
 
 
 def stop_signals():

@@ -45,17 +45,17 @@ def export(run, formats, quantize, output, representative, verify_images, output
     from cnnlab.export import export_run
     from cnnlab.export.formats import check_quantize, resolve_formats
     from cnnlab.export.verify import summary_line
-    from cnnlab.runs import load_run
+    from cnnlab.runs import RunDir, load_run
 
     check_quantize(resolve_formats(formats), quantize)  # fail before TensorFlow starts
     loaded = load_run(run, output_dir, unsafe=unsafe)
     say_default_run(run, loaded)
     if output is None and loaded.run_dir is None:
-        output = Path(run).parent / "export"  # a bare .keras file: beside it
+        output = Path(run).parent / RunDir.EXPORT  # a bare .keras file: beside it
     results = export_run(loaded, formats, quantize, output, representative=representative,
                          verify_images=verify_images, report=lambda line: click.echo(line, err=True))  # fmt: skip
     for result in results:
         click.echo(summary_line(result.name, result.verification))
         click.echo(f"  wrote {result.path} ({result.size_bytes / 2**20:.2f} MB)")
     if results:
-        click.echo(f"verification written to {results[0].path.parent.parent / 'verify.json'}")
+        click.echo(f"verification written to {results[0].path.parent.parent / RunDir.VERIFY}")

@@ -122,15 +122,15 @@ class KindsHelpCommand(click.Command):
 @output_dir_option
 @unsafe_option
 def visualize(run, layer, image, index, kinds, max_maps, shared_scale, before, output_dir, unsafe):
-    from cnnlab.runs import load_run
     from cnnlab.inspect.visualize import visualize_run
+    from cnnlab.runs import RunDir, load_run
 
     if image is not None and index is not None:
         raise click.UsageError("give either --image or --index, not both")
     loaded = load_run(run, output_dir, unsafe=unsafe)
     say_default_run(run, loaded)
     # A bare .keras file outside a run directory: write beside it.
-    out_dir = None if loaded.run_dir is not None else Path(run).parent / "plots" / "visualize"
+    out_dir = None if loaded.run_dir is not None else RunDir(Path(run).parent).visualize_dir
     written = visualize_run(loaded, layer, kinds=kinds, image=image, index=index, max_maps=max_maps,
                             out_dir=out_dir, unsafe=unsafe, shared_scale=shared_scale, before=before)  # fmt: skip
     click.echo(f"wrote {len(written)} file{'s' if len(written) != 1 else ''}:")

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import click
 
-from cnnlab.cli.app import cli, output_dir_option, unsafe_option
+from cnnlab.cli.app import cli, echo_json, json_option, output_dir_option, unsafe_option
 
 BUDGET_HELP = "Seconds for drawing missing filter / feature-map / Grad-CAM pictures (0: draw none)."
 
@@ -26,21 +25,16 @@ def report(run, budget, output_dir, unsafe):
     RUN: a run directory (default: the newest run under --output-dir). A run with
     missing or damaged files still gets a page that says what is missing."""
     from cnnlab.inspect.report import write_report
+    from cnnlab.runs import RunDir, newest
 
     if run is None:
-        from cnnlab.errors import RunError
-        from cnnlab.inspect.run_files import find_runs
-
-        found = find_runs(output_dir)
-        if not found:
-            raise RunError(f"no runs under {output_dir}/ yet; train one first: cnnlab train configs/fashion.yaml")
-        run = found[0]
-        click.echo(f"using the newest run: {run}", err=True)
+        run, chosen = newest(output_dir, "any")
+        click.echo(chosen, err=True)
     written = write_report(Path(run), visualize_budget=budget, unsafe=unsafe)
     for problem in written.problems:
         click.echo(f"Note: {problem}", err=True)
     if written.drawn:
-        click.echo(f"drew {len(written.drawn)} missing picture{'s' * (len(written.drawn) != 1)} under {Path(run) / 'plots' / 'visualize'}")
+        click.echo(f"drew {len(written.drawn)} missing picture{'s' * (len(written.drawn) != 1)} under {RunDir(run).visualize_dir}")
     click.echo(f"report written to {written.path}")
 
 
@@ -51,15 +45,15 @@ def runs_command(output_dir, as_json):
     """List every run under --output-dir, newest first: name, start, status, epochs,
     best epoch, test accuracy, training time, parameters and path. Interrupted, failed
     and damaged runs are listed with what can be read."""
-    from cnnlab.inspect.run_table import format_table, list_runs
+    from cnnlab.runs.table import format_runs, list_runs
 
     rows = list_runs(output_dir)
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        echo_json(rows)
     elif not rows:
         click.echo(f"no runs under {output_dir}/ yet; train one with: cnnlab train configs/fashion.yaml")
     else:
-        click.echo(format_table(rows))
+        click.echo(format_runs(rows))
 
 
 @cli.command()
@@ -69,7 +63,8 @@ def runs_command(output_dir, as_json):
 @click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the comparison as one self-contained HTML page here.")  # fmt: skip
 @output_dir_option
-def compare(run_dirs, output, html_path, output_dir):
+@json_option
+def compare(run_dirs, output, html_path, output_dir, as_json):
     """Compare runs: a table of their metrics and parameters, their loss/accuracy curves
     overlaid (PNG), and the config keys that differ."""
     from cnnlab.inspect.compare import compare_runs, write_curves, write_html
@@ -77,6 +72,9 @@ def compare(run_dirs, output, html_path, output_dir):
     if len(run_dirs) < 2:
         raise click.UsageError("give at least two runs to compare (cnnlab runs lists them)")
     comparison = compare_runs(run_dirs)
+    if as_json:  # the numbers only: no pictures are drawn
+        echo_json(comparison.to_json())
+        return
     click.echo(comparison.text())
     output = output or Path(output_dir) / f"compare-{time.strftime('%Y%m%d-%H%M%S')}.png"
     curves = write_curves(comparison, output)

@@ -54,6 +54,8 @@ def train(config, overrides, epochs, resume, workers, profile, output_dir, no_re
         from cnnlab.train.resume import plan_resume
 
         plan = plan_resume(resume or None, output_dir, config, overrides)
+        if plan.chosen:
+            click.echo(plan.chosen, err=True)
         if plan.cfg is None:
             click.echo(f"{plan.run} is already done ({plan.status.get('epoch', '?')} epochs); nothing to resume")
             return

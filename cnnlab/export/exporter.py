@@ -19,8 +19,9 @@ import numpy as np
 
 from cnnlab import runs
 from cnnlab.errors import ConfigError, RunError
+from cnnlab.inspect.evaluate import predict_probabilities, run_dataset
 
-VERIFY_FILE = "verify.json"
+VERIFY_FILE = runs.RunDir.VERIFY  # beside the format folders: export/verify.json in a run
 
 
 @dataclass
@@ -52,14 +53,14 @@ def export_run(loaded, formats, quantize: str = "none", output: Path | None = No
     if output is None:
         if loaded.run_dir is None:
             raise ConfigError("a .keras file outside a run directory has no default export folder; pass --output PATH")
-        output = Path(loaded.run_dir) / "export"
+        output = runs.RunDir(loaded.run_dir).export_dir
     root = Path(output)
     runs.check_writable(root)
     say = report or (lambda line: None)
 
     source, x_test, y_test = _prepare(loaded, quantize, representative)
     x_verify, y_verify = x_test[:verify_images], y_test[:verify_images]
-    reference = keras_probabilities(loaded.model, x_verify)  # (N, classes) float64
+    reference = predict_probabilities(loaded.model, x_verify)  # (N, classes) float64
     keras_test = {}  # full-test-set Keras accuracy, computed once for quantized exports
     results = []
     for name in names:
@@ -76,41 +77,12 @@ def _prepare(loaded, quantize: str, representative: int):
     from cnnlab.export.graph import Source
 
     h, w, c = (int(d) for d in loaded.model.input_shape[1:])
-    data = _run_dataset(loaded, (h, w, c))
+    data = run_dataset(loaded, fix="export from the run directory that trained this model")
     rep = data.x_train[:representative] if quantize == "int8" else None  # already shuffled with the run's seed
     origin = str(loaded.run_dir) if loaded.run_dir is not None else "a .keras file"
     source = Source(loaded.model, list(loaded.class_names), (h, w, c), origin, rep,
                     extra={"representative_images": len(rep)} if rep is not None else {})  # fmt: skip
     return source, data.x_test, data.y_test
-
-
-def _run_dataset(loaded, shape):
-    """The run's own dataset (its config and seed). A bare .keras file has no config: it gets
-    Fashion-MNIST adapted to the model's input size and channels, as ``cnnlab evaluate`` does."""
-    from cnnlab.config import DataConfig
-    from cnnlab.data import load_dataset
-    from cnnlab.errors import DataError
-
-    if loaded.config is not None:
-        data = load_dataset(loaded.config.data, loaded.config.seed)
-    else:
-        h, w, c = shape
-        data = load_dataset(DataConfig(image_size=(h, w), color_mode="rgb" if c == 3 else "grayscale"), 0)
-    if data.num_classes != len(loaded.class_names):
-        raise DataError(f"the model predicts {len(loaded.class_names)} classes but the test data found for it has "
-                        f"{data.num_classes}; export from the run directory that trained this model")  # fmt: skip
-    return data
-
-
-def keras_probabilities(model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """What the run predicts: model.predict (training=False), softmax when the model returns logits."""
-    from cnnlab.model import outputs_logits
-
-    scores = np.asarray(model.predict(images, batch_size=batch_size, verbose=0), np.float64)
-    if outputs_logits(model):
-        scores = np.exp(scores - scores.max(axis=1, keepdims=True))
-        scores /= scores.sum(axis=1, keepdims=True)
-    return scores
 
 
 def _export_one(module, source, quantize, root: Path, x_verify, y_verify, reference, test) -> ExportResult:
@@ -150,7 +122,7 @@ def _test_accuracy(artifact, model, test) -> dict:
     """Quantized artifacts: accuracy on the whole test split, beside the float Keras model's."""
     x_test, y_test, keras_cache = test
     if "accuracy" not in keras_cache:
-        keras_cache["accuracy"] = float((keras_probabilities(model, x_test).argmax(1) == y_test).mean())
+        keras_cache["accuracy"] = float((predict_probabilities(model, x_test).argmax(1) == y_test).mean())
     accuracy = float((artifact.predict(x_test).argmax(1) == y_test).mean())
     return {"test_images": int(len(y_test)), "test_accuracy": accuracy, "keras_test_accuracy": keras_cache["accuracy"]}
 

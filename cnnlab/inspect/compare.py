@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cnnlab import runs
+from cnnlab.config.diff import config_diff
 from cnnlab.errors import RunError
 from cnnlab.inspect import html_page as h
-from cnnlab.inspect.run_files import RunFiles, is_run_like, read_run
-
-ABSENT = "(absent)"
+from cnnlab.runs import RunDir, RunFiles, read_run
+from cnnlab.runs.table import printable, text_table
 
 # (column header, value of a run or None, format): one line per column of the metrics table
 METRIC_COLUMNS = [
@@ -47,15 +47,28 @@ class Comparison:
 
     def text(self) -> str:
         header, rows = self.metrics_table()
-        parts = [_text_table(header, rows)]
+        parts = [text_table(header, rows)]
         if self.diff:
-            parts.append("config keys that differ:\n" + _text_table(["key", *self.labels], [[key, *values] for key, values in self.diff]))
+            parts.append("config keys that differ:\n" + text_table(["key", *self.labels], [[key, *values] for key, values in self.diff]))
         else:
             parts.append("the configs are identical")
         problems = [f"{label}: {p}" for label, run in zip(self.labels, self.runs) for p in run.problems]
         if problems:
             parts.append("missing or damaged:\n" + "\n".join(f"  {p}" for p in problems))
         return "\n\n".join(parts)
+
+    def to_json(self) -> dict:
+        """``cnnlab compare --json``: each run's metrics (numbers, None where unknown), the config diff."""
+        keys = ("status", "epochs", "best_epoch", "test_accuracy", "test_loss", "best_val_accuracy", "lowest_val_loss",
+                "train_seconds", "parameters")  # fmt: skip
+        return {
+            "runs": [
+                {"run": label, "path": str(run.path), **dict(zip(keys, (get(run) for _, get, _ in METRIC_COLUMNS))),
+                 "problems": run.problems}
+                for label, run in zip(self.labels, self.runs)
+            ],  # fmt: skip
+            "config_diff": [{"key": key, "values": values} for key, values in self.diff],
+        }
 
 
 def compare_runs(paths) -> Comparison:
@@ -66,40 +79,13 @@ def compare_runs(paths) -> Comparison:
         if not path.is_dir():
             what = "is a file, not a run directory" if path.exists() else "does not exist"
             raise RunError(f"run {str(path)!r} {what}; pass run directories such as outputs/<name>/<stamp> (cnnlab runs lists them)")
-        if not is_run_like(path):
+        if not RunDir(path).is_run_like():
             raise RunError(f"{str(path)!r} is not a run directory (no config.yaml, status.json, history.csv or model.keras); cnnlab runs lists them")
     found = [read_run(p) for p in paths]
-    labels = [r.label for r in found]
+    labels = [printable(r.label) for r in found]  # a folder name could hold a newline
     if len(set(labels)) < len(labels):
-        labels = [str(r.path) for r in found]  # same name/stamp under two output folders
+        labels = [printable(str(r.path)) for r in found]  # same name/stamp under two output folders
     return Comparison(found, labels, config_diff([r.config for r in found]))
-
-
-def config_diff(configs: list[dict | None]) -> list[tuple[str, list[str]]]:
-    """[(dotted key, [value in each config])] for the keys whose values are not all equal."""
-    flat = [flatten(c) if isinstance(c, dict) else {} for c in configs]
-    keys = list(dict.fromkeys(k for f in flat for k in f))
-    out = []
-    for key in keys:
-        values = [f.get(key, ABSENT) for f in flat]
-        if any(v != values[0] for v in values[1:]):
-            out.append((key, [v if v is ABSENT else _value_text(v) for v in values]))
-    return out
-
-
-def flatten(data, prefix: str = "") -> dict[str, object]:
-    """{"model": {"layers": [{"filters": 32}]}} -> {"model.layers.0.filters": 32}; the dotted
-    paths --set takes. An empty dict or list is kept as one value."""
-    if isinstance(data, dict) and data:
-        items = data.items()
-    elif isinstance(data, list) and data:
-        items = enumerate(data)
-    else:
-        return {prefix or "config": data}
-    out = {}
-    for key, value in items:
-        out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
-    return out
 
 
 def write_curves(comparison: Comparison, path: Path) -> Path | None:
@@ -164,13 +150,3 @@ def _format(value, fmt) -> str:
         return fmt(value)
     except (TypeError, ValueError):
         return str(value)
-
-
-def _value_text(value) -> str:
-    return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
-
-
-def _text_table(header: list[str], rows: list[list[str]]) -> str:
-    cells = [header] + rows
-    widths = [max(len(str(r[i])) for r in cells) for i in range(len(header))]
-    return "\n".join("  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip() for r in cells)

@@ -36,7 +36,7 @@ def plot_curves(series: list[tuple[str, dict[str, list[float]]]]):
                     continue
                 colour = palette(j if single else i % 10)
                 # Several runs: one legend entry per run (its colour); the line style says train/val.
-                name = key if single else (None if j else label)
+                name = key if single else (None if j else plain_text(label))
                 ax.plot(epochs[: len(values)], values, style, color=colour, markersize=3, label=name)
         if single:
             for x, phase in phase_boundaries(series[0][1]):
@@ -58,3 +58,9 @@ def _epochs(history: dict[str, list[float]]) -> list[float]:
         return list(history["epoch"])
     longest = max((len(v) for v in history.values()), default=0)
     return list(range(1, longest + 1))
+
+
+def plain_text(text: str) -> str:
+    """A name from disk as literal matplotlib text: "$" would start mathtext (a run folder
+    named ``$\\foo$`` crashes the parser), and a newline would break the legend."""
+    return str(text).replace("\n", " ").replace("$", r"\$")

@@ -82,17 +82,26 @@ def write_evaluation(run: Path, evaluation: Evaluation, x_test: np.ndarray) -> N
     names = evaluation.metrics["class_names"]
     run.write_metrics(evaluation.metrics)
     cm = np.array(evaluation.metrics["confusion_matrix"])
-    runs.save_figure(plot_confusion_matrix(cm, names), run.plot("confusion_matrix.png"))
+    runs.save_figure(plot_confusion_matrix(cm, names), run.confusion_plot)
     y_pred = evaluation.probabilities.argmax(axis=1)
     runs.save_figure(
         plot_misclassified(x_test, evaluation.y_true, y_pred, evaluation.probabilities, names),
-        run.plot("misclassified.png"),
+        run.mistakes_plot,
     )
 
 
 def run_test_data(loaded, fix: str = "pass the run directory that trained this model") -> tuple[np.ndarray, np.ndarray]:
-    """A loaded run's own test images and labels. A bare .keras file has no config, so it
-    gets Fashion-MNIST adapted to the model's input size and channels."""
+    """A loaded run's own test images and labels (see run_dataset)."""
+    data = run_dataset(loaded, fix)
+    return data.x_test, data.y_test
+
+
+def run_dataset(loaded, fix: str = "pass the run directory that trained this model"):
+    """A loaded run's own dataset (its config and seed), read once per LoadedRun: the
+    report draws several layers from one. A bare .keras file has no config, so it gets
+    Fashion-MNIST adapted to the model's input size and channels."""
+    if "dataset" in loaded.cache:
+        return loaded.cache["dataset"]
     if loaded.config is not None:
         data_cfg, seed = loaded.config.data, loaded.config.seed
     else:
@@ -104,7 +113,8 @@ def run_test_data(loaded, fix: str = "pass the run directory that trained this m
             f"the model predicts {len(loaded.class_names)} classes but the test data found for it has "
             f"{data.num_classes}; {fix}"
         )
-    return data.x_test, data.y_test
+    loaded.cache["dataset"] = data
+    return data
 
 
 def evaluate_run(loaded, batch_size: int = 256) -> Evaluation:

@@ -74,4 +74,4 @@ def write_preview(cfg, output_dir: Path, index: int = 0, count: int = 16, seed: 
         titles = [f"{w:.2f} {label}\n+ {1 - w:.2f} {names[int(data.y_train[p])]}" for w, p in zip(weights, picks)]
     shown = np.clip(np.round(versions), 0, 255).astype(np.uint8)
     fig = image_grid([original, *shown], ["original"] + titles, suptitle=f"{cfg.name}: training image {index} ({label})")
-    return runs.save_figure(fig, runs.inside(output_dir, cfg.name) / "augment-preview.png")
+    return runs.save_figure(fig, runs.inside(output_dir, cfg.name) / runs.RunDir.AUGMENT_PREVIEW)

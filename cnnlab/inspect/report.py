@@ -22,9 +22,9 @@ from pathlib import Path
 from cnnlab import runs
 from cnnlab.errors import CnnlabError, RunError
 from cnnlab.inspect import html_page as h
-from cnnlab.inspect.run_files import RunFiles, read_run
+from cnnlab.runs import RunDir, RunFiles, read_run
 
-REPORT_FILE = "report.html"
+REPORT_FILE = RunDir.REPORT
 VISUALIZE_BUDGET_SECONDS = 60.0  # drawing stops starting new layers after this
 MADE_KINDS = ("filters", "feature-maps")  # drawn for each top-level conv layer; Grad-CAM once, at the last
 
@@ -71,7 +71,7 @@ def write_report(run_dir, *, visualize_budget: float = VISUALIZE_BUDGET_SECONDS,
     if ctx.model is not None and visualize_budget > 0:
         _draw_missing_pictures(ctx, visualize_budget, unsafe)
     text = render(ctx)
-    path = run_dir / REPORT_FILE
+    path = RunDir(run_dir).report
     try:
         runs.write_text(path, text)
     except OSError as exc:
@@ -128,9 +128,7 @@ def section_status(ctx: _Context) -> str:
         pairs.append(("parameters", f"{run.parameters:,}"))
     html = h.facts(pairs).replace(f"<dd>{h.esc(state)}</dd>", f'<dd class="state-{h.esc(state)}">{h.esc(state)}</dd>', 1)
     if state in ("interrupted", "failed", "stopped", "running") and status.get("reason") != "diverged":
-        import shlex
-
-        command = f"cnnlab train --resume {shlex.quote(str(run.path))}"
+        command = runs.resume_command(run.path)
         html += f"<p>Continue it with <code>{h.esc(command)}</code>" + (" once it has stopped" if state == "running" else "") + ".</p>"
     return html
 
@@ -140,7 +138,7 @@ def section_config(ctx: _Context) -> str:
         return "<p class=muted>config.yaml is missing or unreadable.</p>"
     return (
         "<p class=muted>The fully resolved config (every default filled in): "
-        f"<code>cnnlab train {h.esc(ctx.run.path / 'config.yaml')}</code> repeats the run.</p>"
+        f"<code>cnnlab train {h.esc(ctx.run.layout.config)}</code> repeats the run.</p>"
         f"<details><summary>config.yaml ({ctx.run.config_text.count(chr(10))} lines)</summary>"
         f"<pre>{h.esc(ctx.run.config_text)}</pre></details>"
     )
@@ -212,7 +210,7 @@ def _size(weight) -> int:
 def section_curves(ctx: _Context) -> str:
     run = ctx.run
     history = run.history
-    png = run.path / "plots" / "history.png"
+    png = run.layout.history_plot
     parts = []
     several_phases = len(run.phases) > 1
     caption = ("Loss and accuracy per epoch: training (solid) and validation (dashed). The best epoch by "
@@ -249,7 +247,7 @@ def section_metrics(ctx: _Context) -> str:
         parts.append("<h3>Per class</h3>" + h.table(["class", "precision", "recall", "F1", "support"], rows, {1, 2, 3, 4}))
     caption = ("Confusion matrix on the test split: rows are the true class, columns the predicted class; "
                "the diagonal counts correct predictions.")  # fmt: skip
-    png = ctx.run.path / "plots" / "confusion_matrix.png"
+    png = ctx.run.layout.confusion_plot
     figure = h.figure_file(png, caption) if png.is_file() else None
     if figure is None and isinstance(metrics.get("confusion_matrix"), list):
         import numpy as np
@@ -264,7 +262,7 @@ def section_metrics(ctx: _Context) -> str:
 
 
 def section_mistakes(ctx: _Context) -> str:
-    png = ctx.run.path / "plots" / "misclassified.png"
+    png = ctx.run.layout.mistakes_plot
     caption = ("The test images the model got wrong with the highest confidence: each shows the true class and the "
                "predicted class with its probability.")  # fmt: skip
     figure = h.figure_file(png, caption) if png.is_file() else None
@@ -272,7 +270,7 @@ def section_mistakes(ctx: _Context) -> str:
 
 
 def section_learned(ctx: _Context) -> str:
-    root = ctx.run.path / "plots" / "visualize"
+    root = ctx.run.layout.visualize_dir
     pictures = sorted(root.rglob("*.png")) if root.is_dir() else []
     if not pictures:
         return "<p class=muted>No pictures of what the network learned" + (
@@ -297,7 +295,7 @@ def section_learned(ctx: _Context) -> str:
 
 def section_augmentation(ctx: _Context) -> str:
     # cnnlab augment writes <output-dir>/<name>/augment-preview.png, beside the config's runs.
-    for png in (ctx.run.path / "plots" / "augment-preview.png", ctx.run.path.parent / "augment-preview.png"):
+    for png in (ctx.run.layout.augment_preview, ctx.run.path.parent / RunDir.AUGMENT_PREVIEW):
         if png.is_file():
             caption = ("Augmentation preview: one training image, then randomly augmented versions of it as the "
                        "model sees them during training (cnnlab augment).")  # fmt: skip
@@ -340,7 +338,7 @@ SECTIONS = [  # (anchor, heading, builder): a new section is one function and on
 
 
 def _load_model(ctx: _Context, unsafe: bool):
-    path = ctx.run.path / runs.MODEL_FILE
+    path = ctx.run.layout.model
     if not path.is_file():
         ctx.notes.append(f"{runs.MODEL_FILE}: missing (no epoch finished), so no layer table from the model and no new pictures")
         return None
@@ -359,7 +357,7 @@ def _conv_layers(model) -> list[str]:
 def _draw_missing_pictures(ctx: _Context, budget: float, unsafe: bool) -> None:
     """Filters and feature maps of each conv layer and one Grad-CAM, where not drawn yet,
     by cnnlab visualize; stops starting new layers once ``budget`` seconds are spent."""
-    root = ctx.run.path / "plots" / "visualize"
+    root = ctx.run.layout.visualize_dir
     plan = [(name, [k for k in MADE_KINDS if not (runs.inside(root, name) / f"{k}.png").is_file()]) for name in _conv_layers(ctx.model)]
     plan = [(name, kinds) for name, kinds in plan if kinds]
     if not (root.is_dir() and any(root.rglob("gradcam.png"))):
@@ -394,7 +392,7 @@ def _draw_missing_pictures(ctx: _Context, budget: float, unsafe: bool) -> None:
 def _loaded_run(ctx: _Context):
     from cnnlab.config import load_config
 
-    config = load_config(ctx.run.path / "config.yaml")
+    config = load_config(ctx.run.layout.config)
     n_classes = int(ctx.model.output.shape[-1])
     names = ctx.run.class_names if ctx.run.class_names and len(ctx.run.class_names) == n_classes else [str(i) for i in range(n_classes)]
     return runs.LoadedRun(ctx.run.path, ctx.model, names, config)

@@ -76,5 +76,5 @@ def tta_run(loaded, copies: int, batch_size: int = 256) -> dict:
     x_test, y_test = run_test_data(loaded)
     result = tta_accuracy(loaded.model, x_test, y_test, copies, batch_size)
     if loaded.run_dir is not None:
-        runs.write_json(loaded.run_dir / "tta.json", result)
+        runs.write_json(runs.RunDir(loaded.run_dir).tta, result)
     return result

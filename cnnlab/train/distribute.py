@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cnnlab.errors import ConfigError
+from cnnlab.runs import RunDir
 
 KINDS = ("none", "mirrored", "multi_worker", "auto")
 KEEP_WORKER_DIRS_ENV = "CNNLAB_KEEP_WORKER_DIRS"  # keep non-chief scratch folders under this path
@@ -238,7 +239,7 @@ def writable_run_dir(run: Path | None, dist: Distribution):
     scratch = Path(tempfile.mkdtemp(prefix=f"cnnlab-{dist.worker.replace(' ', '')}-", dir=parent))
     try:
         if run is not None and Path(run).is_dir():
-            shutil.copytree(run, scratch, dirs_exist_ok=True, ignore=shutil.ignore_patterns("tensorboard", "plots"))
+            shutil.copytree(run, scratch, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*RunDir.SCRATCH))
         yield scratch
     finally:
         if not keep:

@@ -21,8 +21,7 @@ from cnnlab import runs
 from cnnlab.backend import keras
 from cnnlab.errors import RunError, TrainingDiverged, TrainingInterrupted
 from cnnlab.train import signals
-from cnnlab.train.phases import plan_phases
-from cnnlab.train.resume import assign_variables, count_iterators, resume_command, save_backup
+from cnnlab.train.resume import assign_variables, count_iterators, save_backup
 from cnnlab.train.state import RunState
 
 # errno values that mean "the disk or the directory will not take the file"
@@ -50,7 +49,7 @@ class TrainingGuard(keras().callbacks.Callback):
     """See the module docstring. ``pending``: on resume, the backed-up (model arrays,
     optimizer arrays) still to put back, at the start of the phase they belong to."""
 
-    def __init__(self, run: runs.RunDir, cfg, state: RunState, callbacks: list, train_ds=None, *,
+    def __init__(self, run: runs.RunDir, cfg, state: RunState, callbacks: list, train_ds=None, phases=(), *,
                  pending=None, lr_key: str = "train.optimizer.learning_rate", dist=None):  # fmt: skip
         super().__init__()
         from cnnlab.train.distribute import StopVote
@@ -60,7 +59,7 @@ class TrainingGuard(keras().callbacks.Callback):
         self.workers = dist.workers if dist is not None else 1
         self.run, self.cfg, self.state, self.lr_key = run, cfg, state, lr_key
         self.phase, self.phase_start, self.epochs = 1, 0, cfg.train.epochs  # epochs: where this phase ends
-        self.phase_epochs = [p.epochs for p in plan_phases(cfg)]  # planned length of each phase
+        self.phase_epochs = [p.epochs for p in phases] or [cfg.train.epochs]  # planned length of each phase
         self.stateful = [c for c in callbacks if hasattr(c, "state_key")]  # cnnlab.train.callbacks registry
         self.epoch, self.batch, self.in_epoch, self.first_epoch = 0, 0, False, 0
         self.seconds_before = state.seconds  # training time of earlier sessions of this run
@@ -167,7 +166,8 @@ class TrainingGuard(keras().callbacks.Callback):
     # -- turning what stopped the fit into status.json and one error line
 
     def _write_status(self, state: str, epoch: int, **extra) -> None:
-        self.run.write_status(state, epoch, epochs=self.total_epochs, phase=self.phase, **extra)
+        # workers: the resume command (status.json's readers) names as many as trained it
+        self.run.write_status(state, epoch, epochs=self.total_epochs, phase=self.phase, workers=self.workers, **extra)
 
     @property
     def total_epochs(self) -> int:
@@ -207,7 +207,7 @@ class TrainingGuard(keras().callbacks.Callback):
             )
             if len(self.phase_epochs) > 1:
                 where += f" (phase {self.phase} of {len(self.phase_epochs)})"
-            hint = resume_command(self.run.path, self.workers)
+            hint = runs.resume_command(self.run.path, self.workers)
             message = f"interrupted by {name} {where}; {self._saved_text()}; resume with: {hint}"
             self._fail("interrupted", message, signal=name, resume=hint)
             raise TrainingInterrupted(message, signals.exit_code(signum)) from None
@@ -227,7 +227,7 @@ class TrainingGuard(keras().callbacks.Callback):
                 raise
             message = (
                 f"cannot write {disk.filename or self.run.path}: {disk.strerror or disk}; {self._saved_text()}; "
-                f"free some space (or fix permissions), then resume with: {resume_command(self.run.path, self.workers)}"
+                f"free some space (or fix permissions), then resume with: {runs.resume_command(self.run.path, self.workers)}"
             )
             self._fail("failed", message)
             raise RunError(message) from None

@@ -23,6 +23,7 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
+from cnnlab import runs
 from cnnlab.errors import RunError
 
 RUN_FILE_ENV = "CNNLAB_RUN_FILE"  # the chief writes its run directory's path here
@@ -141,7 +142,7 @@ def _death_message(procs, logs, i: int, code: int, run: Path | None) -> str:
     who = f"worker {i} (pid {procs[i].pid}{', the chief' if i == 0 else ''})"
     message = f"{who} {describe_exit(code)}{f' ({detail})' if detail else ''}; stopped the other workers"
     if run is not None:
-        resume = f"cnnlab train --resume {run} --workers {len(procs)}"
+        resume = runs.resume_command(run, len(procs))
         _mark_failed(run, f"{message}; resume with: {resume}", resume)
         message += f"; resume with: {resume}"
     return message
@@ -172,19 +173,14 @@ def _run_dir(run_file: Path, resume_run: Path | None) -> Path | None:
 
 def _mark_failed(run: Path, message: str, resume: str) -> None:
     """status.json says failed (resumable) unless the chief finished or said more itself."""
-    from cnnlab import runs
-
-    path = Path(run) / "status.json"
-    try:
-        status = json.loads(path.read_text())
-    except (OSError, ValueError):
-        status = {"epoch": 0}
+    layout = runs.RunDir(run)
+    status = layout.read_status() or {"epoch": 0}
     if status.get("state") in ("done", "interrupted"):
         return
     status.update(state="failed", error=message, resume=resume)
     status.pop("pid", None)
     try:
-        runs.write_json(path, status)
+        runs.write_json(layout.status, status)
     except OSError:
         pass
 

@@ -30,7 +30,8 @@ from cnnlab.train.distribute import choose, writable_run_dir
 from cnnlab.train.guard import TrainingGuard
 from cnnlab.train.launcher import write_run_file
 from cnnlab.train.lock import run_lock
-from cnnlab.train.phases import cache_features, plan_phases, uses_feature_cache
+from cnnlab.config.phases import plan_phases
+from cnnlab.train.phases import apply_phase, cache_features, uses_feature_cache
 from cnnlab.train.resume import mark_done, resume_state
 from cnnlab.train.class_weights import class_weights, describe_class_weights
 from cnnlab.train.state import RunState
@@ -122,7 +123,7 @@ def _train(cfg, run: runs.RunDir, dist, data, model, timings: Timings, weights: 
         callbacks.append(k.callbacks.TensorBoard(log_dir=str(run.tensorboard), profile_batch=0))
     # Last callback: backs up after the others wrote their files; stops on Ctrl-C/SIGTERM/NaN.
     # One guard for all phases; on resume it knows the phase and epoch to continue from.
-    guard = TrainingGuard(run, cfg, state, callbacks, train_ds, pending=pending, dist=dist)
+    guard = TrainingGuard(run, cfg, state, callbacks, train_ds, phases, pending=pending, dist=dist)
     callbacks.append(guard)
     timings.lap("run files and input pipeline")
     started = time.perf_counter()
@@ -130,7 +131,7 @@ def _train(cfg, run: runs.RunDir, dist, data, model, timings: Timings, weights: 
         if number < guard.resume_phase:
             continue  # finished before the interruption: the backup and model.keras hold its result
         # Phase boundary: trainable flags change, so recompile (Keras fixes the trained variables at compile).
-        phase.apply(model, cfg)
+        apply_phase(phase, model, cfg)
         with dist.scope():  # the optimizer's variables are mirrored too
             compile_model(fit_model, cfg, steps_per_epoch, optimizer_cfg=phase.optimizer, epochs=phase.epochs)
         history.start_phase(number)  # one epoch count and one history.csv across the phases
@@ -163,6 +164,6 @@ def _train(cfg, run: runs.RunDir, dist, data, model, timings: Timings, weights: 
     evaluation.metrics["timings_seconds"] = timings.rounded()  # up to the evaluation
     write_evaluation(run.path, evaluation, data.x_test)
     history_columns = run.read_history()  # the whole run's, resumed epochs included
-    runs.save_figure(plot_history(history_columns), run.plot("history.png"))
+    runs.save_figure(plot_history(history_columns), run.history_plot)
     mark_done(run, len(history_columns["epoch"]))  # status "done"; the backup is no longer needed
     timings.lap("metrics, plots and files")

@@ -1,56 +1,32 @@
-"""Training phases, and the feature cache of feature-extraction mode.
+"""What each training phase trains, and the feature cache of feature-extraction mode.
 
-``train()`` runs a list of phases on one model, with one history and one epoch count:
-
-    plain model                   [train]                   train.epochs
-    backbone, feature_extraction  [feature_extraction]      train.epochs, base frozen
-    backbone, fine_tune           [head, fine_tune]         train.epochs on the head alone, then
-                                                            finetune.epochs with the top of the base
-                                                            unfrozen at finetune.learning_rate
-
-The phase boundary is explicit: ``Phase.apply`` sets every trainable flag from the config
-alone (whatever state the model was in), and the caller recompiles right after it,
-because Keras fixes the set of trained variables when it compiles the train step. So a
-resume can re-enter any phase: apply, compile, fit with initial_epoch = the epochs done
-(cnnlab.train.resume.TrainingGuard.start_phase). Phases are numbered from 1 in plan order;
-history.csv's ``phase`` column and status.json's ``phase`` hold that number.
+``train()`` runs the phases of cnnlab.config.phases.plan_phases on one model, with one
+history and one epoch count. The phase boundary is explicit: ``apply_phase`` sets every
+trainable flag from the config alone (whatever state the model was in), and the caller
+recompiles right after it, because Keras fixes the set of trained variables when it
+compiles the train step. So a resume can re-enter any phase: apply, compile, fit with
+initial_epoch = the epochs done (cnnlab.train.guard.TrainingGuard.start_phase).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 
 from cnnlab.backend import keras
+from cnnlab.config.phases import Phase, plan_phases
 from cnnlab.model.backbones import base_layers, find_backbone
 
 
-@dataclass(frozen=True)
-class Phase:
-    name: str  # "train" | "feature_extraction" | "head" | "fine_tune"
-    epochs: int
-    optimizer: object  # cnnlab.config.OptimizerConfig for this phase
-
-    def apply(self, model, cfg) -> None:
-        """Set the trainable flags this phase trains with; recompile afterwards."""
-        if cfg.model.backbone is None:
-            return
-        base = find_backbone(model)
-        base.trainable = False  # feature extraction and fine-tune phase 1: the head alone
-        if self.name == "fine_tune":
-            unfreeze_top(base, cfg.model.backbone)
-
-
-def plan_phases(cfg) -> list[Phase]:
-    bc = cfg.model.backbone
-    if bc is None:
-        return [Phase("train", cfg.train.epochs, cfg.train.optimizer)]
-    if bc.mode == "feature_extraction":
-        return [Phase("feature_extraction", cfg.train.epochs, cfg.train.optimizer)]
-    # Phase 2: same optimizer type, the low learning rate, no warm-up (the head is trained already).
-    low = cfg.train.optimizer.model_copy(update={"learning_rate": cfg.finetune.learning_rate, "warmup_epochs": 0})
-    return [Phase("head", cfg.train.epochs, cfg.train.optimizer), Phase("fine_tune", cfg.finetune.epochs, low)]
+def apply_phase(phase: Phase, model, cfg) -> None:
+    """Set the trainable flags ``phase`` trains with; recompile afterwards."""
+    if cfg.model.backbone is None:
+        return
+    base = find_backbone(model)
+    base.trainable = False  # feature extraction and fine-tune phase 1: the head alone
+    if phase.name == "fine_tune":
+        unfreeze_top(base, cfg.model.backbone)
 
 
 def unfreeze_top(base, bc) -> list:
@@ -104,15 +80,15 @@ def cache_features(model, data, batch_size: int):
     return head, cached
 
 
-def describe_phases(model, cfg) -> str:
+def describe_phases(model, cfg, phases: list[Phase] | None = None) -> str:
     """What each training phase trains, for ``cnnlab summary``: trainable weights, and
     for fine-tuning which base layers are unfrozen (BatchNorm stays frozen)."""
-    phases = plan_phases(cfg)
+    phases = phases or plan_phases(cfg)
     if cfg.model.backbone is None:
         return ""
     lines = ["Phases (what each trains):"]
     for number, phase in enumerate(phases, 1):
-        phase.apply(model, cfg)
+        apply_phase(phase, model, cfg)
         trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
         base = find_backbone(model)
         unfrozen = [layer.name for layer in base_layers(base) if base.trainable and layer.trainable and layer.weights]
@@ -122,5 +98,5 @@ def describe_phases(model, cfg) -> str:
         )  # fmt: skip
         lines.append(f"  {number}. {phase.name}: {phase.epochs} epochs at learning rate "
                      f"{phase.optimizer.learning_rate:g}, {trainable:,} trainable weights: {what}")  # fmt: skip
-    phases[0].apply(model, cfg)  # leave the model as training starts
+    apply_phase(phases[0], model, cfg)  # leave the model as training starts
     return "\n".join(lines)

@@ -16,8 +16,6 @@ The backup is removed once the run is done.
 from __future__ import annotations
 
 import json
-import os
-import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,12 +23,9 @@ import numpy as np
 
 from cnnlab import runs
 from cnnlab.config import load_config
+from cnnlab.config.diff import changed_keys
 from cnnlab.errors import ConfigError, RunError
 from cnnlab.train.state import RunState
-
-
-def resume_command(run: Path, workers: int = 1) -> str:
-    return f"cnnlab train --resume {shlex.quote(str(run))}" + (f" --workers {workers}" if workers > 1 else "")
 
 
 def mark_done(run: runs.RunDir, epochs: int) -> None:
@@ -39,15 +34,6 @@ def mark_done(run: runs.RunDir, epochs: int) -> None:
     run.backup.unlink(missing_ok=True)
     if run.backup.parent.is_dir() and not any(run.backup.parent.iterdir()):
         run.backup.parent.rmdir()
-
-
-def _diverged(status: dict) -> bool:
-    return status.get("state") == "failed" and status.get("reason") == "diverged"
-
-
-def _still_running(status: dict) -> bool:
-    """True if status.json says running and that process is alive on this host (not this one)."""
-    return status.get("state") == "running" and runs.owner_alive(status) is True and int(status["pid"]) != os.getpid()
 
 
 # ---------------------------------------------------------------- the backup file
@@ -128,32 +114,25 @@ class ResumePlan:
     run: Path
     cfg: object | None  # None: the run is already done, nothing to do
     status: dict
-
-
-def newest_resumable(output_dir: Path) -> Path:
-    """The newest run under output_dir that stopped before it was done."""
-    output_dir = Path(output_dir)
-    candidates = [p.parent for p in output_dir.glob(f"*/*/{runs.RunDir.STATUS}")] if output_dir.is_dir() else []
-    statuses = {p: runs.RunDir(p).read_status() for p in candidates}
-    candidates = [p for p, s in statuses.items() if s.get("state") in ("interrupted", "failed", "running")]
-    candidates = [p for p in candidates if not _still_running(statuses[p]) and not _diverged(statuses[p])]
-    if not candidates:
-        raise RunError(f"no interrupted run under {output_dir}/ to resume; pass its directory: cnnlab train --resume RUN")
-    return max(candidates, key=runs.started_time)
+    chosen: str = ""  # "using the newest run that can be resumed: ..." when RUN was left out
 
 
 def plan_resume(run_arg: str | None, output_dir: Path, config: Path | None = None, overrides=()) -> ResumePlan:
     """Check that RUN can be resumed and that any CONFIG / --set given agrees with the
     run's own config (a resumed run must be the same experiment)."""
-    run = Path(run_arg) if run_arg else newest_resumable(output_dir)
+    chosen = ""
+    if run_arg:
+        run = Path(run_arg)
+    else:
+        run, chosen = runs.newest(output_dir, "resumable")
     if not runs.is_run_dir(run):
         raise RunError(f"{run} is not a run directory (no config.yaml); pass outputs/<name>/<stamp> to --resume")
     status = runs.RunDir(run).read_status()
     if status.get("state") == "done":
-        return ResumePlan(run, None, status)
-    if _still_running(status):
+        return ResumePlan(run, None, status, chosen)
+    if runs.still_running(status):
         raise RunError(f"{run} is still being trained by process {status['pid']}; wait for it or stop it first")
-    if _diverged(status):  # the same config and state would diverge again, bit for bit
+    if runs.diverged(status):  # the same config and state would diverge again, bit for bit
         raise RunError(
             f"{run} failed because its loss or weights became NaN, and resuming repeats it exactly; "
             "train a new run with a lower learning rate (its best model so far stays in the run)"
@@ -161,7 +140,7 @@ def plan_resume(run_arg: str | None, output_dir: Path, config: Path | None = Non
     cfg = load_config(runs.RunDir(run).config)
     if config is not None or overrides:
         given = load_config(config or runs.RunDir(run).config, overrides)
-        changed = config_diff(cfg.model_dump(mode="json"), given.model_dump(mode="json"))
+        changed = changed_keys(cfg.model_dump(mode="json"), given.model_dump(mode="json"))
         # Where it trains is not part of the experiment: a run may resume on more or fewer workers.
         changed = [c for c in changed if c not in HOW_KEYS]
         if changed:
@@ -172,17 +151,8 @@ def plan_resume(run_arg: str | None, output_dir: Path, config: Path | None = Non
             )
         where = {key.split(".")[1]: getattr(given.train, key.split(".")[1]) for key in HOW_KEYS}
         cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update=where)})
-    return ResumePlan(run, cfg, status)
+    return ResumePlan(run, cfg, status, chosen)
 
 
 HOW_KEYS = ("train.distribute", "train.devices")  # may differ between a run and its resume
 
-
-def config_diff(a, b, prefix: str = "") -> list[str]:
-    """Dotted paths where two config dicts differ."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        out = []
-        for key in dict.fromkeys([*a, *b]):
-            out += config_diff(a.get(key), b.get(key), f"{prefix}.{key}" if prefix else str(key))
-        return out
-    return [] if a == b else [prefix or "config"]
