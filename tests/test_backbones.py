@@ -23,7 +23,7 @@ from cnnlab.model.backbones import base_layers, find_backbone
 from cnnlab.backend import keras
 from cnnlab.config import config_from_dict
 from cnnlab.errors import ConfigError, ModelError
-from cnnlab.model import build_model
+from cnnlab.model import build_model, check_model
 from cnnlab.runs import RunDir
 from cnnlab.train import train
 from cnnlab.train.compile import compile_model
@@ -316,7 +316,7 @@ def test_a_backbone_config_needs_no_layers_and_a_head_needs_a_backbone():
     with pytest.raises(ConfigError, match=r"model\.head: needs model\.backbone"):
         config_from_dict({"model": {"layers": [{"type": "Flatten"}], "head": HEAD}})
     with pytest.raises(ConfigError, match=r"model\.head\[0\]\.type: unknown layer 'Dens'"):
-        config_from_dict({"model": {"backbone": {"name": "resnet50"}, "head": [{"type": "Dens"}]}})
+        check_model(config_from_dict({"model": {"backbone": {"name": "resnet50"}, "head": [{"type": "Dens"}]}}))
 
 
 def test_unfreeze_is_checked_against_the_built_base():

@@ -17,8 +17,10 @@ from click.shell_completion import CompletionItem
 def complete_runs(ctx, param, incomplete: str) -> list[CompletionItem]:
     """Run directories under --output-dir (default outputs/) that hold a model; falls
     back to the shell's file completion for .keras files and other paths."""
+    from cnnlab.runs import find_runs
+
     output_dir = Path((ctx.params or {}).get("output_dir") or "outputs")
-    found = sorted(str(p.parent) for p in output_dir.glob("*/*/model.keras")) if output_dir.is_dir() else []
+    found = sorted(str(p) for p in find_runs(output_dir, "model"))
     matches = [CompletionItem(run) for run in found if run.startswith(incomplete)]
     return matches or [CompletionItem(incomplete, type="file")]
 

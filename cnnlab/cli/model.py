@@ -32,12 +32,12 @@ def summary(config, overrides, input_size):
     if config is None:
         raise click.UsageError("give CONFIG (or --input HxWxC for any input size)")
     from cnnlab.data import load_dataset
-    from cnnlab.model import build_model
+    from cnnlab.model import build_model, check_model
     from cnnlab.model.summary import describe_model
-
     from cnnlab.train.phases import describe_phases
 
     cfg = load_config(config, overrides)
+    check_model(cfg)
     data = load_dataset(cfg.data, cfg.seed)
     model = build_model(cfg, data.input_shape, data.num_classes)
     click.echo(describe_model(model))
@@ -50,7 +50,7 @@ def summary(config, overrides, input_size):
 @click.argument("pattern", required=False)
 def layers(pattern):
     """List the layer types a config's model.layers may use (optionally matching PATTERN)."""
-    from cnnlab.config.layer_specs import layer_classes
+    from cnnlab.model.layer_specs import layer_classes
 
     names = sorted(n for n in layer_classes() if not pattern or pattern.lower() in n.lower())
     if not names:

@@ -9,6 +9,7 @@ import click
 
 from cnnlab.cli.app import cli, config_options, output_dir_option, stop_signals
 from cnnlab.cli.completion import backbone_names, choices, complete_runs
+from cnnlab.runs import RunDir
 
 
 @cli.command()
@@ -65,8 +66,11 @@ def train(config, overrides, epochs, resume, workers, profile, output_dir, no_re
         raise click.UsageError("give CONFIG, or --resume [RUN] to continue an interrupted run")
     else:
         cfg = load_config(config, overrides)
-    if workers:  # checked above in this process; now the same command N times, each a worker
+    if workers:  # checked here in this process; then the same command N times, each a worker
+        from cnnlab.model import check_model
         from cnnlab.train.launcher import launch
+
+        check_model(cfg)
 
         args = ["train", *(["--resume", str(resume_run)] if resume_run else [str(config)])]
         args += [a for o in overrides for a in ("--set", o)] + ["--output-dir", str(output_dir)]
@@ -82,7 +86,7 @@ def train(config, overrides, epochs, resume, workers, profile, output_dir, no_re
     if run is not None:  # None: a non-chief worker (the chief reports)
         report_run(run, html=not no_report)
         if profile:
-            timings.lap("report.html")
+            timings.lap(RunDir.REPORT)
             click.echo(timings.table(), err=True)
 
 
@@ -90,7 +94,6 @@ def report_run(run: Path, html: bool = True) -> None:
     """The last lines of train/finetune; benchmarks parse 'run saved to'. The result comes
     first, then ``html``: RUN/report.html, which takes seconds (a report that cannot be
     made is a note, never a failed run)."""
-    from cnnlab.runs import RunDir
 
     metrics = RunDir(run).read_metrics()
     click.echo(f"test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f}")

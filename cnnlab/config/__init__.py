@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from cnnlab.config import bounded_yaml
 from cnnlab.config.checks import CHECKS
 from cnnlab.config.inherit import resolve_bases
+from cnnlab.config.layer_specs import check_layer_specs
 from cnnlab.config.messages import _type_name, format_validation_error
 from cnnlab.config.schema import (
     AugmentConfig,
@@ -34,7 +35,7 @@ from cnnlab.errors import ConfigError
 
 __all__ = [
     "AugmentConfig", "BackboneConfig", "Config", "DataConfig", "EarlyStoppingConfig", "FinetuneConfig",
-    "ModelConfig", "OptimizerConfig", "ReduceLRConfig", "TrainConfig", "apply_override", "config_from_dict", "dump_config",
+    "ModelConfig", "OptimizerConfig", "ReduceLRConfig", "TrainConfig", "apply_override", "blame", "config_from_dict", "dump_config",
     "load_config",
 ]  # fmt: skip
 
@@ -77,11 +78,16 @@ def config_from_dict(raw: Any, overrides=(), source: str = "config") -> Config:
         problem = check(cfg)
         if problem:
             raise ConfigError(f"{_blame(problem[0], overrides, source)}: {problem[0]}: {problem[1]}")
-    from cnnlab.config.layer_specs import check_layer_specs  # imports keras: only when a config is loaded
-
     check_layer_specs(cfg.model.layers, "model.layers", lambda where: _blame(where, overrides, source))
     check_layer_specs(cfg.model.head, "model.head", lambda where: _blame(where, overrides, source))
+    cfg._source, cfg._overrides = source, tuple(overrides)
     return cfg
+
+
+def blame(cfg: Config, path: str) -> str:
+    """What wrote the key at ``path`` of a loaded config: its file, or the --set item.
+    For checks made after loading (cnnlab.model.layer_specs)."""
+    return _blame(path, cfg._overrides, cfg._source)
 
 
 def _blame(path: str, overrides, source: str) -> str:

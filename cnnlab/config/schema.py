@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 from pydantic_core import PydanticCustomError
 
 from cnnlab.config.backbones import REGISTRY as BACKBONES
@@ -209,7 +209,7 @@ class FinetuneConfig(Section):
 
 
 class ModelConfig(Section):
-    # Each item: {type: <keras.layers class>, <its arguments>...}; checked in cnnlab.config.layer_specs.
+    # Each item: {type: <keras.layers class>, <its arguments>...}; checked in cnnlab.config.layer_specs (structure) and cnnlab.model.layer_specs (Keras).
     layers: list[dict[str, Any]] | None = None
     backbone: BackboneConfig | None = None
     head: list[dict[str, Any]] | None = Field(None, description="layers after the backbone; default: Dense softmax")
@@ -224,3 +224,12 @@ class Config(Section):
     augment: AugmentConfig = AugmentConfig()
     finetune: FinetuneConfig = FinetuneConfig()
     tune: TuneConfig | None = None  # the search space of cnnlab tune (cnnlab.config.tune); others ignore it
+    # Where the config came from (file name, --set items): checks made later, in the model
+    # stage, still blame the file or the --set item that wrote a key (cnnlab.config.blame).
+    _source: str = PrivateAttr("config")
+    _overrides: tuple = PrivateAttr(())
+
+    def __eq__(self, other) -> bool:  # the same experiment, wherever it was read from
+        return isinstance(other, Config) and self.__dict__ == other.__dict__
+
+    __hash__ = None

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cnnlab.backend import keras
-from cnnlab.config.layer_specs import snake_case
+from cnnlab.model.naming import snake_case
 from cnnlab.errors import ModelError, did_you_mean
 
 

@@ -67,7 +67,10 @@ def write_report(run_dir, *, visualize_budget: float = VISUALIZE_BUDGET_SECONDS,
         what = "is a file, not a run directory" if run_dir.exists() else "does not exist"
         raise RunError(f"run {str(run_dir)!r} {what}; pass a run directory such as outputs/<name>/<stamp> (cnnlab runs lists them)")
     ctx = _Context(read_run(run_dir))
-    ctx.model = _load_model(ctx, unsafe)
+    # A run whose pictures are all drawn (and whose summary.txt gives the layer table) needs
+    # no model: the report of a finished run then opens without starting TensorFlow.
+    if not _pictures_complete(ctx):
+        ctx.model = _load_model(ctx, unsafe)
     if ctx.model is not None and visualize_budget > 0:
         _draw_missing_pictures(ctx, visualize_budget, unsafe)
     text = render(ctx)
@@ -306,15 +309,21 @@ def section_augmentation(ctx: _Context) -> str:
 def section_environment(ctx: _Context) -> str:
     from cnnlab import __version__
 
-    pairs = [("cnnlab", __version__), ("Python", sys.version.split()[0])]
-    try:
-        from cnnlab.backend import keras, tf
+    from importlib.metadata import PackageNotFoundError, version
 
-        pairs += [("TensorFlow", tf().__version__), ("Keras", keras().__version__)]
+    pairs = [("cnnlab", __version__), ("Python", sys.version.split()[0])]
+    for package, shown in (("tensorflow", "TensorFlow"), ("keras", "Keras")):
+        try:
+            pairs.append((shown, version(package)))
+        except PackageNotFoundError:
+            pairs.append((shown, "not installed"))
+    if "tensorflow" in sys.modules:  # started for this report (drawing) or by training: ask it
+        from cnnlab.backend import tf
+
         gpus = tf().config.list_physical_devices("GPU")
         device = ", ".join(g.name for g in gpus) if gpus else f"CPU only ({_cpu_count()} cores)"
-    except Exception as exc:  # noqa: BLE001
-        device = f"unknown (TensorFlow did not start: {type(exc).__name__})"
+    else:  # a report of a finished run does not start TensorFlow just to list GPUs
+        device = f"{_cpu_count()} CPU cores (GPUs not checked: TensorFlow was not started for this report)"
     import numpy as np
 
     pairs += [("NumPy", np.__version__), ("device", device), ("system", f"{platform.system()} {platform.machine()}")]
@@ -352,6 +361,20 @@ def _load_model(ctx: _Context, unsafe: bool):
 def _conv_layers(model) -> list[str]:
     """Top-level layers with a 4-D conv kernel (a nested backbone gets Grad-CAM only: too many layers)."""
     return [layer.name for layer in model.layers if len(getattr(getattr(layer, "kernel", None), "shape", ())) == 4]
+
+
+CONV_TYPES = ("Conv2D", "Conv2DTranspose")  # the layer types _conv_layers finds, as summary.txt names them
+
+
+def _pictures_complete(ctx: _Context) -> bool:
+    """Whether every picture the report would draw is there: MADE_KINDS for each conv layer
+    that summary.txt lists, and one Grad-CAM."""
+    root = ctx.run.layout.visualize_dir
+    if not ctx.run.summary_text or not (root.is_dir() and any(root.rglob("gradcam.png"))):
+        return False
+    rows = [line.split() for line in ctx.run.summary_text.splitlines()]
+    convs = [row[0] for row in rows if len(row) > 2 and row[1] in CONV_TYPES]
+    return all((runs.inside(root, name) / f"{kind}.png").is_file() for name in convs for kind in MADE_KINDS)
 
 
 def _draw_missing_pictures(ctx: _Context, budget: float, unsafe: bool) -> None:

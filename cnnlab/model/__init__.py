@@ -10,9 +10,23 @@ builder runs is a registry: the first whose test accepts the config.
 
 from __future__ import annotations
 
-from cnnlab.model.backbones import build_backbone_model
 from cnnlab.model.common import check_output, conv_and_pool_layers, outputs_logits
-from cnnlab.model.textbook import build_layers_model
+from cnnlab.model.layer_specs import check_model_layers
+
+
+# The builders import Keras (and cnnlab.layers) when called, not when this package is
+# imported: `summary --input` computes shapes from the config without TensorFlow.
+def build_backbone_model(cfg, input_shape, num_classes):
+    from cnnlab.model.backbones import build_backbone_model as build
+
+    return build(cfg, input_shape, num_classes)
+
+
+def build_layers_model(cfg, input_shape, num_classes):
+    from cnnlab.model.textbook import build_layers_model as build
+
+    return build(cfg, input_shape, num_classes)
+
 
 # (name, applies to this config?, builder). A new kind of model is one entry.
 BUILDERS = [
@@ -27,4 +41,10 @@ def build_model(cfg, input_shape: tuple[int, int, int], num_classes: int):
     return builder(cfg, input_shape, num_classes)
 
 
-__all__ = ["BUILDERS", "build_model", "check_output", "conv_and_pool_layers", "outputs_logits"]
+def check_model(cfg) -> None:
+    """What the config stage could not check without Keras (layer types and arguments):
+    call before reading data, so a typo costs seconds, not a dataset load."""
+    check_model_layers(cfg)
+
+
+__all__ = ["BUILDERS", "build_model", "check_model", "check_output", "conv_and_pool_layers", "outputs_logits"]

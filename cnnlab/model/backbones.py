@@ -24,7 +24,7 @@ from pathlib import Path
 from cnnlab import runs
 from cnnlab.backend import keras
 from cnnlab.config.backbones import REGISTRY, RUN_BACKBONE, Backbone, default_input_size
-from cnnlab.config.layer_specs import make_layers
+from cnnlab.model.layer_specs import make_layers
 from cnnlab.errors import ConfigError, ModelError, did_you_mean, first_line
 from cnnlab.layers import BackbonePreprocess, ConvertChannels
 from cnnlab.model.augment import augment_inputs

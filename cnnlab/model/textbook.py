@@ -7,7 +7,7 @@ every cnnlab model shares.
 from __future__ import annotations
 
 from cnnlab.backend import keras
-from cnnlab.config.layer_specs import make_layers
+from cnnlab.model.layer_specs import make_layers
 from cnnlab.errors import ConfigError, first_line
 from cnnlab.model.augment import augment_inputs
 from cnnlab.model.common import _shape, check_output

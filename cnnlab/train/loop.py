@@ -21,7 +21,7 @@ from cnnlab.data import load_dataset
 from cnnlab.data.mixing import mix_batches
 from cnnlab.data.pipeline import make_pipeline
 from cnnlab.inspect.evaluate import evaluate_model, write_evaluation
-from cnnlab.model import build_model
+from cnnlab.model import build_model, check_model
 from cnnlab.model.summary import describe_model
 from cnnlab.plots import plot_history
 from cnnlab.train.callbacks import BestModel, HistoryRecorder, stateful_callbacks
@@ -67,6 +67,7 @@ def _load_and_train(cfg, output_dir: Path, resume_run: Path | None, timings: Tim
         runs.check_writable(resume_run or output_dir)  # before minutes of loading and training
     keras().utils.set_random_seed(cfg.seed)  # python, numpy and TF generators
     set_precision_policy(cfg)
+    check_model(cfg)  # layer types and arguments, with Keras: before minutes of loading data
     data = load_dataset(cfg.data, cfg.seed)
     timings.lap("load data")
     with dist.scope():  # variables made here are mirrored on every replica

@@ -153,10 +153,11 @@ def lr_find(cfg, output_dir: Path = runs.DEFAULT_OUTPUT_DIR, steps: int = 200, m
     from cnnlab.backend import keras
     from cnnlab.data import load_dataset
     from cnnlab.data.pipeline import make_pipeline
-    from cnnlab.model import build_model
+    from cnnlab.model import build_model, check_model
     from cnnlab.train.compile import compile_model, set_precision_policy
 
     runs.check_writable(output_dir)
+    check_model(cfg)
     keras().utils.set_random_seed(cfg.seed)
     set_precision_policy(cfg)
     data = load_dataset(cfg.data, cfg.seed)
