@@ -12,7 +12,7 @@ import yaml
 from PIL import Image
 
 from cnnlab.config import load_config
-from tests.conftest import write_config
+from tests.conftest import CONFIGS, write_config
 
 COMMANDS = ["train", "evaluate", "predict", "summary", "layers"]
 
@@ -31,6 +31,25 @@ def test_help_and_version_do_not_import_tensorflow():
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_config_errors_and_shape_summaries_never_start_tensorflow(tmp_path):
+    from tests.no_tensorflow import run_fresh
+
+    bad_value = tmp_path / "bad.yaml"
+    bad_value.write_text("name: bad\nmodel:\n  layers:\n    - {type: Conv2D, filters: -3, kernel_size: 3}\n")
+    bad_key = tmp_path / "typo.yaml"
+    bad_key.write_text("name: typo\ntrain: {epoch: 3}\nmodel: {layers: [{type: Flatten}]}\n")
+    for command, code, line in [
+        (("train", bad_value), 2, "invalid Conv2D arguments: filters must be a positive integer"),
+        (("train", bad_key), 2, "train.epoch: unknown key"),
+        (("train", CONFIGS / "fashion.yaml", "--set", "train.optimizer.name=adamm"), 2, "did you mean 'adam'"),
+        (("summary", "--input", "1080x1920x3", CONFIGS / "fashion.yaml"), 0, "Total params: 829,"),
+        (("summary", "--input", "28x28x1", CONFIGS / "fashion-best.yaml"), 0, "BatchNormalization"),
+    ]:  # fmt: skip
+        finished, imported = run_fresh(*command)
+        assert finished.returncode == code and line in finished.stdout + finished.stderr, (command, finished.stderr)
+        assert imported == [], command
 
 
 def test_version(cli):
@@ -146,6 +165,9 @@ def test_evaluate_a_run_and_a_keras_file(cli, fashion_run):
     assert f"test accuracy {expected:.4f}" in result.stdout and "Ankle boot" in result.stdout
     result = cli("evaluate", fashion_run / "model.keras")
     assert result.exit_code == 0 and "test accuracy" in result.stdout
+    result = cli("evaluate", fashion_run, "--json")
+    metrics = json.loads(result.stdout)
+    assert metrics["test_accuracy"] == expected and metrics["per_class"]["Ankle boot"]["support"] > 0
 
 
 def test_evaluate_defaults_to_newest_run(cli, fashion_run):
@@ -166,6 +188,9 @@ def test_predict_any_size_and_colour(cli, fashion_run, tmp_path):
     line = result.stdout.strip()
     assert line.startswith(f"{tmp_path / 'trouser.jpg'}: Trouser ")
     assert len(line.split(", ")) == 3  # top-3
+    top = json.loads(cli("predict", fashion_run, tmp_path / "trouser.jpg", "--top", "2", "--json").stdout)
+    assert top[0]["image"] == str(tmp_path / "trouser.jpg") and [t["class"] for t in top[0]["top"]][0] == "Trouser"
+    assert len(top[0]["top"]) == 2 and 0 < top[0]["top"][0]["probability"] <= 1
 
 
 def test_predict_bad_image(cli, fashion_run, tmp_path):

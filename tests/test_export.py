@@ -131,6 +131,18 @@ def test_predict_on_artifacts_prints_what_the_run_prints(cli, fashion_export, fa
         assert result.stdout == expected.stdout
 
 
+def test_predict_on_tflite_and_onnx_never_starts_tensorflow(fashion_export, cli, fashion_run, tmp_path):
+    from tests.no_tensorflow import run_fresh
+
+    root, _ = fashion_export
+    image = _image(tmp_path / "a.png", 0)
+    expected = cli("predict", fashion_run, image).stdout
+    for artifact in (root / "tflite" / "model.tflite", root / "onnx" / "model.onnx"):
+        finished, imported = run_fresh("predict", artifact, image)
+        assert finished.returncode == 0 and finished.stdout == expected, finished.stderr[-500:]
+        assert imported == [], artifact
+
+
 @requires_extra
 def test_corrupt_artifacts_give_one_error_line(cli, fashion_export, tmp_path):
     root, _ = fashion_export

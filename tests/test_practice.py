@@ -204,6 +204,8 @@ def test_data_report_on_an_imbalanced_folder(cli, tmp_path):
     )
     with Image.open(tmp_path / "out" / "tiny" / "data" / "samples.png") as img:
         img.load()
+    as_json = cli("data", config, "--output-dir", tmp_path / "out", "--json")
+    assert as_json.exit_code == 0 and json.loads(as_json.stdout) == report
 
 
 @requires_fashion
@@ -304,6 +306,9 @@ def test_tune_runs_trials_as_normal_runs_and_writes_the_best_config(cli, tmp_pat
     again = cli("tune", config, "--output-dir", out)
     assert again.exit_code == 0 and len(runs_under(out / "tiny")) == 2
     assert again.stdout == result.stdout
+    table = json.loads(cli("tune", config, "--output-dir", out, "--json").stdout)
+    assert [t["run"] for t in table["trials"]] == [row.split()[5] for row in rows]
+    assert [t["val_accuracy"] for t in table["trials"]] == pytest.approx(scores, abs=5e-5)
 
 
 @pytest.mark.slow

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from cnnlab.cli.app import RUN_HELP, cli, output_dir_option, say_default_run, unsafe_option
+from cnnlab.cli.app import RUN_HELP, cli, echo_json, json_option, output_dir_option, say_default_run, unsafe_option
 from cnnlab.cli.completion import choices, complete_runs, kind_names
 
 
@@ -21,7 +21,8 @@ def tta_option(f):
 @tta_option
 @output_dir_option
 @unsafe_option
-def evaluate(run, tta, output_dir, unsafe):
+@json_option
+def evaluate(run, tta, output_dir, unsafe, as_json):
     from cnnlab.inspect.evaluate import evaluate_run
     from cnnlab.runs import load_run
 
@@ -32,6 +33,11 @@ def evaluate(run, tta, output_dir, unsafe):
 
         augmentation_block(loaded.model)  # no augmentation: say so before evaluating
     metrics = evaluate_run(loaded).metrics
+    if as_json:
+        if tta:
+            metrics = {**metrics, "tta": tta_run(loaded, tta)}
+        echo_json(metrics)
+        return
     click.echo(f"test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f} "
                f"on {metrics['test_images']} images")  # fmt: skip
     width = max(len(n) for n in metrics["class_names"])
@@ -52,7 +58,8 @@ def evaluate(run, tta, output_dir, unsafe):
 @tta_option
 @output_dir_option
 @unsafe_option
-def predict(args, top, tta, output_dir, unsafe):
+@json_option
+def predict(args, top, tta, output_dir, unsafe, as_json):
     from cnnlab.data.images import load_image, model_image_shape
     from cnnlab.export.loaders import is_exported, load_exported
     from cnnlab.inspect.evaluate import predict_probabilities
@@ -83,8 +90,12 @@ def predict(args, top, tta, output_dir, unsafe):
         probs = tta_probabilities(loaded.model, batch, tta)  # averaged over TTA augmented copies
     else:
         probs = predict_fn(batch)
-    for path, row in zip(images, probs):
-        best = np.argsort(-row)[:top]
+    tops = [(path, np.argsort(-row)[:top], row) for path, row in zip(images, probs)]
+    if as_json:
+        echo_json([{"image": str(path), "top": [{"class": class_names[i], "probability": float(row[i])} for i in best]}
+                   for path, best, row in tops])  # fmt: skip
+        return
+    for path, best, row in tops:
         click.echo(f"{path}: " + ", ".join(f"{class_names[i]} {row[i]:.3f}" for i in best))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from cnnlab.cli.app import cli, config_options, output_dir_option
+from cnnlab.cli.app import cli, config_options, echo_json, json_option, output_dir_option
 from cnnlab.errors import RunError
 
 
@@ -49,7 +49,8 @@ def lr_find(config, overrides, steps, min_lr, max_lr, output_dir):
               help="Warn when the most frequent class has more than this many times the training images of the rarest.")  # fmt: skip
 @click.option("--samples", default=8, show_default=True, type=click.IntRange(1, 32), help="Sample images per class.")
 @output_dir_option
-def data_command(config, overrides, imbalance_ratio, samples, output_dir):
+@json_option
+def data_command(config, overrides, imbalance_ratio, samples, output_dir, as_json):
     """What CONFIG's data really is, before any training: images per class and split,
     sizes and channels on disk (what is resized or skipped, and why), pixel mean/std,
     and a grid of sample images per class (<output-dir>/<name>/data/samples.png)."""
@@ -57,8 +58,11 @@ def data_command(config, overrides, imbalance_ratio, samples, output_dir):
     from cnnlab.data.report import data_report, format_report, imbalance_warning
 
     report = data_report(load_config(config, overrides), output_dir, samples)
-    for line in format_report(report):
-        click.echo(line)
+    if as_json:
+        echo_json(report.to_json())
+    else:
+        for line in format_report(report):
+            click.echo(line)
     warning = imbalance_warning(report, imbalance_ratio)
     if warning:
         click.echo(f"Warning: {warning}", err=True)
@@ -68,7 +72,8 @@ def data_command(config, overrides, imbalance_ratio, samples, output_dir):
 @config_options
 @click.option("--fresh", is_flag=True, help="Start the search over instead of continuing it (earlier runs stay).")
 @output_dir_option
-def tune(config, overrides, fresh, output_dir):
+@json_option
+def tune(config, overrides, fresh, output_dir, as_json):
     """Hyperparameter search with Keras Tuner over CONFIG's tune: section.
 
     Every trial is a normal run under <output-dir>/<name>/; Keras Tuner's state is in
@@ -76,15 +81,20 @@ def tune(config, overrides, fresh, output_dir):
     search. Ends with a table of the trials, best first, and the best config written to
     <output-dir>/<name>/tune/best.yaml. Needs: pip install 'cnnlab[tune]'."""
     from cnnlab.cli.app import stop_signals
-    from cnnlab.train.tune import keras_tuner, load_tune_config, summary_table
+    from cnnlab.train.tune import keras_tuner, load_tune_config, summary_rows, summary_table
     from cnnlab.train.tune import tune as search
 
     cfg, tune_cfg = load_tune_config(config, overrides)
     keras_tuner()  # installed? say so before any training
     with stop_signals():
         result = search(cfg, tune_cfg, output_dir, fresh, say=lambda line: click.echo(line, err=True))
-    for line in summary_table(result, list(tune_cfg.space)):
-        click.echo(line)
+    if as_json:
+        echo_json({"objective": result.objective, "trials": summary_rows(result),
+                   "best_config": str(result.best_config) if result.best_config else None})  # fmt: skip
+    else:
+        for line in summary_table(result, list(tune_cfg.space)):
+            click.echo(line)
     if result.best_config is None:
         raise RunError(f"no trial produced a {result.objective} value; see the runs in the table")
-    click.echo(f"best config written to {result.best_config}")
+    if not as_json:
+        click.echo(f"best config written to {result.best_config}")

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab import runs
+from cnnlab.runs.table import text_table
 
 SPLITS = ("train", "validation", "test")
 
@@ -167,13 +168,9 @@ def imbalance_warning(report: DataReport, limit: float) -> str | None:
 
 
 def format_report(report: DataReport) -> list[str]:
-    width = max([len(n) for n in report.class_names] + [5])
-    lines = [f"{'class':<{width}}  {'train':>7}  {'validation':>10}  {'test':>7}"]
-    for c, name in enumerate(report.class_names):
-        row = [report.counts[s][c] for s in SPLITS]
-        lines.append(f"{name:<{width}}  {row[0]:>7}  {row[1]:>10}  {row[2]:>7}")
-    totals = [sum(report.counts[s]) for s in SPLITS]
-    lines.append(f"{'total':<{width}}  {totals[0]:>7}  {totals[1]:>10}  {totals[2]:>7}")
+    rows = [[name, *(report.counts[s][c] for s in SPLITS)] for c, name in enumerate(report.class_names)]
+    rows.append(["total", *(sum(report.counts[s]) for s in SPLITS)])
+    lines = text_table(["class", "train", "validation", "test"], rows, right={1, 2, 3}).splitlines()
     h, w, c = report.input_shape
     disk = report.disk
     formats = ", ".join(f"{fmt}: {n}" for fmt, n in disk.formats.most_common(5))

@@ -23,6 +23,7 @@ from pathlib import Path
 
 
 from cnnlab import runs
+from cnnlab.runs.table import text_table
 from cnnlab.errors import CnnlabError, ConfigError, RunError, TrainingDiverged, TrainingInterrupted
 from cnnlab.config.tune import Choice, IntRange, TuneConfig, Uniform, parse_space
 
@@ -329,6 +330,10 @@ def summary_table(result: SearchResult, keys: list[str]) -> list[str]:
     for rank, r in enumerate(result.records, 1):
         value = f"{r.objective:.4f}" if r.objective is not None else r.status
         rows.append([str(rank), r.trial_id, *(_show(r.values.get(k, "")) for k in keys), value, r.run or "-"])
-    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
-    return [line(headers)] + [line(row) for row in rows]
+    return text_table(headers, rows).splitlines()
+
+
+def summary_rows(result: SearchResult) -> list[dict]:
+    """``cnnlab tune --json``: the trials, best first, as plain values."""
+    return [{"rank": rank, "trial": r.trial_id, "values": r.values, result.objective: r.objective, "status": r.status,
+             "run": r.run} for rank, r in enumerate(result.records, 1)]  # fmt: skip
