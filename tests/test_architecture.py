@@ -85,3 +85,9 @@ def test_visualize_help_lists_every_registered_kind(cli):
     text = cli("visualize", "--help").output
     for name, kind in KINDS.items():
         assert name in text and kind.help in text
+
+
+def test_a_new_top_level_module_must_join_a_layer(package_copy):
+    (package_copy / "cnnlab" / "stray.py").write_text('"""A module outside every layer."""\n')
+    done = lint_imports(package_copy)
+    assert done.returncode != 0 and "cnnlab.stray" in done.stdout, done.stdout[-1500:]

@@ -23,15 +23,17 @@ def float32_afterwards():
 
 
 @pytest.mark.parametrize(
-    "wanted, gpu, policy",
+    "wanted, gpu, cpu_bfloat16, policy",
     [
-        ("auto", True, "mixed_float16"), ("auto", False, "float32"),
-        (True, True, "mixed_float16"), (True, False, "mixed_bfloat16"),
-        (False, True, "float32"), ("mixed_bfloat16", True, "mixed_bfloat16"),
+        ("auto", True, False, "mixed_float16"), ("auto", False, False, "float32"),
+        ("auto", False, True, "mixed_bfloat16"), ("auto", False, None, "float32"),  # unknown CPU: no trap
+        (True, True, False, "mixed_float16"), (True, False, False, "mixed_bfloat16"),
+        (False, True, True, "float32"), (False, False, True, "float32"),
+        ("mixed_bfloat16", False, False, "mixed_bfloat16"),  # an explicit choice stands (with a Note)
     ],
 )  # fmt: skip
-def test_precision_policy(wanted, gpu, policy):
-    assert precision_policy(wanted, gpu) == policy
+def test_precision_policy(wanted, gpu, cpu_bfloat16, policy):
+    assert precision_policy(wanted, gpu, cpu_bfloat16) == policy
 
 
 def test_bfloat16_training_keeps_the_output_in_float32(tiny_config, tmp_path):
