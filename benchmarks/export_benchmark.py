@@ -81,7 +81,7 @@ def main() -> None:
 
     from cnnlab.backend import keras
     from cnnlab.export import export_run
-    from cnnlab.export.exporter import _run_dataset, keras_probabilities
+    from cnnlab.inspect.evaluate import predict_probabilities, run_dataset
     from cnnlab.export.loaders import load_exported
     from cnnlab.runs import load_run
 
@@ -89,14 +89,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="cnnlab-export-bench.") as tmp:
         run = Path(args.run) if args.run else train_run(args.epochs, Path(tmp) / "outputs")
         loaded = load_run(str(run))
-        data = _run_dataset(loaded, tuple(int(d) for d in loaded.model.input_shape[1:]))
+        data = run_dataset(loaded)
         x, y = data.x_test, data.y_test
         image = x[:1]
         rows = []
 
         model = loaded.model
         lat = latency_ms(lambda im: model(im, training=False), image, args.repeats)
-        ips, probs = throughput(lambda batch: keras_probabilities(model, batch), x)
+        ips, probs = throughput(lambda batch: predict_probabilities(model, batch), x)
         rows.append(("Keras (model.keras)", size_mb(run / "model.keras"), lat, ips, float((probs.argmax(1) == y).mean())))
         for label, fmt, quantize in VARIANTS:
             result = export_run(loaded, [fmt], quantize, Path(tmp) / "export", verify_images=300)[0]

@@ -30,10 +30,10 @@ def main() -> None:
     parser.add_argument("--copies", default="1,2,4,8,16")
     args = parser.parse_args()
     from cnnlab.config import load_config
-    from cnnlab.evaluate import predict_probabilities, run_test_data
+    from cnnlab.inspect.evaluate import predict_probabilities, run_test_data
     from cnnlab.runs import load_run
     from cnnlab.train import train
-    from cnnlab.tta import tta_probabilities
+    from cnnlab.inspect.tta import tta_probabilities
 
     common = [f"data.limit={args.limit}", f"train.epochs={args.epochs}", "train.verbose=0", "train.tensorboard=false"]
     variants = {"fashion-aug": [], "fashion-aug without random_erasing": ["augment.random_erasing=0"]}
