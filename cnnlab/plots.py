@@ -16,33 +16,6 @@ import numpy as np  # noqa: E402
 warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from", category=UserWarning)
 
 
-def phase_boundaries(history: dict[str, list[float]]) -> list[float]:
-    """Where a new training phase starts (fine-tuning after the head), as x positions
-    between the last epoch of one phase and the first of the next."""
-    phases, epochs = history.get("phase") or [], history.get("epoch") or []
-    return [(epochs[i - 1] + epochs[i]) / 2 for i in range(1, min(len(phases), len(epochs))) if phases[i] != phases[i - 1]]
-
-
-def plot_history(history: dict[str, list[float]]):
-    """Loss and accuracy per epoch, training and validation; a dashed line where a new
-    phase (fine-tuning) begins."""
-    epochs = history.get("epoch") or list(range(1, len(history.get("loss", [])) + 1))
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, metric in zip(axes, ("loss", "accuracy")):
-        for x in phase_boundaries(history):
-            ax.axvline(x, color="tab:gray", linestyle=":", label="fine-tuning starts")
-        for key, style in ((metric, "-o"), (f"val_{metric}", "--s")):
-            if history.get(key):
-                ax.plot(epochs[: len(history[key])], history[key], style, label=key, markersize=3)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(metric)
-        ax.set_title(metric)
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    return fig
-
-
 def plot_confusion_matrix(cm: np.ndarray, class_names: list[str]):
     """Counts, with rows = true class and columns = predicted class."""
     n = len(class_names)

@@ -115,6 +115,8 @@ def test_report_of_a_real_run_is_one_self_contained_page(reported):
     # status, timings, test metrics and the layer table come from the run's own files
     metrics = json.loads((run / "metrics.json").read_text())
     assert f"{metrics['test_accuracy']:.4f}" in page.text
+    headline = html.split("<p class=headline>", 1)[1].split("</p>", 1)[0]  # the answer comes first
+    assert f"test accuracy <b>{metrics['test_accuracy']:.4f}</b>" in headline and "best epoch 1 of 1" in headline
     assert "done" in page.text and "conv2d_1" in page.text and "333,526" in page.text
     assert "3·3·32·64 + 64 = 18,496" in page.text  # parameter arithmetic
     for name in metrics["class_names"]:

@@ -499,15 +499,17 @@ def test_gradcam_refuses_a_model_without_conv_layers():
         last_map_layer(build_model(cfg, (28, 28, 1), 10))
 
 
-def test_history_plot_marks_the_fine_tuning_boundary():
-    from cnnlab.plots import phase_boundaries, plot_history
+def test_history_plot_marks_the_fine_tuning_boundary_and_the_best_epoch():
+    from cnnlab.inspect.curves import phase_boundaries, plot_curves
 
     history = {"epoch": [1, 2, 3, 4, 5], "phase": [1, 1, 1, 2, 2], "loss": [1, 0.8, 0.7, 0.6, 0.5],
                "accuracy": [0.5, 0.6, 0.7, 0.8, 0.85]}  # fmt: skip
-    assert phase_boundaries(history) == [3.5]
-    fig = plot_history(history)
-    lines = [line for ax in fig.axes for line in ax.lines if line.get_label() == "fine-tuning starts"]
-    assert len(lines) == 2 and all(list(line.get_xdata()) == [3.5, 3.5] for line in lines)
+    assert phase_boundaries(history) == [(3.5, 2)]
+    fig = plot_curves([("run", history)], best_epoch=4)
+    phase = [line for ax in fig.axes for line in ax.lines if list(line.get_xdata()) == [3.5, 3.5]]
+    assert len(phase) == 2
+    best = [line for ax in fig.axes for line in ax.lines if line.get_label() == "best epoch 4 (kept)"]
+    assert len(best) == 2 and all(list(line.get_xdata()) == [4, 4] for line in best)
     assert phase_boundaries({**history, "phase": [1] * 5}) == []
 
 

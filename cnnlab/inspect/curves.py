@@ -22,8 +22,9 @@ def phase_boundaries(history: dict[str, list[float]]) -> list[tuple[float, int]]
     ]
 
 
-def plot_curves(series: list[tuple[str, dict[str, list[float]]]]):
-    """``series``: [(label, history columns)]. Training solid, validation dashed."""
+def plot_curves(series: list[tuple[str, dict[str, list[float]]]], best_epoch: int | None = None):
+    """``series``: [(label, history columns)]. Training solid, validation dashed. One run:
+    phase boundaries dotted, and ``best_epoch`` (the one kept in model.keras) marked."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     single = len(series) == 1
     palette = matplotlib.colormaps["tab10"]
@@ -38,6 +39,9 @@ def plot_curves(series: list[tuple[str, dict[str, list[float]]]]):
                 # Several runs: one legend entry per run (its colour); the line style says train/val.
                 name = key if single else (None if j else plain_text(label))
                 ax.plot(epochs[: len(values)], values, style, color=colour, markersize=3, label=name)
+        if single and best_epoch is not None:
+            ax.axvline(best_epoch, color="tab:green", linestyle="--", linewidth=1.2, alpha=0.8,
+                       label=f"best epoch {best_epoch} (kept)")  # fmt: skip
         if single:
             for x, phase in phase_boundaries(series[0][1]):
                 ax.axvline(x, color="0.4", linestyle=":", linewidth=1.2)

@@ -28,6 +28,7 @@ h3 { font-size: 1.05rem; margin: 1.2rem 0 .4rem; }
 nav { display: flex; flex-wrap: wrap; gap: .3rem .9rem; margin: .5rem 0 1rem; font-size: .95rem; }
 nav a { color: #2358a8; text-decoration: none; }
 .muted { color: var(--muted); }
+.headline { font-size: 1.15em; margin: .4em 0 .8em; }
 .problems { background: #fff4e5; border-left: 4px solid #e08a00; padding: .6rem 1rem; margin: 1rem 0; }
 .problems ul { margin: .3rem 0; padding-left: 1.2rem; }
 .state-done { color: var(--ok); font-weight: 600; }

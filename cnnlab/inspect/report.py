@@ -95,9 +95,20 @@ def render(ctx: _Context) -> str:
     intro = (
         f"<p class=muted>Run <code>{h.esc(run.path)}</code> · report written {h.esc(time.strftime('%Y-%m-%d %H:%M'))}"
         " · every picture and table is inside this file.</p>"
+        + _headline(run)
         + h.problems_box(run.problems + ctx.notes, "Missing, damaged or not made")
     )
     return h.page(f"cnnlab run: {run.name} ({run.path.name})", sections, intro)
+
+
+def _headline(run: RunFiles) -> str:
+    """The answer first: test accuracy, the epoch kept, the state."""
+    parts = [f"test accuracy <b>{run.test_accuracy:.4f}</b>" if run.test_accuracy is not None else "not evaluated yet"]
+    if run.best_epoch is not None:
+        done = f" of {run.epochs_done}" if run.epochs_done else ""
+        parts.append(f"best epoch {run.best_epoch}{done} (kept in model.keras)")
+    parts.append(f"state {h.esc(run.state)}")
+    return f"<p class=headline>{' · '.join(parts)}</p>"
 
 
 # ---------------------------------------------------------------- sections
@@ -217,13 +228,13 @@ def section_curves(ctx: _Context) -> str:
     parts = []
     several_phases = len(run.phases) > 1
     caption = ("Loss and accuracy per epoch: training (solid) and validation (dashed). The best epoch by "
-               f"{_monitor(run)} is the model kept in model.keras.")  # fmt: skip
+               f"{_monitor(run)} (the green dashed line) is the model kept in model.keras.")  # fmt: skip
     if history and (several_phases or not png.is_file()):
         from cnnlab.inspect.curves import plot_curves
 
         if several_phases:
             caption += " Dotted vertical lines mark where a new training phase starts (e.g. fine-tuning after the head)."
-        parts.append(h.figure_matplotlib(plot_curves([(run.label, history)]), caption))
+        parts.append(h.figure_matplotlib(plot_curves([(run.label, history)], run.best_epoch), caption))
     elif png.is_file():
         parts.append(h.figure_file(png, caption + " (plots/history.png)") or "<p class=muted>plots/history.png is unreadable.</p>")
     else:

@@ -23,7 +23,7 @@ from cnnlab.data.pipeline import make_pipeline
 from cnnlab.inspect.evaluate import evaluate_model, write_evaluation
 from cnnlab.model import build_model, check_model
 from cnnlab.model.summary import describe_model
-from cnnlab.plots import plot_history
+from cnnlab.inspect.curves import plot_curves
 from cnnlab.train.callbacks import BestModel, HistoryRecorder, stateful_callbacks
 from cnnlab.train.compile import compile_model, fit_verbosity, set_precision_policy
 from cnnlab.train.distribute import choose, writable_run_dir
@@ -161,10 +161,11 @@ def _train(cfg, run: runs.RunDir, dist, data, model, timings: Timings, weights: 
     evaluation = evaluate_model(fit_model, fit_data.x_test, data.y_test, data.class_names, batch_size=max(batch, 256))
     timings.lap("evaluate")
     evaluation.metrics["train_seconds"] = round(train_seconds, 2)
-    evaluation.metrics["best_epoch"] = state.best_epoch + 1
+    evaluation.metrics["best_epoch"] = state.best_epoch + 1  # 1-based, as history.csv counts
     evaluation.metrics["timings_seconds"] = timings.rounded()  # up to the evaluation
     write_evaluation(run.path, evaluation, data.x_test)
     history_columns = run.read_history()  # the whole run's, resumed epochs included
-    runs.save_figure(plot_history(history_columns), run.history_plot)
+    best_epoch = state.best_epoch + 1
+    runs.save_figure(plot_curves([(cfg.name, history_columns)], best_epoch), run.history_plot)
     mark_done(run, len(history_columns["epoch"]))  # status "done"; the backup is no longer needed
     timings.lap("metrics, plots and files")
