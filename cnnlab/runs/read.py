@@ -246,8 +246,8 @@ def read_run(path: Path, *, files=None) -> RunFiles:
     if RunLayout.CONFIG in wanted:
         run.config_text = _read_text(run, RunLayout.CONFIG)
         if run.config_text is not None:
-            try:
-                config = yaml.safe_load(run.config_text)
+            try:  # libyaml's safe loader where installed: 15x faster, and `cnnlab runs` reads thousands
+                config = yaml.load(run.config_text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
                 if isinstance(config, dict):
                     run.config = config
                 else:
