@@ -65,9 +65,11 @@ def _load_and_train(cfg, output_dir: Path, resume_run: Path | None, timings: Tim
                     locks: contextlib.ExitStack) -> Path | None:  # fmt: skip
     if dist.is_chief:
         runs.check_writable(resume_run or output_dir)  # before minutes of loading and training
+    # Layer types and arguments, with Keras: before minutes of loading data, and before the
+    # seed (a test-built Dropout draws its seed from the global generator).
+    check_model(cfg)
     keras().utils.set_random_seed(cfg.seed)  # python, numpy and TF generators
     set_precision_policy(cfg)
-    check_model(cfg)  # layer types and arguments, with Keras: before minutes of loading data
     data = load_dataset(cfg.data, cfg.seed)
     timings.lap("load data")
     with dist.scope():  # variables made here are mirrored on every replica

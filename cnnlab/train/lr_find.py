@@ -157,7 +157,7 @@ def lr_find(cfg, output_dir: Path = runs.DEFAULT_OUTPUT_DIR, steps: int = 200, m
     from cnnlab.train.compile import compile_model, set_precision_policy
 
     runs.check_writable(output_dir)
-    check_model(cfg)
+    check_model(cfg)  # before the seed: a test-built layer draws from the global generator
     keras().utils.set_random_seed(cfg.seed)
     set_precision_policy(cfg)
     data = load_dataset(cfg.data, cfg.seed)
