@@ -343,10 +343,10 @@ def test_output_dir_under_a_file_fails_before_training(cli, tiny_config, tmp_pat
 def test_nearly_full_disk_fails_before_training(cli, tiny_config, tmp_path, monkeypatch):
     import shutil
 
-    from cnnlab import runs
+    from cnnlab.runs import find
 
     real = shutil.disk_usage
-    monkeypatch.setattr(runs.shutil, "disk_usage", lambda p: real(p)._replace(free=10 * 2**20))  # 10 MB left
+    monkeypatch.setattr(find.shutil, "disk_usage", lambda p: real(p)._replace(free=10 * 2**20))  # 10 MB left
     result = cli("train", tiny_config, "--output-dir", tmp_path / "out")
     assert result.exit_code == 1
     assert error_lines(result.stderr) == [

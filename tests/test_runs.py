@@ -102,7 +102,7 @@ def test_newest_says_which_filter_chose_it(outputs):
     assert line == f"using the newest run with a model: {path}" and path.name == "20260103-120000"
     path, line = runs.newest(outputs, "any")
     assert line == f"using the newest run: {path}" and path.name == "20260104-120000"
-    with pytest.raises(RunError, match="no interrupted run under .* cnnlab train --resume RUN"):
+    with pytest.raises(RunError, match="no interrupted run under .* to resume; pass its directory: cnnlab train --resume RUN"):
         runs.newest(outputs / "mlp" / "not-a-run", "resumable")
 
 

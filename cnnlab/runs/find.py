@@ -116,10 +116,10 @@ FILTERS = {
     "model": RunFilter(" with a model", lambda p: RunDir(p).model.is_file()),
     "resumable": RunFilter(" that can be resumed", lambda p: resumable(RunDir(p).read_status())),
 }
-MISSING = {  # what to do when no run passes the filter
-    "any": "train one first: cnnlab train configs/fashion.yaml",
-    "model": "train one first: cnnlab train configs/fashion.yaml",
-    "resumable": "pass its directory: cnnlab train --resume RUN",
+NONE_FOUND = {  # the error when no run passes the filter (the wording users know)
+    "any": "no runs under {}/ yet; train one first: cnnlab train configs/fashion.yaml",
+    "model": "no runs under {}/ yet; train one first: cnnlab train configs/fashion.yaml",
+    "resumable": "no interrupted run under {}/ to resume; pass its directory: cnnlab train --resume RUN",
 }
 
 
@@ -138,8 +138,7 @@ def newest(output_dir: Path = DEFAULT_OUTPUT_DIR, where: str = "any") -> tuple[P
     """The newest run passing ``where``, and the line that tells the user which one it is."""
     found = find_runs(output_dir, where)
     if not found:
-        none = {"any": "no runs", "model": "no run with a model", "resumable": "no interrupted run"}[where]
-        raise RunError(f"{none} under {output_dir}/ yet; {MISSING[where]}")
+        raise RunError(NONE_FOUND[where].format(output_dir))
     return found[0], f"using the newest run{FILTERS[where].said}: {found[0]}"
 
 
