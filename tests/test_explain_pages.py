@@ -1,0 +1,216 @@
+"""cnnlab explain's interactive pages (issue 26): one offline HTML file each, opened in
+headless Chromium (Debian's, driven by Playwright, as the report's test does): the
+numbers under the cursor equal cnnlab.explain's NumPy results, the controls recompute
+by the size rule, nothing is fetched, nothing is logged, a phone needs no sideways scroll."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cnnlab.explain.conv import convolve
+from cnnlab.explain.matrices import load_matrix
+from cnnlab.explain.numbers import fmt
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+PHONE, LAPTOP = {"width": 390, "height": 844}, {"width": 1366, "height": 900}
+# a learner's own 6x6 matrix and a Sobel filter, at stride 2 and padding 1
+MINE = "3 1 4 1 5 9; 2 6 5 3 5 8; 9 7 9 3 2 3; 8 4 6 2 6 4; 3 3 8 3 2 7; 9 5 0 2 8 8"
+SOBEL = "1 0 -1; 2 0 -2; 1 0 -1"
+
+
+class Tags(HTMLParser):
+    def __init__(self, text):
+        super().__init__()
+        self.found: list[tuple[str, dict]] = []
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        self.found.append((tag, dict(attrs)))
+
+
+def page_state(html: str) -> dict:
+    return json.loads(re.search(r'<script type="application/json" id="state">(.*?)</script>', html, re.S)[1])
+
+
+def check_offline(html: str) -> None:
+    """Nothing to fetch: a CSP with no default source, scripts and styles only inline
+    and only by their hash, no src/href anywhere but data: URIs."""
+    tags = Tags(html).found
+    csp = [a["content"] for t, a in tags if t == "meta" and a.get("http-equiv") == "Content-Security-Policy"]
+    assert csp and csp[0].startswith("default-src 'none'; script-src 'sha256-") and "unsafe" not in csp[0]
+    for tag, attrs in tags:
+        assert tag not in {"link", "iframe", "object", "embed", "base"}
+        for key in ("src", "href"):
+            assert key not in attrs or attrs[key].startswith(("data:", "#")), (tag, attrs)
+    assert "url(" not in html and "http://" not in html and "https://" not in html
+
+
+@pytest.fixture
+def conv_page(cli, tmp_path) -> Path:
+    page = tmp_path / "conv.html"
+    result = cli("explain", "conv", "--input", MINE, "--filter", SOBEL, "--stride", "2", "--padding", "1",
+                 "--max-panels", "1", "--output", tmp_path / "conv.png", "--html", page)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1].startswith(f"page: {page}")
+    return page
+
+
+def test_conv_page_is_offline_and_carries_numpy_results(conv_page):
+    html = conv_page.read_text(encoding="utf-8")
+    check_offline(html)
+    state = page_state(html)
+    expected = convolve(load_matrix(MINE), load_matrix(SOBEL), 2, 1).out
+    assert np.array_equal(np.array(state["numpy"]["maps"][0]), expected) and expected.shape == (3, 3)
+    assert state["stride"] == 2 and state["padding"] == 1 and len(state["presets"]) >= 12
+
+
+def test_lab_page_defaults_to_the_lecture_pipeline(cli, tmp_path):
+    result = cli("explain", "lab", "--html", tmp_path / "lab.html", "--filter", "loop", "--filter", "diagonal")
+    assert result.exit_code == 0, result.output
+    state = page_state((tmp_path / "lab.html").read_text())
+    loop, diagonal = (np.array(m) for m in state["numpy"]["maps"])
+    assert [fmt(v) for v in loop[0]] == ["-0.11", "1", "-0.11"]
+    assert diagonal[4, 1] == pytest.approx(1.0)  # the 9's tail is the '/' stroke
+    pooled = np.array(state["numpy"]["pooled"][0])  # ReLU then 2x2 max pool at stride 1: 5x3 -> 4x2
+    assert pooled.shape == (4, 2) and [fmt(v) for v in pooled[:, 0]] == ["1", "0.33", "0.33", "0"]
+    assert any("stride 1" in name and "pipeline" in name for name in state["presets"])
+
+
+def test_pages_need_a_single_channel_and_say_why(cli, tmp_path):
+    result = cli("explain", "conv", "--input", "rgb4", "--filter", "rgb3x3", "--html", tmp_path / "p.html")
+    assert result.exit_code == 2
+    assert "the page works on one channel at a time" in result.stderr and not (tmp_path / "p.html").exists()
+
+
+def test_explain_pages_never_start_tensorflow(tmp_path):
+    code = (
+        "import sys\nfrom click.testing import CliRunner\nfrom cnnlab.cli import cli\n"
+        f"out = {str(tmp_path)!r}\n"
+        "for args in (['explain', 'lab', '--html', out + '/lab.html'],\n"
+        "             ['explain', 'relu', '--input', '-1 2; 3 -4', '--output', out + '/r.png', '--html', out + '/r.html']):\n"
+        "    assert CliRunner().invoke(cli, args).exit_code == 0, args\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ---------------------------------------------------------------- in a real browser
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """CI installs Chromium and Playwright (scripts/test.sh): there it must run, not skip."""
+    missing = []
+    if not CHROMIUM.exists():
+        missing.append("Debian's chromium (apt-get install chromium)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing.append("Playwright for Python (pip install 'cnnlab[browser]')")
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail("browser test needs " + " and ".join(missing))
+        pytest.skip("no browser to test in: install " + " and ".join(missing))
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+class Watched:
+    """A page plus everything it fetched or logged."""
+
+    def __init__(self, browser, path: Path, viewport: dict):
+        self.requests, self.errors = [], []
+        self.page = browser.new_page(viewport=viewport)
+        self.page.on("request", lambda r: self.requests.append(r.url) if not r.url.startswith("file:") else None)
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.goto(path.as_uri(), wait_until="load")
+
+    def overflow(self) -> int:
+        return self.page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+
+    def cell(self, kind: str, i: int, j: int, f: int = 0):
+        return self.page.locator(f'.grid[data-kind="{kind}"][data-f="{f}"] .cell[data-i="{i}"][data-j="{j}"]')
+
+    def grid_size(self, kind: str, f: int = 0) -> tuple[int, int]:
+        g = self.page.locator(f'.grid[data-kind="{kind}"][data-f="{f}"]')
+        return int(g.get_attribute("data-rows")), int(g.get_attribute("data-cols"))
+
+    def result(self) -> float:
+        return float(self.page.locator("#why .result").get_attribute("data-value"))
+
+
+def test_hovering_a_cell_shows_the_numpy_sum_and_stride_follows_the_rule(browser, conv_page, tmp_path):
+    expected = convolve(load_matrix(MINE), load_matrix(SOBEL), 2, 1)
+    seen = Watched(browser, conv_page, LAPTOP)
+    page = seen.page
+    assert "equal cnnlab.explain's NumPy results" in page.locator("#check").text_content()
+    assert seen.grid_size("in") == (8, 8) and seen.grid_size("map") == (3, 3)
+    for i in range(3):
+        for j in range(3):
+            seen.cell("map", i, j).hover()
+            assert seen.result() == pytest.approx(expected.out[i, j], abs=1e-9)
+            why = page.locator("#why").text_content()
+            assert f"out[{i},{j}]" in why and why.rstrip().endswith(fmt(expected.out[i, j]))
+            # the receptive field is outlined on the padded input: 9 cells, where the window is
+            hot = page.locator('.grid[data-kind="in"] .cell.hot')
+            assert hot.count() == 9
+            assert hot.first.get_attribute("data-i") == str(2 * i) and hot.first.get_attribute("data-j") == str(2 * j)
+    page.screenshot(path=str(tmp_path / "conv-laptop.png"), full_page=True)
+    # keyboard: focusing a cell explains it too
+    seen.cell("map", 2, 1).focus()
+    assert seen.result() == pytest.approx(expected.out[2, 1])
+    # stride 2 -> 1 with the keyboard on the slider: OH = (6 + 2*1 - 3)/1 + 1 = 6
+    page.focus("#stride")
+    page.keyboard.press("ArrowLeft")
+    assert seen.grid_size("map") == (6, 6)
+    assert "(6 + 2·1 − 3)/1 + 1 = 5 + 1 = 6" in page.locator("#rule").text_content()
+    one = convolve(load_matrix(MINE), load_matrix(SOBEL), 1, 1).out
+    seen.cell("map", 4, 5).hover()
+    assert seen.result() == pytest.approx(one[4, 5])
+    # an impossible combination is explained, not drawn
+    page.fill("#ksize", "9")
+    page.dispatch_event("#ksize", "change")
+    page.select_option("#padmode", "valid")
+    assert "Not drawn: The 9×9 filter is larger than the 6×6 padded input" in page.locator("#rule").text_content()
+    assert page.locator('.grid[data-kind="map"]').count() == 0
+    assert seen.requests == [] and seen.errors == []
+
+
+def test_every_preset_draws_on_a_phone_without_sideways_scroll(browser, cli, tmp_path):
+    page_file = tmp_path / "lab.html"
+    assert cli("explain", "lab", "--html", page_file).exit_code == 0
+    seen = Watched(browser, page_file, PHONE)
+    page = seen.page
+    assert seen.overflow() <= 0
+    page.screenshot(path=str(tmp_path / "lab-phone.png"), full_page=True)
+    presets = page.eval_on_selector_all("#preset option", "os => os.map(o => o.value).filter(v => v)")
+    assert len(presets) >= 12
+    for name in presets:
+        page.select_option("#preset", name)
+        assert "Not drawn" not in page.locator("#rule").text_content(), name
+        assert page.locator(".grid").count() >= 2 and seen.overflow() <= 0, name
+    # several filters -> several maps, each one pooled after ReLU
+    page.select_option("#preset", next(n for n in presets if "three filters" in n))
+    assert page.locator('.grid[data-kind="map"]').count() == 3 == page.locator('.grid[data-kind="pool"]').count()
+    seen.cell("pool", 0, 0, f=0).click()
+    assert "max of {0, 1, 0, 0.11} = 1" in page.locator("#why").text_content()
+    # editing the matrix recomputes; a typo is explained
+    page.fill("#input", "1 2; x 4")
+    assert "'x' is not a number" in page.locator("#rule").text_content()
+    assert seen.requests == [] and seen.errors == []
