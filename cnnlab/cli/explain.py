@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from cnnlab.cli.app import cli
+from cnnlab.cli.app import RUN_HELP, cli, output_dir_option, say_default_run, unsafe_option
+from cnnlab.cli.completion import complete_runs
 
 MATRIX_HELP = ('a matrix: inline "1 2; 3 4" (rows by ";", values by spaces or commas, channels by "|"), '
                "a .csv/.txt/.npy file, or a preset (cnnlab explain presets)")
@@ -44,8 +45,7 @@ def show(lesson, output: Path | None, page: tuple[str, Path] | None = None) -> N
 def write_html(text: str, path: Path) -> None:
     from cnnlab.explain.page import write_page
 
-    write_page(text, path)
-    click.echo(f"page: {path}  (open it in a browser; nothing is fetched)")
+    write_html_done(write_page(text, path))
 
 
 @cli.group()
@@ -182,3 +182,31 @@ def lab(input_spec, filter_specs, stride, padding, pool_size, pool_stride, decim
     state = lab_mod.lab_state(input_spec, filter_specs or ("loop",), stride=stride, padding=padding,
                               pool_size=pool_size, pool_stride=pool_stride)
     write_html(lab_mod.lab_page(state, "cnnlab explain lab", decimals), html)
+
+
+@explain.command(help="Your trained model on one image, as an interactive page: every layer's feature maps, the "
+                      "class probabilities; click a map for its filter, the input it convolved and its numbers.\n\n"
+                      f"RUN: {RUN_HELP}. The page goes to RUN/network.html unless --html says otherwise.")
+@click.argument("run", required=False, shell_complete=complete_runs)
+@click.option("--index", type=click.IntRange(min=0), help="Test-set image to look at  [default: 0]")
+@click.option("--image", type=click.Path(path_type=Path), help="A PNG/JPEG to look at instead (any size and colour).")
+@click.option("--max-maps", default=64, show_default=True, type=click.IntRange(1, 512), help="Most maps per layer.")
+@click.option("--html", "html", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where to write the page  [default: RUN/network.html]")
+@output_dir_option
+@unsafe_option
+def network(run, index, image, max_maps, html, output_dir, unsafe):
+    from cnnlab.inspect.network_page import NETWORK_PAGE, write_network_page
+    from cnnlab.runs import load_run
+
+    if image is not None and index is not None:
+        raise click.UsageError("give either --image or --index, not both")
+    loaded = load_run(run, output_dir, unsafe=unsafe)
+    say_default_run(run, loaded)
+    if html is None and loaded.run_dir is None:  # a bare .keras file: the page goes beside it
+        html = Path(run).parent / NETWORK_PAGE
+    write_html_done(write_network_page(loaded, html, image=image, index=index, max_maps=max_maps))
+
+
+def write_html_done(path: Path) -> None:
+    click.echo(f"page: {path}  (open it in a browser; nothing is fetched)")
