@@ -214,3 +214,79 @@ def test_every_preset_draws_on_a_phone_without_sideways_scroll(browser, cli, tmp
     page.fill("#input", "1 2; x 4")
     assert "'x' is not a number" in page.locator("#rule").text_content()
     assert seen.requests == [] and seen.errors == []
+
+
+# ---------------------------------------------------------------- the learner's own model
+
+
+@pytest.fixture(scope="module")
+def network_html(fashion_run, tmp_path_factory) -> Path:
+    """The network page of the real textbook run (into a copy: the shared run stays untouched)."""
+    from cnnlab.inspect.network_page import write_network_page
+    from cnnlab.runs import load_run
+
+    return write_network_page(load_run(str(fashion_run)), tmp_path_factory.mktemp("network") / "network.html", index=3)
+
+
+def test_network_page_of_a_real_textbook_run(network_html):
+    html = network_html.read_text(encoding="utf-8")
+    check_offline(html)
+    state = page_state(html)
+    maps = {layer["path"]: (layer["shape"][2], layer["shown"], len(layer["pngs"])) for layer in state["layers"]}
+    assert maps["conv2d"] == (32, 32, 32) and maps["conv2d_1"] == (64, 64, 64)  # one map per filter, all shown
+    assert maps["max_pooling2d"] == (32, 32, 32) and not state["dense_only"]
+    assert len(state["probabilities"]) == 10 and sum(state["probabilities"]) == pytest.approx(1, abs=1e-4)
+    assert state["image"]["caption"].startswith("test #3: ")
+
+
+def test_network_page_caps_maps_and_says_so(cli, fashion_run, tmp_path):
+    page = tmp_path / "capped.html"
+    result = cli("explain", "network", str(fashion_run), "--max-maps", "5", "--html", page)
+    assert result.exit_code == 0, result.output
+    state = page_state(page.read_text())
+    assert {layer["path"]: layer["shown"] for layer in state["layers"]}["conv2d_1"] == 5
+    assert result.stdout.strip() == f"page: {page}  (open it in a browser; nothing is fetched)"
+
+
+def test_many_layers_are_capped_evenly_keeping_the_last():
+    from cnnlab.backend import keras
+    from cnnlab.inspect.network_page import pick_layers
+
+    k = keras()
+    layers = [k.Input((16, 16, 1))] + [k.layers.Conv2D(2, 3, padding="same", name=f"c{n}") for n in range(20)]
+    chosen, total = pick_layers(k.Sequential(layers), max_layers=6)
+    assert total == 20 and len(chosen) == 6 and chosen[0].path == "c0" and chosen[-1].path == "c19"
+
+
+def test_network_page_of_a_dense_network_says_it_has_no_maps(cli, tmp_path, pattern_npz):
+    from tests.conftest import write_config
+
+    config = write_config(tmp_path / "mlp.yaml", data={"path": str(pattern_npz)}, model={"layers": [
+        {"type": "Flatten"}, {"type": "Dense", "units": 8, "activation": "relu"},
+        {"type": "Dense", "units": 3, "activation": "softmax"}]}, train={"epochs": 1, "verbose": 0, "tensorboard": False})
+    assert cli("train", config, "--output-dir", tmp_path / "out", "--no-report").exit_code == 0
+    (run,) = (tmp_path / "out" / "tiny").iterdir()
+    assert cli("explain", "network", run).exit_code == 0
+    state = page_state((run / "network.html").read_text())  # the run's own page, beside report.html
+    assert state["dense_only"] and state["layers"] == [] and len(state["probabilities"]) == 3
+
+
+def test_network_page_in_the_browser(browser, network_html, tmp_path):
+    for viewport, name in ((LAPTOP, "laptop"), (PHONE, "phone")):
+        seen = Watched(browser, network_html, viewport)
+        page = seen.page
+        counts = page.eval_on_selector_all(".maps", "ms => ms.map(m => m.children.length)")
+        assert counts[1:] == [32, 32, 64, 64], counts  # after the rescaled input: conv2d, pool, conv2d_1, pool
+        assert "Class probabilities" in page.locator("#probabilities").text_content()
+        page.locator('.maps img[alt="conv2d_1 map 5"]').click()
+        detail = page.locator("#detail").text_content()
+        assert "A 3×3×32 filter" in detail
+        worst = float(re.search(r"largest difference from Keras's map is ([0-9.]+e[-+]?[0-9]+)", detail)[1])
+        assert worst < 1e-4  # the page's own convolution equals Keras's map
+        canvas = page.locator("#detail canvas").last
+        canvas.focus()
+        page.keyboard.press("ArrowRight")
+        readout = page.locator("#detail .readout").text_content()
+        assert readout.startswith("map 5 [0,1] = ") and "channel" in readout and "after relu" in readout
+        page.screenshot(path=str(tmp_path / f"network-{name}.png"), full_page=True)
+        assert seen.overflow() <= 0 and seen.requests == [] and seen.errors == []
