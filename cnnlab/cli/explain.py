@@ -190,7 +190,8 @@ def lab(input_spec, filter_specs, stride, padding, pool_size, pool_stride, decim
 @click.argument("run", required=False, shell_complete=complete_runs)
 @click.option("--index", type=click.IntRange(min=0), help="Test-set image to look at  [default: 0]")
 @click.option("--image", type=click.Path(path_type=Path), help="A PNG/JPEG to look at instead (any size and colour).")
-@click.option("--max-maps", default=64, show_default=True, type=click.IntRange(1, 512), help="Most maps per layer.")
+@click.option("--max-maps", default=None, type=click.IntRange(1, 512),
+              help="Most maps per layer  [default: 64, or 16 inside a pretrained backbone]")
 @click.option("--html", "html", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Where to write the page  [default: RUN/network.html]")
 @output_dir_option

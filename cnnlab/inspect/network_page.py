@@ -32,7 +32,8 @@ from cnnlab.inspect.layer_paths import conv_kernel, has_maps, is_conv_or_pool, w
 from cnnlab.inspect.visualize import choose_image
 
 NETWORK_PAGE = "network.html"  # the page's file name inside a run directory (report.html links it)
-MAX_MAPS = 64  # maps per layer: the textbook model's 32 and 64 all shown, a backbone's 512 capped
+MAX_MAPS = 64  # maps per layer: the textbook model's 32 and 64 all shown
+MAX_BACKBONE_MAPS = 16  # a pretrained backbone's 64..2048: the page stays a few hundred kB
 MAX_LAYERS = 16  # layers with maps: a backbone has ~170, the page shows at most this many
 MAX_NUMBERS = 64 * 64 * 64  # float32 numbers per layer embedded for the detail view; beyond, pictures only
 ASSETS = Path(__file__).parent / "assets"
@@ -108,12 +109,15 @@ def _pool_facts(layer) -> dict | None:
 
 
 def network_state(loaded, image: str | Path | None = None, index: int | None = None, *,
-                  max_maps: int = MAX_MAPS, max_layers: int = MAX_LAYERS) -> dict:
-    """Everything the page shows, as plain JSON-able data."""
+                  max_maps: int | None = None, max_layers: int = MAX_LAYERS) -> dict:
+    """Everything the page shows, as plain JSON-able data. ``max_maps``: per layer
+    (default MAX_MAPS, or MAX_BACKBONE_MAPS for layers inside a nested backbone)."""
     model = loaded.model
     chosen = choose_image(loaded, image, index)
     x = chosen.image.astype(np.float32)  # (H, W, C) raw pixels, as the model takes them
     refs, with_maps = pick_layers(model, max_layers)
+    if max_maps is None:
+        max_maps = MAX_BACKBONE_MAPS if any(r.containers for r in refs) else MAX_MAPS
     dense_only = not any(conv_kernel(r.layer) is not None for r in walk(model))
     if dense_only:  # an MLP: its only 4-D outputs are the input rescaled; there are no filters or maps
         refs, with_maps = [], 0
@@ -135,8 +139,11 @@ def network_state(loaded, image: str | Path | None = None, index: int | None = N
             pass
         conv = _conv_facts(layer)
         if conv:
-            kernel = conv["kernel"][..., :shown]  # (kh, kw, in, shown)
+            # only the slices the page can use: input channels it carries, filters it shows
+            carried = layers[entry["input"]]["shown"] if entry["input"] is not None else 0
+            kernel = conv["kernel"][:, :, :carried, :shown]  # (kh, kw, in carried, shown)
             entry["conv"] = {**conv, "kernel": _b64(kernel), "kernel_shape": list(kernel.shape),
+                             "in_channels": int(conv["kernel"].shape[2]),
                              "bias": [float(b) for b in conv["bias"][:shown]]}
         entry["pool"] = _pool_facts(layer)
         try:
@@ -185,7 +192,7 @@ def network_page(state: dict) -> str:
 
 
 def write_network_page(loaded, path: str | Path | None = None, *, image: str | Path | None = None,
-                       index: int | None = None, max_maps: int = MAX_MAPS) -> Path:
+                       index: int | None = None, max_maps: int | None = None) -> Path:
     """Write the page (default: RUN/network.html, the name in NETWORK_PAGE) and return its path.
     The report calls this with the loaded run to link the page from report.html."""
     if path is None:

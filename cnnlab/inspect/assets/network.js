@@ -95,12 +95,12 @@
     const readout = el("p", { className: "readout", textContent: "Move over the map (or focus it and use the arrow keys) to see the numbers." });
     const src = ly.input === null ? null : S.layers[ly.input];
     if (ly.conv && src && src.numbers) {
-      const [kh, kw, cin] = ly.conv.kernel_shape, kernel = f32(ly.conv.kernel), n = ly.conv.kernel_shape[3];
-      const K = (a, b, ci) => kernel[((a * kw + b) * cin + ci) * n + c];
+      const [kh, kw, carried] = ly.conv.kernel_shape, cin = ly.conv.in_channels, kernel = f32(ly.conv.kernel), n = ly.conv.kernel_shape[3];
+      const K = (a, b, ci) => kernel[((a * kw + b) * carried + ci) * n + c];
       const [sh, sw] = ly.conv.stride, inH = src.shape[0], inW = src.shape[1];
       const pt = ly.conv.padding === "same" ? samePad(inH, kh, sh) : 0, pl = ly.conv.padding === "same" ? samePad(inW, kw, sw) : 0;
-      const inputs = Array.from({ length: Math.min(cin, src.shown) }, (_, ci) => channel(ly.input, ci));
-      const whole = src.shown >= cin;
+      const inputs = Array.from({ length: carried }, (_, ci) => channel(ly.input, ci));
+      const whole = carried >= cin;
       const at = (g, i, j) => (i < 0 || j < 0 || i >= g.h || j >= g.w ? 0 : g.get(i, j));
       const part = (ci, i, j) => { let s = 0; for (let a = 0; a < kh; a++) for (let b = 0; b < kw; b++) s += at(inputs[ci], i * sh - pt + a, j * sw - pl + b) * K(a, b, ci); return s; };
       const act = ACT[ly.conv.activation];
@@ -118,7 +118,7 @@
       pick.value = best;
       const views = el("div", { className: "views" });
       box.append(el("p", {}, `A ${kh}×${kw}×${cin} filter (stride ${sh}, padding ${ly.conv.padding}, bias ${fmt(ly.conv.bias[c])}, then ${ly.conv.activation}) slides over ${src.path}'s ${inH}×${inW}×${src.shape[2]} output. Each input channel has its own ${kh}×${kw} slice; `, el("label", {}, "show ", pick)),
-        el("p", { className: "check", textContent: whole && act ? `Recomputed in this page from the input and the filter: the largest difference from Keras's map is ${worst.toExponential(1)}.` : "The input has more channels than the page carries (or an activation it does not recompute): the sum over all channels is Keras's, not recomputed." }),
+        el("p", { className: whole && act ? "check" : "muted", textContent: whole && act ? `Recomputed in this page from the input and the filter: the largest difference from Keras's map is ${worst.toExponential(1)}.` : `The page carries ${carried} of the input's ${cin} channels` + (act ? "" : ` and does not recompute ${ly.conv.activation}`) + ": the sum over all channels is Keras's, not recomputed." }),
         views, readout);
       const draw = () => {
         const ci = Number(pick.value), inp = inputs[ci];
