@@ -98,11 +98,18 @@ def test_explain_pages_never_start_tensorflow(tmp_path):
         "import sys\nfrom click.testing import CliRunner\nfrom cnnlab.cli import cli\n"
         f"out = {str(tmp_path)!r}\n"
         "for args in (['explain', 'lab', '--html', out + '/lab.html'],\n"
-        "             ['explain', 'relu', '--input', '-1 2; 3 -4', '--output', out + '/r.png', '--html', out + '/r.html']):\n"
+        "             ['explain', 'relu', '--input', '-1 2; 3 -4', '--output', out + '/r.png', '--html', out + '/r.html'],\n"
+        "             ['explain', 'learn-kernel', '--steps', '2', '--html', out + '/k.html'], ['explain', 'network', '--help']):\n"
         "    assert CliRunner().invoke(cli, args).exit_code == 0, args\n"
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("command", ["lab", "network", "learn-kernel"])
+def test_help(cli, command):
+    result = cli("explain", command, "--help")
+    assert result.exit_code == 0 and f"Usage: cli explain {command}" in result.output
 
 
 # ---------------------------------------------------------------- in a real browser
@@ -290,3 +297,41 @@ def test_network_page_in_the_browser(browser, network_html, tmp_path):
         assert readout.startswith("map 5 [0,1] = ") and "channel" in readout and "after relu" in readout
         page.screenshot(path=str(tmp_path / f"network-{name}.png"), full_page=True)
         assert seen.overflow() <= 0 and seen.requests == [] and seen.errors == []
+
+
+# ---------------------------------------------------------------- learn a kernel
+
+
+def test_gradient_descent_recovers_the_vertical_edge_filter(cli):
+    from cnnlab.explain.learn import learn, loss_and_gradient
+
+    r = learn(load_matrix("vertical"))
+    assert r.losses[0] > 1 and r.losses[-1] < 1e-4 and np.abs(r.kernels[-1] - r.true).max() < 0.01
+    # the analytic gradient is the loss's slope (central differences)
+    k = np.random.default_rng(1).normal(size=(3, 3))
+    _, grad = loss_and_gradient(r.x, r.y, k)
+    bump = np.zeros_like(k)
+    bump[1, 2] = 1e-6
+    slope = (loss_and_gradient(r.x, r.y, k + bump)[0] - loss_and_gradient(r.x, r.y, k - bump)[0]) / 2e-6
+    assert grad[1, 2] == pytest.approx(slope, rel=1e-5)
+    out = cli("explain", "learn-kernel", "--steps", "5").stdout
+    assert "step   5: loss" in out and "(not yet: more --steps or a larger --lr)" in out
+
+
+def test_learn_kernel_page_steps_like_numpy(browser, cli, tmp_path):
+    page_file = tmp_path / "learn.html"
+    assert cli("explain", "learn-kernel", "--html", page_file).exit_code == 0
+    html = page_file.read_text()
+    check_offline(html)
+    state = page_state(html)
+    seen = Watched(browser, page_file, PHONE)
+    page = seen.page
+    for _ in range(3):
+        page.click("#step")
+    assert "equal to NumPy's step 3" in page.locator("#status").text_content()
+    shown = [float(c.get_attribute("data-value")) for c in page.locator('.grid[data-kind="k"] .cell').all()]
+    assert shown == pytest.approx(np.ravel(state["kernels"][3]), abs=1e-12)
+    page.click("#run10")
+    assert page.locator("#losses tr").count() == 1 + 14  # header, steps 0..13
+    page.screenshot(path=str(tmp_path / "learn-phone.png"), full_page=True)
+    assert seen.overflow() <= 0 and seen.requests == [] and seen.errors == []

@@ -211,3 +211,25 @@ def network(run, index, image, max_maps, html, output_dir, unsafe):
 
 def write_html_done(path: Path) -> None:
     click.echo(f"page: {path}  (open it in a browser; nothing is fetched)")
+
+
+@explain.command("learn-kernel")
+@click.option("--filter", "filter_spec", default="vertical", show_default=True,
+              help="The hidden filter to recover: " + MATRIX_HELP + ".")
+@click.option("--steps", type=int, default=20, show_default=True, help="Gradient-descent steps.")
+@click.option("--lr", type=float, default=0.3, show_default=True, help="Learning rate.")
+@click.option("--pairs", type=int, default=4, show_default=True, help="Input/output pairs to learn from.")
+@click.option("--size", type=int, default=6, show_default=True, help="Each input image is size x size.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for the random +-1 images.")
+@click.option("--decimals", type=click.IntRange(0, 8), default=3, show_default=True, help="Decimal places.")
+@html_option
+def learn_kernel(filter_spec, steps, lr, pairs, size, seed, decimals, html):
+    """Recover a known filter from input/output pairs by gradient descent, step by step."""
+    from cnnlab.explain import learn
+    from cnnlab.explain.matrices import load_matrix
+
+    result = learn.learn(load_matrix(filter_spec, "--filter"), steps=steps, lr=lr, pairs=pairs, size=size, seed=seed)
+    page = learn.learn_page(result, decimals) if html else None
+    click.echo(learn.learn_text(result, decimals))
+    if page:
+        write_html(page, html)
