@@ -190,6 +190,12 @@ def test_hovering_a_cell_shows_the_numpy_sum_and_stride_follows_the_rule(browser
     one = convolve(load_matrix(MINE), load_matrix(SOBEL), 1, 1).out
     seen.cell("map", 4, 5).hover()
     assert seen.result() == pytest.approx(one[4, 5])
+    # the experiment lives in the address: opening the link again gives stride 1 back
+    link = page.url
+    assert "#" in link
+    page.goto("about:blank")
+    page.goto(link)
+    assert seen.grid_size("map") == (6, 6) and page.locator("#stride").input_value() == "1"
     # an impossible combination is explained, not drawn
     page.fill("#ksize", "9")
     page.dispatch_event("#ksize", "change")

@@ -276,6 +276,7 @@
       current = compute(c.st, c);
       c.rule.forEach(say);
       draw(current);
+      saveLink(c.st);
     } catch (err) {
       c.rule.forEach(say);
       const p = document.createElement("p");
@@ -285,6 +286,18 @@
       $("stages").textContent = "";
       current = null;
     }
+  }
+
+  // the whole experiment in the page's address (#...): copy it to share or bookmark it
+  function saveLink(st) {
+    try { history.replaceState(null, "", "#" + encodeURIComponent(JSON.stringify(st))); } catch (e) { /* the page works without it */ }
+  }
+  function fromLink() {
+    if (location.hash.length < 2) return null;
+    try {
+      const st = JSON.parse(decodeURIComponent(location.hash.slice(1)));
+      return typeof st.input === "string" && Array.isArray(st.filters) && st.pool ? st : null;
+    } catch (e) { return null; }
   }
 
   // the first computation must equal what cnnlab.explain's NumPy code gave
@@ -307,7 +320,13 @@
   });
   $("ksize").addEventListener("change", () => { resizeFilters(); update(); });
   $("controls").addEventListener("input", (e) => { if (e.target.id !== "ksize" && e.target.id !== "preset") update(); });
+  const linked = fromLink();
   load(S);
   update();
   checkAgainstNumpy();
+  if (linked) {
+    load(linked);
+    update();
+    $("check").textContent = "Settings from the page's link (#...). " + $("check").textContent;
+  }
 })();
