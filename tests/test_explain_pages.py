@@ -341,3 +341,13 @@ def test_learn_kernel_page_steps_like_numpy(browser, cli, tmp_path):
     assert page.locator("#losses tr").count() == 1 + 14  # header, steps 0..13
     page.screenshot(path=str(tmp_path / "learn-phone.png"), full_page=True)
     assert seen.overflow() <= 0 and seen.requests == [] and seen.errors == []
+
+
+def test_page_state_cannot_close_its_script_block():
+    from cnnlab.explain.page import render
+
+    evil = "</script><script>alert(1)</script><img src=http://example.com/x.png>"
+    html = render(evil, "<main></main>", {"input": evil}, ["lab.js"], ["lab.css"])
+    assert html.count("</script>") == 2 and "<img" not in html and "<script>alert" not in html
+    assert page_state(html)["input"] == evil
+    check_offline(html.replace("http://example.com/x.png", ""))  # the escaped copy in <title> is text, not a fetch

@@ -62,6 +62,8 @@ def explain():
       cnnlab explain xor --activation relu
       cnnlab explain lab                                     # all of it in one interactive page
       cnnlab explain conv --input digit9 --filter loop --html nine.html
+      cnnlab explain network outputs/fashion/<stamp>         # your model's maps: RUN/network.html
+      cnnlab explain learn-kernel --html learn.html          # gradient descent finds a filter
     """
 
 
