@@ -87,10 +87,16 @@ def test_lab_page_defaults_to_the_lecture_pipeline(cli, tmp_path):
     assert any("stride 1" in name and "pipeline" in name for name in state["presets"])
 
 
-def test_pages_need_a_single_channel_and_say_why(cli, tmp_path):
-    result = cli("explain", "conv", "--input", "rgb4", "--filter", "rgb3x3", "--html", tmp_path / "p.html")
-    assert result.exit_code == 2
-    assert "the page works on one channel at a time" in result.stderr and not (tmp_path / "p.html").exists()
+def test_colour_input_gives_one_map_from_three_slices(cli, tmp_path):
+    result = cli("explain", "conv", "--input", "rgb4", "--filter", "rgb3x3", "--bias", "1", "--padding", "same",
+                 "--max-panels", "1", "--output", tmp_path / "p.png", "--html", tmp_path / "p.html")
+    assert result.exit_code == 0, result.output
+    state = page_state((tmp_path / "p.html").read_text())
+    assert state["numpy"]["maps"][0][0][0] == 8  # out[0,0] = 2 + 1 + 4 + bias 1, as the text lesson says
+    assert state["input"].count("|") == 2 and state["filters"][0]["text"].count("|") == 2
+    five = "1 2; 3 4 | 1 2; 3 4 | 1 2; 3 4 | 1 2; 3 4 | 1 2; 3 4"
+    result = cli("explain", "relu", "--input", five, "--output", tmp_path / "r.png", "--html", tmp_path / "r.html")
+    assert result.exit_code == 2 and "the page draws up to 4" in result.stderr and not (tmp_path / "r.html").exists()
 
 
 def test_explain_pages_never_start_tensorflow(tmp_path):
@@ -223,6 +229,12 @@ def test_every_preset_draws_on_a_phone_without_sideways_scroll(browser, cli, tmp
     assert page.locator('.grid[data-kind="map"]').count() == 3 == page.locator('.grid[data-kind="pool"]').count()
     seen.cell("pool", 0, 0, f=0).click()
     assert "max of {0, 1, 0, 0.11} = 1" in page.locator("#why").text_content()
+    # three channels: each slice makes its own sum, the sums and the bias make one map
+    page.select_option("#preset", next(n for n in presets if n.startswith("3 channels")))
+    assert page.locator('.grid[data-kind="in"]').count() == 3 == page.locator('.grid[data-kind="k"]').count()
+    seen.cell("map", 0, 0).hover()
+    assert seen.result() == 8 and "channels together: 2 + 1 + 4 = 7 + bias 1" in page.locator("#why").text_content()
+    assert page.locator('.grid[data-kind="in"] .cell.hot').count() == 27  # the window on every channel
     # editing the matrix recomputes; a typo is explained
     page.fill("#input", "1 2; x 4")
     assert "'x' is not a number" in page.locator("#rule").text_content()

@@ -6,10 +6,10 @@ The page starts from a state computed here with the same NumPy code as the text
 lessons (convolve, relu, pool): the script checks its own first computation against
 those numbers and says so in the page (a console error if they ever differ).
 
-State (JSON): input (H, W) rows; filters [{name, values (FH, FW) as typed, scale text,
-bias}]; conv / relu flags; stride; padding 'valid' | 'same' | N; pool {on, kind, size,
+State (JSON): input text (rows by new lines, channels by '|', as cnnlab.explain.matrices
+reads it); filters [{name, text as typed, scale text, bias}]; conv / relu flags; stride; padding 'valid' | 'same' | N; pool {on, kind, size,
 stride}; decimals; presets {label: state without presets}; numpy {maps, relu, pooled}:
-per filter (OH, OW) lists, the initial results."""
+per filter (OH, OW) lists (per channel without a convolution), the initial results."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from cnnlab.explain.pool import pool
 
 MAX_SIDE = 32  # a page grid wider than this is no longer readable on a phone
 MAX_FILTERS = 8
+MAX_CHANNELS = 4
 
 # Filters only the page and `explain lab` know (the lecture's pattern filters on the "9").
 # Each is +1 where the stroke is, -1 elsewhere, x 1/9 like the loop filter.
@@ -40,16 +41,19 @@ def _rows(m: np.ndarray) -> list[list[float]]:
 
 
 def _text(m) -> str:
-    return "\n".join(" ".join(fmt(v, 6) for v in row) for row in np.asarray(m, dtype=float))
+    """(H, W) or (H, W, C) -> the page's text: rows by new lines, channels by '|'."""
+    m = np.asarray(m, dtype=float)
+    if m.ndim == 3:
+        return "\n|\n".join(_text(m[..., c]) for c in range(m.shape[-1]))
+    return "\n".join(" ".join(fmt(v, 6) for v in row) for row in m)
 
 
-def grid2d(x: np.ndarray, what: str) -> np.ndarray:
-    """(H, W, 1) -> (H, W); refuse several channels and grids too big to draw."""
-    if x.ndim == 3 and x.shape[-1] != 1:
-        raise ConfigError(f"{what} has {x.shape[-1]} channels; the page works on one channel at a time, "
-                          "so give one (H, W) grid (the text lesson without --html handles channels)")
-    x = x.reshape(x.shape[0], x.shape[1])
-    if max(x.shape) > MAX_SIDE:
+def drawable(x: np.ndarray, what: str) -> np.ndarray:
+    """(H, W, C) as it is; refuse what the page cannot draw legibly."""
+    if x.shape[-1] > MAX_CHANNELS:
+        raise ConfigError(f"{what} has {x.shape[-1]} channels; the page draws up to {MAX_CHANNELS}, "
+                          "so give fewer (the text lesson without --html handles more)")
+    if max(x.shape[:2]) > MAX_SIDE:
         raise ConfigError(f"{what} is {x.shape[0]}x{x.shape[1]}; the page draws grids up to "
                           f"{MAX_SIDE}x{MAX_SIDE}, so crop it")
     return x
@@ -66,18 +70,18 @@ def filter_entry(spec: str, scale: str | None = None, bias: float = 0.0) -> dict
         values, preset_scale = load_matrix(spec, "--filter"), "1"
     total = Fraction(preset_scale) * (Fraction(scale) if scale else 1)
     return {"name": spec if spec in PRESETS or spec in PAGE_FILTERS else "your filter",
-            "text": _text(grid2d(values, f"--filter {spec}")), "scale": str(total), "bias": float(bias)}
+            "text": _text(drawable(values, f"--filter {spec}")), "scale": str(total), "bias": float(bias)}
 
 
 def filter_values(entry: dict) -> np.ndarray:
-    return parse_matrix(entry["text"], entry["name"])[..., 0] * float(Fraction(entry["scale"]))
+    return parse_matrix(entry["text"], entry["name"]) * float(Fraction(entry["scale"]))
 
 
 def numpy_results(state: dict) -> dict:
     """What cnnlab.explain's NumPy code gives for this state (the page checks itself against it)."""
-    x = parse_matrix(state["input"], "input")[..., 0]
-    maps = [convolve(x[..., None], filter_values(f)[..., None], state["stride"], state["padding"], f["bias"]).out
-            for f in state["filters"]] if state["conv"] else [x]
+    x = parse_matrix(state["input"], "input")  # (H, W, C)
+    maps = [convolve(x, filter_values(f), state["stride"], state["padding"], f["bias"]).out
+            for f in state["filters"]] if state["conv"] else [x[..., c] for c in range(x.shape[-1])]
     after_relu = [relu(m) for m in maps] if state["relu"] else maps
     pooled = []
     if state["pool"]["on"]:
@@ -99,7 +103,7 @@ def make_state(input_text: str, filters: list[dict], *, conv: bool = True, strid
 
 
 def preset_text(name: str) -> str:
-    return _text(parse_matrix(PRESETS[name].text, name)[..., 0])
+    return _text(parse_matrix(PRESETS[name].text, name))
 
 
 def lecture_presets() -> dict[str, dict]:
@@ -126,6 +130,8 @@ def lecture_presets() -> dict[str, dict]:
         "pooling 4x4: 2x2 min at stride 2": make_state(preset_text("pool4x4"), [], conv=False, pool_on=True,
                                                         pool_kind="min"),
         "ReLU on the 9's map (12 of 15 become 0)": make_state(relu_in, [], conv=False, relu_on=True),
+        "3 channels: rgb4 and a 3-slice filter, bias 1, padding same (out[0,0] = 8)": make_state(
+            preset_text("rgb4"), [f("rgb3x3", bias=1.0)], padding="same"),
     }
 
 
@@ -134,7 +140,7 @@ BODY = """
 <main>
 <section id="controls" aria-label="controls">
   <label class="wide">Lecture examples <select id="preset"></select></label>
-  <label class="wide">Input matrix (rows by ; or new lines, values by spaces; 1/9 allowed)
+  <label class="wide">Input matrix (rows by ; or new lines, values by spaces, channels by |; 1/9 allowed)
     <textarea id="input" rows="5" spellcheck="false"></textarea></label>
   <fieldset><legend><label><input type="checkbox" id="conv"> Convolution</label></legend>
     <label>Stride <input type="range" id="stride" min="1" max="5" step="1"> <output id="stride-out"></output></label>
@@ -178,13 +184,16 @@ def conv_state(input_spec: str, filter_spec: str | None, *, kernel: str | None =
     pad = parse_padding(padding)
     if is_size_spec(input_spec):  # sizes only: numbers 1..H*W and a filter of ones to play with
         h, w, c = parse_size(input_spec, "--input")
-        grid2d(np.zeros((h, w, c)), f"--input {input_spec}")
+        drawable(np.zeros((1, 1, c)), f"--input {input_spec}")
+        if max(h, w) > MAX_SIDE:
+            raise ConfigError(f"--input {input_spec}: the page draws grids up to {MAX_SIDE}x{MAX_SIDE}; "
+                              "use a smaller size with --html")
         fh, fw = (int(v) for v in (str(kernel or 3).lower().split("x") * 2)[:2])
-        x = np.arange(1, h * w + 1, dtype=float).reshape(h, w)
-        filters = [{"name": "ones", "text": _text(np.ones((fh, fw))), "scale": "1", "bias": 0.0}]
-        about = f"--input {input_spec} is a size: the page fills it with 1..{h * w} and a {fh}x{fw} filter of ones."
+        x = np.arange(1, h * w * c + 1, dtype=float).reshape(c, h, w).transpose(1, 2, 0)
+        filters = [{"name": "ones", "text": _text(np.ones((fh, fw, c))), "scale": "1", "bias": 0.0}]
+        about = f"--input {input_spec} is a size: the page fills it with 1..{h * w * c} and a filter of ones."
     else:
-        x = grid2d(load_matrix(input_spec, "--input"), "--input")
+        x = drawable(load_matrix(input_spec, "--input"), "--input")
         if filter_spec is None:
             raise ConfigError("--html with a matrix input needs --filter; e.g. --filter loop")
         filters = [filter_entry(filter_spec, scale, bias)]
@@ -193,12 +202,12 @@ def conv_state(input_spec: str, filter_spec: str | None, *, kernel: str | None =
 
 
 def pool_state(input_spec: str, size: int = 2, stride: int | None = None) -> dict:
-    x = grid2d(load_matrix(input_spec, "--input"), "--input")
+    x = drawable(load_matrix(input_spec, "--input"), "--input")
     return make_state(_text(x), [], conv=False, pool_on=True, pool_size=size, pool_stride=stride)
 
 
 def relu_state(input_spec: str) -> dict:
-    x = grid2d(load_matrix(input_spec, "--input"), "--input")
+    x = drawable(load_matrix(input_spec, "--input"), "--input")
     return make_state(_text(x), [], conv=False, relu_on=True)
 
 
@@ -207,7 +216,7 @@ def lab_state(input_spec: str = "digit9", filter_specs=("loop",), *, stride: int
     """The lecture pipeline by default: the 9 -> loop filter -> ReLU -> 2x2 max pool at stride 1."""
     from cnnlab.explain.conv import parse_padding
 
-    x = grid2d(load_matrix(input_spec, "--input"), "--input")
+    x = drawable(load_matrix(input_spec, "--input"), "--input")
     if len(filter_specs) > MAX_FILTERS:
         raise ConfigError(f"{len(filter_specs)} filters: the page shows at most {MAX_FILTERS}")
     filters = [filter_entry(spec) for spec in filter_specs]
