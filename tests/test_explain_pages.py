@@ -227,6 +227,7 @@ def test_every_preset_draws_on_a_phone_without_sideways_scroll(browser, cli, tmp
     # several filters -> several maps, each one pooled after ReLU
     page.select_option("#preset", next(n for n in presets if "three filters" in n))
     assert page.locator('.grid[data-kind="map"]').count() == 3 == page.locator('.grid[data-kind="pool"]').count()
+    assert "the layer's output is 5×3×3 (depth = number of filters), with 3·3·1·3 + 3 = 30" in page.locator("#rule").text_content()
     seen.cell("pool", 0, 0, f=0).click()
     assert "max of {0, 1, 0, 0.11} = 1" in page.locator("#why").text_content()
     # three channels: each slice makes its own sum, the sums and the bias make one map

@@ -134,7 +134,8 @@
       }
       c.rule.push(ruleLine("height", H, c.p.t, c.p.b, FH, st.stride), ruleLine("width", W, c.p.l, c.p.r, FW, st.stride));
       c.maps = c.k.map((k, n) => convolve(c.xp, k, st.stride, c.scale[n], st.filters[n].bias));
-      c.rule.push(`${c.k.length} filter(s) → ${c.k.length} map(s) of ${c.maps[0].length}×${c.maps[0][0].length}`);
+      const oh = c.maps[0].length, ow = c.maps[0][0].length, nf = c.k.length;
+      c.rule.push(`${nf} filter(s) of ${FH}×${FW}×${C} → ${nf} map(s) of ${oh}×${ow}: the layer's output is ${oh}×${ow}×${nf} (depth = number of filters), with ${FH}·${FW}·${C}·${nf} + ${nf} = ${FH * FW * C * nf + nf} weights and biases`);
       maps = c.maps;
     }
     if (st.relu) { c.relu = maps.map((m) => m.map((r) => r.map((v) => Math.max(0, v)))); maps = c.relu; }
