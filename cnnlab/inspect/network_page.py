@@ -27,6 +27,7 @@ import numpy as np
 
 from cnnlab import runs
 from cnnlab.backend import keras
+from cnnlab.errors import RunError
 from cnnlab.inspect import probes
 from cnnlab.inspect.layer_paths import conv_kernel, has_maps, is_conv_or_pool, walk
 from cnnlab.inspect.visualize import choose_image
@@ -163,7 +164,7 @@ def network_state(loaded, image: str | Path | None = None, index: int | None = N
     }
 
 
-def _hash(text: str) -> str:
+def _hash(text: str) -> str:  # as cnnlab.explain.page.csp_hash (inspect may not import explain)
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
 
 
@@ -197,7 +198,7 @@ def write_network_page(loaded, path: str | Path | None = None, *, image: str | P
     The report calls this with the loaded run to link the page from report.html."""
     if path is None:
         if loaded.run_dir is None:
-            raise ValueError("a model without a run directory needs an explicit path for its page")
+            raise RunError("a .keras file outside a run directory needs a path for its page; pass --html PATH")
         path = Path(loaded.run_dir) / NETWORK_PAGE
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
