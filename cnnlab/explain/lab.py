@@ -132,6 +132,10 @@ def lecture_presets() -> dict[str, dict]:
         "ReLU on the 9's map (12 of 15 become 0)": make_state(relu_in, [], conv=False, relu_on=True),
         "3 channels: rgb4 and a 3-slice filter, bias 1, padding same (out[0,0] = 8)": make_state(
             preset_text("rgb4"), [f("rgb3x3", bias=1.0)], padding="same"),
+        "3 channels, 2 filters of 3x3x3, no padding: 4x4x3 -> 2x2x2": make_state(
+            preset_text("rgb4"), [f("rgb3x3"), {**f(" | ".join(["1 1 1; 1 1 1; 1 1 1"] * 3)), "name": "ones"}]),
+        "second pooling matrix: 2x2 max at stride 2 (20 30; 80 33)": make_state(
+            "13 20 30 0\n8 12 3 0\n34 70 33 5\n11 80 10 23", [], conv=False, pool_on=True),
     }
 
 
