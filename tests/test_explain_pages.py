@@ -293,7 +293,9 @@ def test_network_page_of_a_dense_network_says_it_has_no_maps(cli, tmp_path, patt
     assert cli("train", config, "--output-dir", tmp_path / "out", "--no-report").exit_code == 0
     (run,) = (tmp_path / "out" / "tiny").iterdir()
     assert cli("explain", "network", run).exit_code == 0
-    state = page_state((run / "network.html").read_text())  # the run's own page, beside report.html
+    from cnnlab.inspect.network_page import NETWORK_PAGE
+
+    state = page_state((run / NETWORK_PAGE).read_text())  # the run's own page, beside report.html
     assert state["dense_only"] and state["layers"] == [] and len(state["probabilities"]) == 3
 
 
