@@ -366,3 +366,13 @@ def test_page_state_cannot_close_its_script_block():
     assert html.count("</script>") == 2 and "<img" not in html and "<script>alert" not in html
     assert page_state(html)["input"] == evil
     check_offline(html.replace("http://example.com/x.png", ""))  # the escaped copy in <title> is text, not a fetch
+
+
+def test_network_page_escapes_names_from_the_run():
+    from cnnlab.inspect.network_page import network_page
+
+    evil = "</script><script>alert(1)</script><img src=x>"
+    state = {"model": evil, "run": evil, "image": {"caption": evil}, "classes": [evil], "layers": []}
+    html = network_page(state)
+    assert html.count("</script>") == 2 and "<img" not in html and "<script>alert" not in html
+    assert page_state(html)["classes"] == [evil]
