@@ -297,6 +297,7 @@ def test_network_page_of_a_dense_network_says_it_has_no_maps(cli, tmp_path, patt
 
     state = page_state((run / NETWORK_PAGE).read_text())  # the run's own page, beside report.html
     assert state["dense_only"] and state["layers"] == [] and len(state["probabilities"]) == 3
+    assert state["first_dense"] == "dense: 784 inputs × 8 units + 8 biases = 6,280 parameters"
 
 
 def test_network_page_in_the_browser(browser, network_html, tmp_path):

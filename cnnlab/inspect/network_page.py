@@ -160,8 +160,19 @@ def network_state(loaded, image: str | Path | None = None, index: int | None = N
                   "shape": [h, w, c]},
         "classes": list(loaded.class_names), "probabilities": [float(p) for p in probs],
         "predicted": int(top[0]), "layers": layers, "layers_with_maps": with_maps, "max_maps": max_maps,
-        "dense_only": dense_only,
+        "dense_only": dense_only, "first_dense": _first_dense(model) if dense_only else None,
     }
+
+
+def _first_dense(model) -> str | None:
+    """'dense: 784 inputs x 128 units + 128 biases = 100,480 parameters' for an MLP's first layer."""
+    for ref in walk(model):
+        kernel = getattr(ref.layer, "kernel", None)
+        if kernel is not None and len(kernel.shape) == 2:
+            n_in, units = (int(d) for d in kernel.shape)
+            return (f"{ref.path}: {n_in:,} inputs × {units} units + {units} biases = "
+                    f"{n_in * units + units:,} parameters")
+    return None
 
 
 def _hash(text: str) -> str:  # as cnnlab.explain.page.csp_hash (inspect may not import explain)

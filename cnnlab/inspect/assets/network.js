@@ -23,7 +23,7 @@
       el("figure", {}, el("img", { src: S.image.png, alt: S.image.caption, className: "input" }),
         el("figcaption", { textContent: `${S.image.caption} (${S.image.shape.join("×")}), as the model takes it` })));
     if (S.dense_only) {
-      box.append(el("p", { className: "note", textContent: "This model has no convolution layer (a dense network, an MLP): every unit of its first Dense layer has one weight per pixel of the flattened image, so there are no filters and no feature maps to show. Only its class probabilities are below. Train a CNN (configs/fashion.yaml) and open its page to compare." }));
+      box.append(el("p", { className: "note", textContent: "This model has no convolution layer (a dense network, an MLP): every unit of its first Dense layer has one weight per pixel of the flattened image, so there are no filters and no feature maps to show. Only its class probabilities are below. Train a CNN (configs/fashion.yaml) and open its page to compare." + (S.first_dense ? ` First layer ${S.first_dense}.` : "") }));
     }
     if (S.layers_with_maps > S.layers.length)
       box.append(el("p", { className: "note", textContent: `${S.layers.length} of the ${S.layers_with_maps} layers with feature maps are shown (the conv and pooling ones, evenly spaced).` }));
