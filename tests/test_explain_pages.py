@@ -284,6 +284,7 @@ def test_many_layers_are_capped_evenly_keeping_the_last():
     assert total == 20 and len(chosen) == 6 and chosen[0].path == "c0" and chosen[-1].path == "c19"
 
 
+@pytest.mark.slow  # trains a small dense network
 def test_network_page_of_a_dense_network_says_it_has_no_maps(cli, tmp_path, pattern_npz):
     from tests.conftest import write_config
 
