@@ -75,8 +75,8 @@ def check_self_contained(html: str) -> Page:
     assert csp and "default-src 'none'" in csp[0] and "img-src data:" in csp[0], csp
     assert not {"script", "link", "iframe", "object", "embed", "base"} & set(page.tags)
     assert "url(" not in html  # no CSS fetches either
-    for link in page.links:
-        assert link.startswith(("data:", "#")), link[:80]
+    for link in page.links:  # the one file beside it: the run's interactive network page
+        assert link.startswith(("data:", "#")) or link == "network.html", link[:80]
     for src in page.images:
         assert src.startswith("data:image/png;base64,")
         image = Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1])))
@@ -128,6 +128,7 @@ def test_report_of_a_real_run_is_one_self_contained_page(reported):
                      "conv2d_1/filters.png", "conv2d_1/gradcam.png"]  # fmt: skip
     assert len(page.images) == 3 + len(drawn)
     assert any(c.startswith("Grad-CAM at conv2d_1") for c in page.captions)
+    assert "network.html" in page.links and (run / "network.html").is_file()  # written and linked by the report
     assert any(c.startswith("Confusion matrix") for c in page.captions)
     for needle in ("Python", "TensorFlow", "Keras", "cnnlab", "device"):
         assert needle in page.text

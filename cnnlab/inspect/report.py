@@ -55,6 +55,7 @@ class Report:
 class _Context:
     run: RunFiles
     model: object | None = None
+    loaded: object | None = None  # the LoadedRun every drawing shares (its test split is read once)
     notes: list[str] = field(default_factory=list)  # what could not be made (not: files missing)
     drawn: list[Path] = field(default_factory=list)
 
@@ -73,6 +74,7 @@ def write_report(run_dir, *, visualize_budget: float = VISUALIZE_BUDGET_SECONDS,
         ctx.model = _load_model(ctx, unsafe)
     if ctx.model is not None and visualize_budget > 0:
         _draw_missing_pictures(ctx, visualize_budget, unsafe)
+        _write_network_page(ctx)
     text = render(ctx)
     path = RunDir(run_dir).report
     try:
@@ -290,11 +292,18 @@ def section_learned(ctx: _Context) -> str:
         return "<p class=muted>No pictures of what the network learned" + (
             ": model.keras could not be loaded to draw them.</p>" if ctx.model is None else ".</p>"
         )
+    if ctx.run.layout.network_page.is_file():
+        parts_first = (f'<p><a href="{RunDir.NETWORK}">Open {RunDir.NETWORK}</a> (beside this page in the run folder): '
+                       "every layer's feature maps for one test image, the class probabilities at the end; click a "
+                       "map to see its filter, the input it convolved and the numbers under the cursor.</p>")  # fmt: skip
+    else:
+        parts_first = ""
     by_layer: dict[str, list[Path]] = {}
     for png in pictures:
         by_layer.setdefault(png.parent.relative_to(root).as_posix(), []).append(png)
     order = _layer_order(ctx.model)
     parts = [
+        parts_first,
         (
             "<p class=muted>Made by <code>cnnlab visualize</code> (plots/visualize/&lt;layer&gt;/&lt;kind&gt;.png); "
             "one test image is used for the feature maps and Grad-CAM.</p>"
@@ -423,7 +432,25 @@ def _draw_missing_pictures(ctx: _Context, budget: float, unsafe: bool) -> None:
         ctx.drawn += [w.path for w in written if w.path.suffix == ".png"]
 
 
+def _write_network_page(ctx: _Context) -> None:
+    """RUN/network.html (cnnlab explain network), linked from the report, where missing."""
+    if ctx.run.layout.network_page.is_file():
+        return
+    try:
+        from cnnlab.inspect.network_page import write_network_page
+
+        write_network_page(_loaded_run(ctx))
+    except Exception as exc:  # noqa: BLE001  the page is a bonus: a failure is a note, never the report
+        ctx.notes.append(f"{RunDir.NETWORK}: not made: {type(exc).__name__}: {str(exc).strip()[:200]}")
+
+
 def _loaded_run(ctx: _Context):
+    if ctx.loaded is None:
+        ctx.loaded = _new_loaded_run(ctx)
+    return ctx.loaded
+
+
+def _new_loaded_run(ctx: _Context):
     from cnnlab.config import load_config
 
     config = load_config(ctx.run.layout.config)

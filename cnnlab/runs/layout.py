@@ -14,6 +14,7 @@ A run is ``outputs/<name>/<YYYYmmdd-HHMMSS>[-N]/``:
     train.lock           held by the training process
     plots/               history.png, confusion_matrix.png, misclassified.png, visualize/<layer>/...
     report.html          cnnlab report
+    network.html         cnnlab explain network (the report writes it too)
     export/              cnnlab export's artifacts and export/verify.json
     tensorboard/         TensorBoard logs
 """
@@ -47,6 +48,7 @@ class RunLayout:
     PLOTS = "plots"
     TENSORBOARD = "tensorboard"
     REPORT = "report.html"
+    NETWORK = "network.html"  # cnnlab explain network: the model's maps for one image (linked from the report)
     EXPORT = "export"
     VERIFY = "verify.json"  # under export/: how each artifact compared with Keras
     TTA = "tta.json"  # cnnlab evaluate --tta
@@ -84,6 +86,7 @@ class RunLayout:
     plots = property(lambda self: self.path / self.PLOTS)
     tensorboard = property(lambda self: self.path / self.TENSORBOARD)
     report = property(lambda self: self.path / self.REPORT)
+    network_page = property(lambda self: self.path / self.NETWORK)
     export_dir = property(lambda self: self.path / self.EXPORT)
     verify = property(lambda self: self.export_dir / self.VERIFY)
     tta = property(lambda self: self.path / self.TTA)
