@@ -15,6 +15,7 @@ from pydantic_core import PydanticCustomError
 from cnnlab.config.backbones import REGISTRY as BACKBONES
 from cnnlab.config.backbones import RUN_BACKBONE
 from cnnlab.config.sources import SOURCES
+from cnnlab.config.trackers import TRACKERS
 from cnnlab.config.tune import TuneConfig
 
 
@@ -224,3 +225,5 @@ class Config(Section):
     augment: AugmentConfig = AugmentConfig()
     finetune: FinetuneConfig = FinetuneConfig()
     tune: TuneConfig | None = None  # the search space of cnnlab tune (cnnlab.config.tune); others ignore it
+    # Experiment trackers every run of this config logs to (cnnlab.config.trackers, cnnlab.track).
+    track: list[Literal[tuple(TRACKERS)]] = []  # type: ignore[valid-type]

@@ -1,0 +1,243 @@
+"""Experiment tracking: a run's config, per-epoch metrics, test metrics and files, sent
+to the trackers its config names (``track: [mlflow]`` or ``--track mlflow``), and its
+hyperparameters and final metrics in TensorBoard's HParams format (with train.tensorboard).
+
+    with open_tracking(cfg, run, resuming=False) as tracking:   # cnnlab.train.loop
+        callbacks.append(tracking.callback(state.history, phase_names))
+        ...
+        tracking.finish()            # test metrics and the run's files
+    log_files(run_dir, [path])       # later: report.html, export artifacts
+
+Tracking never fails a training: a tracker that cannot start (package missing, store
+unwritable) or fails later is one ``Note:`` line on stderr and is dropped. What each
+tracker needs to find its run again (MLflow's run id) is kept in the run directory's
+TRACKING_FILE, so ``--resume`` continues the same tracked run.
+
+The trackers are listed in cnnlab.config.trackers ("module:class"); a new one is one
+module here with the TrackerBase methods plus one entry there. Nothing here imports a
+tracker's package (mlflow, TensorFlow) at module import time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cnnlab import runs
+from cnnlab.config.trackers import TRACKERS
+from cnnlab.errors import TrainingInterrupted, first_line
+
+# In a run directory: {tracker name: what it needs to continue the run, e.g. MLflow's run id}.
+TRACKING_FILE = "tracking.json"
+
+__all__ = ["TRACKING_FILE", "RunInfo", "TrackerBase", "Tracking", "flatten", "log_files", "open_tracking", "tracker_class"]
+
+
+@dataclass
+class RunInfo:
+    """What a tracker is told about the run it tracks."""
+
+    run_dir: Path
+    config_name: str
+    params: dict  # the flattened resolved config, {"train.optimizer.learning_rate": 0.001, ...}
+    output_dir: Path  # where the run's config folder lives (outputs/): default stores go here
+    resuming: bool
+    tensorboard: bool  # train.tensorboard
+    saved: dict = field(default_factory=dict)  # this tracker's section of TRACKING_FILE from before (resume)
+
+
+class TrackerBase:
+    """The methods a tracker implements. Any of them may raise: the caller turns that
+    into one Note and drops the tracker."""
+
+    name = "tracker"
+    title = "tracker"  # in Notes: "no MLflow tracking: ..."
+
+    def start(self, info: RunInfo) -> dict:
+        """Open (or, resuming, reopen) the run; return what to keep in TRACKING_FILE."""
+        return {}
+
+    def log_epoch(self, step: int, metrics: dict, phase: str) -> None:
+        """One epoch's history.csv row (numbers only), step = the epoch number from 1."""
+
+    def finish(self, step: int, metrics: dict, files: list[Path]) -> None:
+        """The test metrics (numbers of metrics.json) and the run's files; the run is done."""
+
+    def stop(self, status: str) -> None:
+        """Training stopped early: status "interrupted" (resumable) or "failed"."""
+
+    @classmethod
+    def log_later(cls, saved: dict, paths: list[Path], folder: str | None) -> None:
+        """Add files to a finished run (report.html, exports) from its saved section."""
+
+
+def tracker_class(name: str):
+    module, _, attr = TRACKERS[name].implementation.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def note(text: str) -> None:
+    print(f"Note: {text}", file=sys.stderr, flush=True)
+
+
+_SAID: set[str] = set()
+
+
+def say_once(line: str) -> None:
+    """Lines such as "MLflow: tracking to ..." once per process (tune trains many runs)."""
+    if line not in _SAID:
+        _SAID.add(line)
+        print(line, file=sys.stderr, flush=True)
+
+
+def flatten(value, prefix: str = "") -> dict:
+    """Nested config -> {"a.b.0.c": scalar}; lists by index (as tune.space and --set name
+    them: model.layers.0.filters); None left out."""
+    out = {}
+    if isinstance(value, dict):
+        for key, item in value.items():
+            out.update(flatten(item, f"{prefix}{key}."))
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            out.update(flatten(item, f"{prefix}{index}."))
+    elif value is not None:
+        out[prefix[:-1]] = value
+    return out
+
+
+def config_params(cfg) -> dict:
+    """The hyperparameters of a run: its resolved config, flattened (tune: and track: left out)."""
+    return flatten(cfg.model_dump(mode="json", exclude={"tune", "track"}))
+
+
+def numbers(row: dict) -> dict:
+    return {k: float(v) for k, v in row.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def read_saved(run_dir: Path) -> dict:
+    path = Path(run_dir) / TRACKING_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+class Tracking:
+    """The trackers of one run; a failing one is dropped with one Note."""
+
+    def __init__(self, run: runs.RunDir, trackers: list):
+        self.run, self.trackers = run, trackers
+        self.finished = False
+
+    def _each(self, method: str, *args) -> None:
+        for tracker in list(self.trackers):
+            try:
+                getattr(tracker, method)(*args)
+            except Exception as exc:  # noqa: BLE001  tracking must never fail a training
+                self.trackers.remove(tracker)
+                note(f"{tracker.title} tracking stopped ({type(exc).__name__}: {first_line(exc)}); training goes on")
+
+    def callback(self, rows: list, phase_names: list[str]):
+        """A Keras callback that logs each epoch's history row (``rows``: RunState.history,
+        appended by HistoryRecorder, which must come before it in the callback list)."""
+        from cnnlab.backend import keras
+
+        tracking = self
+
+        class TrackEpochs(keras().callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                if not rows or not tracking.trackers:
+                    return
+                row = rows[-1]
+                phase = int(row.get("phase", 1))
+                name = phase_names[phase - 1] if 0 < phase <= len(phase_names) else str(phase)
+                metrics = {k: v for k, v in numbers(row).items() if k != "epoch"}
+                tracking._each("log_epoch", int(row["epoch"]), metrics, name)
+
+        return TrackEpochs()
+
+    def finish(self) -> None:
+        """After the evaluation: test metrics and the run's files."""
+        self.finished = True
+        if not self.trackers:
+            return
+        metrics = numbers(self.run.read_metrics())
+        step = len(self.run.read_history_rows())
+        files = [p for p in (self.run.config, self.run.metrics, self.run.history, self.run.model) if p.is_file()]
+        self._each("finish", step, metrics, files)
+
+
+@contextlib.contextmanager
+def open_tracking(cfg, run: runs.RunDir, *, resuming: bool, output_dir: Path | None = None, enabled: bool = True):
+    """The trackers of ``cfg`` started on ``run`` (with HParams when train.tensorboard);
+    on an exception they are told the run stopped (interrupted or failed)."""
+    trackers = _start(cfg, run, resuming, output_dir) if enabled else []
+    tracking = Tracking(run, trackers)
+    try:
+        yield tracking
+    except BaseException as exc:
+        status = "interrupted" if isinstance(exc, (TrainingInterrupted, KeyboardInterrupt)) else "failed"
+        tracking._each("stop", status)
+        raise
+
+
+def _start(cfg, run: runs.RunDir, resuming: bool, output_dir: Path | None) -> list:
+    from cnnlab.track.hparams import HParamsTracker
+
+    names = list(dict.fromkeys(cfg.track))
+    if not names and not cfg.train.tensorboard:
+        return []
+    saved = read_saved(run.path) if resuming else {}
+    base = RunInfo(run.path, cfg.name, config_params(cfg), Path(output_dir) if output_dir else run.path.parent.parent,
+                   resuming, cfg.train.tensorboard)  # fmt: skip
+    candidates = [HParamsTracker] if cfg.train.tensorboard else []
+    started, sections = [], {}
+    for name in names:
+        try:
+            candidates.append(tracker_class(name))
+        except ImportError as exc:  # only the module of a tracker itself; its package is imported in start()
+            note(f"no {name} tracking: {first_line(exc)}")
+    for cls in candidates:
+        info = RunInfo(**{**vars(base), "saved": saved.get(cls.name, {})})
+        tracker = cls()
+        try:
+            section = tracker.start(info)
+        except Exception as exc:  # noqa: BLE001
+            note(f"no {tracker.title} tracking: {_reason(exc, cls.name)}; training goes on")
+            continue
+        started.append(tracker)
+        if section:
+            sections[cls.name] = section
+    if sections:
+        try:
+            runs.write_json(run.path / TRACKING_FILE, {**saved, **sections})
+        except OSError as exc:
+            note(f"{TRACKING_FILE} not written ({first_line(exc)}): --resume will start new tracked runs")
+    return started
+
+
+def _reason(exc: Exception, name: str) -> str:
+    if isinstance(exc, ImportError):
+        extra = TRACKERS[name].extra if name in TRACKERS else name
+        return f"the Python package {exc.name or name!r} is not installed; pip install 'cnnlab[{extra}]'"
+    return f"{type(exc).__name__}: {first_line(exc)}"
+
+
+def log_files(run_dir, paths, folder: str | None = None) -> None:
+    """Add ``paths`` (files or folders) to the tracked runs of ``run_dir``, if any, under
+    ``folder``; e.g. report.html after train, RUN/export/onnx-int8/ after export."""
+    if run_dir is None:
+        return
+    saved = read_saved(Path(run_dir))
+    for name, section in saved.items():
+        if name not in TRACKERS or not isinstance(section, dict):
+            continue
+        try:
+            tracker_class(name).log_later(section, [Path(p) for p in paths], folder)
+        except Exception as exc:  # noqa: BLE001  a tracker must never fail the command
+            note(f"{name} tracking: {', '.join(Path(p).name for p in paths)} not logged ({_reason(exc, name)})")
