@@ -29,9 +29,9 @@ requires_mlflow = pytest.mark.skipif(
 @pytest.fixture(autouse=True)
 def default_store(monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # the default: <output-dir>/mlflow.db
-    from cnnlab import track
+    from cnnlab.track import base
 
-    monkeypatch.setattr(track, "_SAID", set())  # "printed once" per process: once per test here
+    monkeypatch.setattr(base, "_SAID", set())  # "printed once" per process: once per test here
 
 
 def _client(out: Path):

@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cnnlab import runs
-from cnnlab.track import RunInfo, TrackerBase
+from cnnlab.track.base import RunInfo, TrackerBase
 
 # Scalars the tab lists as metrics: (tag, group); the groups are Keras TensorBoard's sub-folders.
 KERAS_METRICS = (("epoch_loss", "train"), ("epoch_loss", "validation"),

@@ -24,7 +24,7 @@ import os
 import time
 from pathlib import Path
 
-from cnnlab.track import RunInfo, TrackerBase, say_once
+from cnnlab.track.base import RunInfo, TrackerBase, say_once
 
 STORE_FILE = "mlflow.db"  # the default store, in the output directory (not in a run directory)
 ARTIFACTS_DIR = "mlartifacts"  # beside the default store: <output-dir>/mlartifacts/<config name>/
