@@ -66,6 +66,44 @@ def test_track_option_is_in_help(cli):
         assert "--track [mlflow]" in cli(command, "--help").stdout
 
 
+def test_importing_the_stage_imports_no_tracker_package():
+    import subprocess
+
+    code = "import sys, cnnlab.track, cnnlab.track.mlflow_tracker, cnnlab.track.hparams; " \
+           "print(sorted(m for m in ('mlflow', 'tensorflow', 'sqlalchemy') if m in sys.modules))"  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})  # fmt: skip
+    assert done.stdout.strip() == "[]"
+
+
+class Recorder:
+    title = "Recorder"
+
+    def __init__(self, fail_at: int | None = None):
+        self.calls, self.fail_at = [], fail_at
+
+    def log_epoch(self, step, metrics, phase):
+        if step == self.fail_at:
+            raise OSError("disk full")
+        self.calls.append((step, phase, sorted(metrics)))
+
+
+def test_epochs_carry_their_phase_name_and_a_failing_tracker_is_one_note(tmp_path, capsys):
+    from cnnlab.track import Tracking
+
+    rows = []
+    good, bad = Recorder(), Recorder(fail_at=2)
+    tracking = Tracking(RunDir(tmp_path), [good, bad])
+    callback = tracking.callback(rows, ["head", "fine_tune"])
+    for epoch, phase in ((1, 1), (2, 1), (3, 2)):
+        rows.append({"epoch": epoch, "loss": 1.0 / epoch, "learning_rate": 1e-3, "phase": phase})
+        callback.on_epoch_end(epoch - 1)
+    assert good.calls == [(1, "head", ["learning_rate", "loss", "phase"]), (2, "head", ["learning_rate", "loss", "phase"]),
+                          (3, "fine_tune", ["learning_rate", "loss", "phase"])]  # fmt: skip
+    assert bad.calls == [(1, "head", ["learning_rate", "loss", "phase"])] and tracking.trackers == [good]
+    assert capsys.readouterr().err == "Note: Recorder tracking stopped (OSError: disk full); training goes on\n"
+
+
 # ---------------------------------------------------------------- slow: real training, real store
 
 
