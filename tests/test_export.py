@@ -72,7 +72,7 @@ def test_bad_format_and_quantize_fail_before_loading(cli, tmp_path):
     assert result.exit_code == 2
     assert result.stderr == (
         "Error: --quantize int8 is not available for savedmodel (it takes none); "
-        "--quantize int8 works with --format tflite\n"
+        "--quantize int8 works with --format tflite, onnx\n"
     )
 
 
