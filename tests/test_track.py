@@ -199,6 +199,23 @@ def test_mlflow_missing_is_one_note_and_training_goes_on(cli, tiny_config, tmp_p
 
 @pytest.mark.slow
 @requires_mlflow
+def test_mlflow_tracking_uri_is_honoured(cli, tiny_config, tmp_path, monkeypatch):
+    store = tmp_path / "elsewhere" / "team.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store}")
+    result = cli("train", tiny_config, "--output-dir", tmp_path / "out", "--no-report", "--set", "track=[mlflow]")
+    assert result.exit_code == 0, result.output
+    assert f"MLflow: tracking to sqlite:///{store}\n" in result.stderr
+    assert not (tmp_path / "out" / "mlflow.db").exists()
+    from mlflow import MlflowClient
+
+    run = Path(result.stdout.strip().splitlines()[-1].removeprefix("run saved to "))
+    mlrun = MlflowClient(tracking_uri=f"sqlite:///{store}").get_run(_saved(run)["run_id"])
+    assert mlrun.info.status == "FINISHED" and mlrun.data.metrics["test_accuracy"] >= 0
+    assert Path(mlrun.info.artifact_uri.removeprefix("file://")).is_relative_to(store.parent)  # beside the store
+
+
+@pytest.mark.slow
+@requires_mlflow
 def test_an_unwritable_store_is_one_note_and_training_goes_on(cli, tiny_config, tmp_path, monkeypatch):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
