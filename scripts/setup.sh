@@ -32,4 +32,4 @@ if [ ! -x .venv/bin/python ]; then
     ${SUDO:-} apt-get install -y -q python3-venv && python3 -m venv .venv
   }
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,tune,browser,export]'
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,tune,browser,export,mlflow]'

@@ -72,7 +72,7 @@ def test_bad_format_and_quantize_fail_before_loading(cli, tmp_path):
     assert result.exit_code == 2
     assert result.stderr == (
         "Error: --quantize int8 is not available for savedmodel (it takes none); "
-        "--quantize int8 works with --format tflite\n"
+        "--quantize int8 works with --format tflite, onnx\n"
     )
 
 
@@ -217,7 +217,7 @@ def test_a_layer_a_format_cannot_express_is_named(fashion_run, tmp_path):
 @pytest.mark.slow
 @requires_extra
 @pytest.mark.parametrize("fmt,quantize", [("tflite", "dynamic"), ("tflite", "float16"), ("tflite", "int8"),
-                                          ("onnx", "dynamic")])  # fmt: skip
+                                          ("onnx", "dynamic"), ("onnx", "float16"), ("onnx", "int8")])  # fmt: skip
 def test_quantized_exports(cli, fashion_run, tmp_path, fmt, quantize):
     from cnnlab.export.loaders import load_exported
     from cnnlab.export.verify import THRESHOLDS
@@ -234,7 +234,15 @@ def test_quantized_exports(cli, fashion_run, tmp_path, fmt, quantize):
     float_size = (fashion_run / "model.keras").stat().st_size
     assert artifact.stat().st_size < float_size / 1.8  # 2x (float16) to 4x (int8) smaller weights
     assert load_exported(artifact).class_names[9] == "Ankle boot"
-    if quantize == "int8":  # raw uint8 pixels in, uint8 probabilities out
+    if fmt == "onnx" and quantize in ("float16", "int8"):  # same signature as the float export
+        import onnx
+
+        graph = onnx.load(str(artifact)).graph
+        assert [(t.name, t.type.tensor_type.elem_type) for t in (*graph.input, *graph.output)] == [
+            ("image", onnx.TensorProto.UINT8), ("probabilities", onnx.TensorProto.FLOAT)]  # fmt: skip
+        weights = {onnx.TensorProto.DataType.Name(t.data_type) for t in graph.initializer if len(t.dims) > 1}
+        assert weights == ({"FLOAT16"} if quantize == "float16" else {"INT8"})
+    if fmt == "tflite" and quantize == "int8":  # raw uint8 pixels in, uint8 probabilities out
         from ai_edge_litert.interpreter import Interpreter
 
         interpreter = Interpreter(model_path=str(artifact))

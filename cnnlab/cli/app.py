@@ -116,6 +116,27 @@ def output_dir_option(f):
     )(f)
 
 
+def track_option(f):
+    """--track NAME: log the run to an experiment tracker (as the config's track: list)."""
+    from cnnlab.config.trackers import TRACKERS  # a fact sheet: no tracker package imported
+
+    return click.option(
+        "--track",
+        "trackers",
+        multiple=True,
+        type=click.Choice(list(TRACKERS)),
+        help="Also log to this tracker (repeatable; added to the config's track: list). "
+        "mlflow: MLFLOW_TRACKING_URI, or <output-dir>/mlflow.db.",
+    )(f)
+
+
+def with_trackers(cfg, trackers):
+    """The config with --track names added to its track: list."""
+    if not trackers:
+        return cfg
+    return cfg.model_copy(update={"track": list(dict.fromkeys([*cfg.track, *trackers]))})
+
+
 def config_options(f=None, *, required=True):
     """CONFIG plus --set overrides, shared by commands that read a config.
     ``@config_options(required=False)`` where CONFIG may be left out (train --resume)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from cnnlab.cli.app import cli, config_options, echo_json, json_option, output_dir_option
+from cnnlab.cli.app import cli, config_options, echo_json, json_option, output_dir_option, track_option, with_trackers
 from cnnlab.errors import RunError
 
 
@@ -73,7 +73,8 @@ def data_command(config, overrides, imbalance_ratio, samples, output_dir, as_jso
 @click.option("--fresh", is_flag=True, help="Start the search over instead of continuing it (earlier runs stay).")
 @output_dir_option
 @json_option
-def tune(config, overrides, fresh, output_dir, as_json):
+@track_option
+def tune(config, overrides, fresh, output_dir, as_json, trackers):
     """Hyperparameter search with Keras Tuner over CONFIG's tune: section.
 
     Every trial is a normal run under <output-dir>/<name>/; Keras Tuner's state is in
@@ -85,6 +86,7 @@ def tune(config, overrides, fresh, output_dir, as_json):
     from cnnlab.train.tune import tune as search
 
     cfg, tune_cfg = load_tune_config(config, overrides)
+    cfg = with_trackers(cfg, trackers)  # every trial's run is tracked
     keras_tuner()  # installed? say so before any training
     with stop_signals():
         result = search(cfg, tune_cfg, output_dir, fresh, say=lambda line: click.echo(line, err=True))

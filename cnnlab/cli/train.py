@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from cnnlab.cli.app import cli, config_options, output_dir_option, stop_signals
+from cnnlab.cli.app import cli, config_options, output_dir_option, stop_signals, track_option, with_trackers
 from cnnlab.cli.completion import backbone_names, choices, complete_runs
 from cnnlab.runs import RunDir
 
@@ -33,7 +33,8 @@ from cnnlab.runs import RunDir
 @click.option("--profile", is_flag=True, help="Print where the time went: start-up, data, model, training, evaluation, files.")
 @output_dir_option
 @click.option("--no-report", is_flag=True, help="Do not write RUN/report.html at the end (cnnlab report RUN writes it later).")
-def train(config, overrides, epochs, resume, workers, profile, output_dir, no_report):
+@track_option
+def train(config, overrides, epochs, resume, workers, profile, output_dir, no_report, trackers):
     """Train the model described by CONFIG into a new run directory.
 
     Ctrl-C or SIGTERM stops at the next safe point and prints the command to resume.
@@ -66,6 +67,7 @@ def train(config, overrides, epochs, resume, workers, profile, output_dir, no_re
         raise click.UsageError("give CONFIG, or --resume [RUN] to continue an interrupted run")
     else:
         cfg = load_config(config, overrides)
+    cfg = with_trackers(cfg, trackers)
     if workers:  # checked here in this process; then the same command N times, each a worker
         from cnnlab.model import check_model
         from cnnlab.train.launcher import launch
@@ -75,6 +77,7 @@ def train(config, overrides, epochs, resume, workers, profile, output_dir, no_re
         args = ["train", *(["--resume", str(resume_run)] if resume_run else [str(config)])]
         args += [a for o in overrides for a in ("--set", o)] + ["--output-dir", str(output_dir)]
         args += ["--no-report"] if no_report else []  # the chief writes the report: it must hear the flag too
+        args += [a for name in trackers for a in ("--track", name)]  # the chief tracks
         code = launch(args, workers, resume_run)  # the chief printed the result, or its Error: line
         if code:
             sys.exit(code)
@@ -102,7 +105,11 @@ def report_run(run: Path, html: bool = True) -> None:
         from cnnlab.inspect.report import write_report
 
         try:
-            click.echo(f"report written to {write_report(run).path}")
+            report = write_report(run).path
+            click.echo(f"report written to {report}")
+            from cnnlab.track import log_files
+
+            log_files(run, [report])  # a tracked run (config track:) gets its report.html too
         except CnnlabError as exc:
             click.echo(f"Note: no report.html: {exc}", err=True)
         except Exception as exc:  # noqa: BLE001  the run is trained and saved: a report bug must not fail it
@@ -122,7 +129,8 @@ DEFAULT_FINETUNE_CONFIG = Path("configs/finetune.yaml")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key (repeatable).")
 @output_dir_option
 @click.option("--no-report", is_flag=True, help="Do not write RUN/report.html at the end (cnnlab report RUN writes it later).")
-def finetune(config, backbone, mode, weights, unfreeze, overrides, output_dir, no_report):
+@track_option
+def finetune(config, backbone, mode, weights, unfreeze, overrides, output_dir, no_report, trackers):
     """Transfer learning: a pretrained BACKBONE with a new head, trained on CONFIG's data.
 
     CONFIG defaults to configs/finetune.yaml (Fashion-MNIST, resized inside the model
@@ -132,6 +140,7 @@ def finetune(config, backbone, mode, weights, unfreeze, overrides, output_dir, n
     cfg, notes = finetune_config(config or DEFAULT_FINETUNE_CONFIG, backbone, mode, weights, unfreeze, overrides)
     for note in notes:
         click.echo(f"Note: {note}", err=True)
+    cfg = with_trackers(cfg, trackers)
     from cnnlab.train import train as run_training
 
     with stop_signals():

@@ -15,6 +15,7 @@ from pydantic_core import PydanticCustomError
 from cnnlab.config.backbones import REGISTRY as BACKBONES
 from cnnlab.config.backbones import RUN_BACKBONE
 from cnnlab.config.sources import SOURCES
+from cnnlab.config.trackers import TRACKERS
 from cnnlab.config.tune import TuneConfig
 
 
@@ -224,6 +225,8 @@ class Config(Section):
     augment: AugmentConfig = AugmentConfig()
     finetune: FinetuneConfig = FinetuneConfig()
     tune: TuneConfig | None = None  # the search space of cnnlab tune (cnnlab.config.tune); others ignore it
+    # Experiment trackers every run of this config logs to (cnnlab.config.trackers, cnnlab.track).
+    track: list[Literal[tuple(TRACKERS)]] = []  # type: ignore[valid-type]
     # Where the config came from (file name, --set items): checks made later, in the model
     # stage, still blame the file or the --set item that wrote a key (cnnlab.config.blame).
     _source: str = PrivateAttr("config")

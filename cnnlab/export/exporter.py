@@ -69,6 +69,10 @@ def export_run(loaded, formats, quantize: str = "none", output: Path | None = No
                              (x_test, y_test, keras_test))  # fmt: skip
         results.append(result)
         _merge_verify(root / VERIFY_FILE, result.name, result.verification)
+    if results and loaded.run_dir is not None:  # a tracked run (config track:) gets its exports too
+        from cnnlab.track import log_files
+
+        log_files(loaded.run_dir, [root / r.name for r in results] + [root / VERIFY_FILE], folder="export")
     return results
 
 

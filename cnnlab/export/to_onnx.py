@@ -2,8 +2,8 @@
 inference graph. Class names and cnnlab.json go into the model's metadata_props
 (``onnxruntime.InferenceSession(p).get_modelmeta().custom_metadata_map``).
 
-Quantization: none, or dynamic (onnxruntime's: uint8 weights, activations quantized
-on the fly). Static int8 and float16 are TFLite's here.
+Quantization: none; dynamic (onnxruntime's: uint8 weights, activations quantized on the
+fly); float16 and int8 (static, calibrated): cnnlab.export.onnx_quantize.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from cnnlab.export.unsupported import unsupported_error
 
 NAME = "onnx"
 ARTIFACT = "model.onnx"
-QUANTIZE = ("none", "dynamic")
+QUANTIZE = ("none", "dynamic", "float16", "int8")
 OPSET = 17  # onnxruntime >= 1.13 runs it; tf2onnx's well-tested range
 REQUIRES = (
     ("tf2onnx", "ONNX export"),
@@ -71,6 +71,10 @@ def write(source, out_dir: Path, quantize: str) -> Path:
     path = out_dir / ARTIFACT
     if quantize == "dynamic":
         proto = _quantize_dynamic(proto, out_dir)
+    elif quantize != "none":
+        from cnnlab.export.onnx_quantize import quantize as quantize_graph
+
+        proto = quantize_graph(proto, quantize, source, out_dir)
     meta = metadata_from_dir(out_dir)
     props = {"class_names": json.dumps(meta.get("class_names", [])), "cnnlab": json.dumps(meta)}
     onnx.helper.set_model_props(proto, props)

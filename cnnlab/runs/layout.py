@@ -15,6 +15,7 @@ A run is ``outputs/<name>/<YYYYmmdd-HHMMSS>[-N]/``:
     plots/               history.png, confusion_matrix.png, misclassified.png, visualize/<layer>/...
     report.html          cnnlab report
     network.html         cnnlab explain network (the report writes it too)
+    tracking.json        tracked runs only: the MLflow store and run id (cnnlab.track)
     export/              cnnlab export's artifacts and export/verify.json
     tensorboard/         TensorBoard logs
 """
@@ -48,6 +49,7 @@ class RunLayout:
     PLOTS = "plots"
     TENSORBOARD = "tensorboard"
     REPORT = "report.html"
+    TRACKING = "tracking.json"  # tracked runs: where (cnnlab.track), so --resume continues the same tracked run
     NETWORK = "network.html"  # cnnlab explain network: the model's maps for one image (linked from the report)
     EXPORT = "export"
     VERIFY = "verify.json"  # under export/: how each artifact compared with Keras
@@ -87,6 +89,7 @@ class RunLayout:
     tensorboard = property(lambda self: self.path / self.TENSORBOARD)
     report = property(lambda self: self.path / self.REPORT)
     network_page = property(lambda self: self.path / self.NETWORK)
+    tracking = property(lambda self: self.path / self.TRACKING)
     export_dir = property(lambda self: self.path / self.EXPORT)
     verify = property(lambda self: self.export_dir / self.VERIFY)
     tta = property(lambda self: self.path / self.TTA)

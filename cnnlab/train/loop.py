@@ -24,6 +24,7 @@ from cnnlab.inspect.evaluate import evaluate_model, write_evaluation
 from cnnlab.model import build_model, check_model
 from cnnlab.model.summary import describe_model
 from cnnlab.inspect.curves import plot_curves
+from cnnlab.track import open_tracking
 from cnnlab.train.callbacks import BestModel, HistoryRecorder, stateful_callbacks
 from cnnlab.train.compile import compile_model, fit_verbosity, set_precision_policy
 from cnnlab.train.distribute import choose, writable_run_dir
@@ -85,11 +86,14 @@ def _load_and_train(cfg, output_dir: Path, resume_run: Path | None, timings: Tim
         else:
             base = resume_run
         run = stack.enter_context(writable_run_dir(base, dist))  # a scratch folder on non-chief workers
-        _train(cfg, runs.RunDir(run), dist, data, model, timings, weights, resuming=resume_run is not None)
+        # MLflow etc. (config track:) and TensorBoard HParams; the chief's alone, never a failed training
+        tracking = stack.enter_context(open_tracking(cfg, runs.RunDir(run), resuming=resume_run is not None,
+                                                     output_dir=output_dir, enabled=dist.is_chief))  # fmt: skip
+        _train(cfg, runs.RunDir(run), dist, data, model, timings, weights, tracking, resuming=resume_run is not None)
     return Path(base) if dist.is_chief else None
 
 
-def _train(cfg, run: runs.RunDir, dist, data, model, timings: Timings, weights: dict | None, *,
+def _train(cfg, run: runs.RunDir, dist, data, model, timings: Timings, weights: dict | None, tracking, *,
            resuming: bool) -> None:  # fmt: skip
     k = keras()
     if resuming:  # its config, classes and initial weights are there already
@@ -122,6 +126,7 @@ def _train(cfg, run: runs.RunDir, dist, data, model, timings: Timings, weights: 
     best = BestModel(run.model, cfg.train.monitor, state, target=model)  # always the full raw-pixel model
     history = HistoryRecorder(run, state)
     callbacks = [history, best, *stateful_callbacks(cfg)]  # history first: its epoch_seconds exclude saving
+    callbacks.append(tracking.callback(state.history, [phase.name for phase in phases]))  # logs history's rows
     if cfg.train.tensorboard:
         callbacks.append(k.callbacks.TensorBoard(log_dir=str(run.tensorboard), profile_batch=0))
     # Last callback: backs up after the others wrote their files; stops on Ctrl-C/SIGTERM/NaN.
@@ -170,4 +175,5 @@ def _train(cfg, run: runs.RunDir, dist, data, model, timings: Timings, weights: 
     best_epoch = state.best_epoch + 1
     runs.save_figure(plot_curves([(cfg.name, history_columns)], best_epoch), run.history_plot)
     mark_done(run, len(history_columns["epoch"]))  # status "done"; the backup is no longer needed
+    tracking.finish()  # test metrics and the run's files to the trackers
     timings.lap("metrics, plots and files")

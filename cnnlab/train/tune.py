@@ -28,6 +28,7 @@ from cnnlab.errors import CnnlabError, ConfigError, RunError, TrainingDiverged, 
 from cnnlab.config.tune import Choice, IntRange, TuneConfig, Uniform, parse_space
 
 TUNE_DIR = "tune"  # Keras Tuner's project directory, under outputs/<name>/
+HPARAMS_DIR = "tensorboard"  # under TUNE_DIR: the search space for TensorBoard's HParams tab
 TRIALS_FILE = "cnnlab-trials.json"  # trial id -> run directory, values, objective
 SEARCH_FILE = "cnnlab-search.json"  # what the search is of: a rerun must be the same search
 BEST_FILE = "best.yaml"
@@ -246,10 +247,8 @@ def write_trials(folder: Path, records: dict[str, TrialRecord]) -> None:
 
 def check_same_search(folder: Path, cfg, tune: TuneConfig, fresh: bool) -> None:
     """A rerun continues the search only if it is the same search."""
-    from cnnlab.config import dump_config
-
     fingerprint = {
-        "config": hashlib.sha256(dump_config(cfg.model_copy(update={"tune": None})).encode()).hexdigest()[:16],
+        "config": hashlib.sha256(_searched_config(cfg).encode()).hexdigest()[:16],
         "tune": hashlib.sha256(json.dumps(tune.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:16],
     }
     path = folder / SEARCH_FILE
@@ -263,6 +262,14 @@ def check_same_search(folder: Path, cfg, tune: TuneConfig, fresh: bool) -> None:
                 "(its runs stay), or give the config another name:"
             )
     runs.write_json(path, fingerprint)
+
+
+def _searched_config(cfg) -> str:
+    """The config as YAML without tune: and track: (where runs are logged is not what is
+    searched); the same text as dump_config gave before track: existed."""
+    import yaml
+
+    return yaml.safe_dump(cfg.model_copy(update={"tune": None}).model_dump(mode="json", exclude={"track"}), sort_keys=False)
 
 
 @dataclass
@@ -286,6 +293,10 @@ def tune(cfg, tune_cfg: TuneConfig, output_dir: Path = runs.DEFAULT_OUTPUT_DIR, 
         raise ConfigError(f"tune.objective: is {objective!r} but data.validation_split is 0; set a split or use loss")
     folder = runs.inside(output_dir, cfg.name) / TUNE_DIR
     check_same_search(folder, cfg, tune_cfg, fresh)
+    if cfg.train.tensorboard:  # `tensorboard --logdir outputs/<name>`: the trials in the HParams tab
+        from cnnlab.track.hparams import write_search_space
+
+        write_search_space(folder / HPARAMS_DIR, space)
     oracle = make_oracle(tune_cfg, objective, hyperparameters(space), cfg.seed, cfg.train.epochs)
     tuner = _tuner_class()(oracle, cfg, tune_cfg, output_dir, fresh, say)
     if fresh:
