@@ -142,3 +142,35 @@ def pytest_collection_modifyitems(items):
         module = item.module.__name__.rsplit(".", 1)[-1]
         if module in SLOW_MODULES or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+
+
+# ---------------------------------------------------------------- one headless browser per session
+# Debian's chromium driven by Playwright's sync API. One instance for every test file:
+# Playwright's sync API refuses to start a second one while another is running.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """CI installs Chromium and Playwright (scripts/setup.sh): there the browser tests must
+    run, not skip."""
+    missing = []
+    if not CHROMIUM.exists():
+        missing.append("Debian's chromium (apt-get install chromium)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing.append("Playwright for Python (pip install 'cnnlab[browser]')")
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail("browser test needs " + " and ".join(missing))
+        pytest.skip("no browser to test in: install " + " and ".join(missing))
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+

@@ -20,9 +20,6 @@ from cnnlab.explain.conv import convolve
 from cnnlab.explain.matrices import load_matrix
 from cnnlab.explain.numbers import fmt
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
 PHONE, LAPTOP = {"width": 390, "height": 844}, {"width": 1366, "height": 900}
 # a learner's own 6x6 matrix and a Sobel filter, at stride 2 and padding 1
 MINE = "3 1 4 1 5 9; 2 6 5 3 5 8; 9 7 9 3 2 3; 8 4 6 2 6 4; 3 3 8 3 2 7; 9 5 0 2 8 8"
@@ -119,28 +116,6 @@ def test_help(cli, command):
 
 
 # ---------------------------------------------------------------- in a real browser
-
-
-@pytest.fixture(scope="session")
-def browser():
-    """CI installs Chromium and Playwright (scripts/test.sh): there it must run, not skip."""
-    missing = []
-    if not CHROMIUM.exists():
-        missing.append("Debian's chromium (apt-get install chromium)")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        missing.append("Playwright for Python (pip install 'cnnlab[browser]')")
-    if missing:
-        if os.environ.get("CI"):
-            pytest.fail("browser test needs " + " and ".join(missing))
-        pytest.skip("no browser to test in: install " + " and ".join(missing))
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 class Watched:

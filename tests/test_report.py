@@ -294,60 +294,35 @@ def test_train_writes_the_report_unless_told_not_to(cli, tiny_config, tmp_path):
 
 # ---------------------------------------------------------------- in a real browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-
-
 VIEWPORTS = {"laptop": {"width": 1366, "height": 900}, "phone": {"width": 390, "height": 844}}
 
 
-def open_in_chromium(html_file: Path, screenshot_dir: Path, sizes=tuple(VIEWPORTS)) -> dict:
-    """Open a page in headless Chromium; what it fetched, logged and showed, plus screenshots."""
-    from playwright.sync_api import sync_playwright
-
+def open_in_chromium(browser, html_file: Path, screenshot_dir: Path, sizes=tuple(VIEWPORTS)) -> dict:
+    """Open a page in headless Chromium (the session's ``browser`` fixture); what it fetched,
+    logged and showed, plus screenshots."""
     seen = {"requests": [], "console_errors": [], "page_errors": []}
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
-        try:
-            for name in sizes:
-                page = browser.new_page(viewport=VIEWPORTS[name])
-                page.on("request", lambda r: seen["requests"].append(r.url) if not r.url.startswith("file:") else None)
-                page.on("console", lambda m: seen["console_errors"].append(m.text) if m.type == "error" else None)
-                page.on("pageerror", lambda e: seen["page_errors"].append(str(e)))
-                page.goto(html_file.as_uri(), wait_until="load")
-                seen[name] = page.evaluate("""() => ({
-                    images: [...document.images].map(i => [i.complete, i.naturalWidth, i.naturalHeight]),
-                    sections: [...document.querySelectorAll('section[id]')].map(s => s.id),
-                    overflow: document.documentElement.scrollWidth - window.innerWidth,
-                    widest_image: Math.max(...[...document.images].map(i => i.getBoundingClientRect().right)),
-                })""")
-                shot = screenshot_dir / f"report-{name}.png"
-                page.screenshot(path=str(shot), full_page=True)
-                seen[f"{name}_screenshot"] = shot
-                page.close()
-        finally:
-            browser.close()
+    for name in sizes:
+        page = browser.new_page(viewport=VIEWPORTS[name])
+        page.on("request", lambda r: seen["requests"].append(r.url) if not r.url.startswith("file:") else None)
+        page.on("console", lambda m: seen["console_errors"].append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: seen["page_errors"].append(str(e)))
+        page.goto(html_file.as_uri(), wait_until="load")
+        seen[name] = page.evaluate("""() => ({
+            images: [...document.images].map(i => [i.complete, i.naturalWidth, i.naturalHeight]),
+            sections: [...document.querySelectorAll('section[id]')].map(s => s.id),
+            overflow: document.documentElement.scrollWidth - window.innerWidth,
+            widest_image: Math.max(...[...document.images].map(i => i.getBoundingClientRect().right)),
+        })""")
+        shot = screenshot_dir / f"report-{name}.png"
+        page.screenshot(path=str(shot), full_page=True)
+        seen[f"{name}_screenshot"] = shot
+        page.close()
     return seen
-
-
-@pytest.fixture(scope="session")  # session scope: set up before the run fixtures, so a skip costs nothing
-def browser():
-    """CI (scripts/setup.sh installs Chromium and Playwright) must run the browser test, not skip it."""
-    missing = []
-    if not CHROMIUM.exists():
-        missing.append("Debian's chromium (apt-get install chromium)")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        missing.append("Playwright for Python (pip install 'cnnlab[browser]')")
-    if missing:
-        if os.environ.get("CI"):
-            pytest.fail("browser test needs " + " and ".join(missing))
-        pytest.skip("no browser to test in: install " + " and ".join(missing))
 
 
 def test_report_in_headless_chromium(browser, reported, tmp_path):
     _, report = reported
-    seen = open_in_chromium(report.path, tmp_path)
+    seen = open_in_chromium(browser, report.path, tmp_path)
     print(f"screenshots: {seen['laptop_screenshot']} {seen['phone_screenshot']}")
     assert seen["requests"] == []  # nothing fetched: every picture is a data: URI
     assert seen["console_errors"] == [] and seen["page_errors"] == []
@@ -369,6 +344,6 @@ def test_browser_check_catches_a_page_that_fetches(browser, reported, tmp_path):
     html = html.replace("<main>", '<main><img src="http://127.0.0.1:9/remote.png" alt="remote">', 1)
     leaky = tmp_path / "leaky.html"
     leaky.write_text(html)
-    seen = open_in_chromium(leaky, tmp_path, sizes=["laptop"])
+    seen = open_in_chromium(browser, leaky, tmp_path, sizes=["laptop"])
     assert seen["requests"] and seen["requests"][0] == "http://127.0.0.1:9/remote.png"
     assert any(w == 0 for _, w, _ in seen["laptop"]["images"])
