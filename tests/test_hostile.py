@@ -663,3 +663,70 @@ def test_error_after_ctrl_c_starts_on_its_own_line(monkeypatch):
         _end_progress_line()
         assert os.read(master, 10) in (b"\n", b"\r\n")
     os.close(master)
+
+
+# ================================================================ issue 23: round 3
+def _png(path, h=28, w=28):
+    from PIL import Image
+
+    Image.fromarray(_gradient(h, w)).save(path)
+    return path
+
+
+def _hostile_savedmodel(path, marker):
+    """A SavedModel shaped like cnnlab's (uint8 image -> probabilities) whose serving
+    function also writes ``marker``: a SavedModel is a program."""
+    from cnnlab.backend import tf
+
+    tf_ = tf()
+
+    class Planted(tf_.Module):
+        @tf_.function(input_signature=[tf_.TensorSpec((None, 28, 28, 1), tf_.uint8, name="image")])
+        def serve(self, image):
+            tf_.io.write_file(str(marker), "pwned")
+            return {"probabilities": tf_.ones((tf_.shape(image)[0], 3)) / 3}
+
+    module = Planted()
+    tf_.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
+    return path
+
+
+def test_savedmodel_with_file_ops_is_refused_unless_unsafe(tmp_path, cli):
+    model = _hostile_savedmodel(tmp_path / "planted", tmp_path / "MARKER")
+    image = _png(tmp_path / "x.png")
+    result = cli("predict", model, image)
+    assert result.exit_code == 1 and not (tmp_path / "MARKER").exists()
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith("Error: SavedModel") and "WriteFile" in last and "--unsafe" in last
+    result = cli("predict", model, image, "--unsafe")  # the user vouches for it: it runs
+    assert result.exit_code == 0 and (tmp_path / "MARKER").exists()
+
+
+def test_cnnlab_savedmodel_graph_is_inside_the_allow_list(tmp_path):
+    from cnnlab.backend import keras
+    from cnnlab.export.graph import Source
+    from cnnlab.export.graph_ops import foreign_ops
+    from cnnlab.export.to_savedmodel import save_inference_graph
+
+    K = keras()
+    model = K.Sequential([K.Input((28, 28, 1)), K.layers.Rescaling(1 / 255), K.layers.Conv2D(2, 3),
+                          K.layers.BatchNormalization(), K.layers.MaxPooling2D(), K.layers.Flatten(),
+                          K.layers.Dropout(0.1), K.layers.Dense(3, activation="softmax")])  # fmt: skip
+    (tmp_path / "labels.txt").write_text("a\nb\nc\n")
+    path = save_inference_graph(Source(model, ["a", "b", "c"], (28, 28, 1), "x"), tmp_path / "sm",
+                                assets=[tmp_path / "labels.txt"])  # fmt: skip
+    assert foreign_ops(path / "saved_model.pb") == []
+
+
+def test_predict_run_loads_its_own_model_not_a_planted_savedmodel(tmp_path):
+    from cnnlab.export.loaders import is_exported
+    from cnnlab.runs import RunDir
+
+    run = RunDir(tmp_path / "run")
+    _hostile_savedmodel(run.path / "saved_model", tmp_path / "MARKER")
+    assert is_exported(run.path)  # a bare folder holding a SavedModel is an export folder
+    run.config.write_text("name: x\n")
+    _tiny_model(run.model)
+    assert not is_exported(run.path)  # a run folder means its own model
+    assert not (tmp_path / "MARKER").exists()
+

@@ -65,7 +65,7 @@ def predict(args, top, tta, output_dir, unsafe):
     if not images:
         raise click.UsageError("give at least one IMAGE after RUN")
     if exported:  # run in its own runtime (TF, LiteRT, onnxruntime), same output as for a run
-        artifact = load_exported(first)
+        artifact = load_exported(first, unsafe=unsafe)
         (h, w, c), class_names, predict_fn = artifact.image_shape, artifact.class_names, artifact.predict
     else:
         loaded = load_run(run_arg, output_dir, unsafe=unsafe)

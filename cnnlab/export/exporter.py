@@ -127,7 +127,7 @@ def _export_one(module, source, quantize, root: Path, x_verify, y_verify, refere
     try:
         write_sidecars(staging, metadata(source, module.NAME, quantize))
         artifact = module.write(source, staging, quantize)
-        loaded_artifact = module.load(artifact)
+        loaded_artifact = module.load(artifact, unsafe=True)  # the graph just written here
         verification = compare(reference, loaded_artifact.predict(x_verify), y_verify, quantize)
         if verification["passed"] and quantize != "none":
             verification.update(_test_accuracy(loaded_artifact, source.model, test))

@@ -99,7 +99,7 @@ def is_artifact(path: Path) -> bool:
     return path.is_file() and path.suffix == ".onnx"
 
 
-def load(path: Path) -> Artifact:
+def load(path: Path, unsafe: bool = False) -> Artifact:
     from cnnlab.export.deps import require
     from cnnlab.export.graph import read_class_names
 

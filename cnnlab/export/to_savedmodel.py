@@ -47,11 +47,13 @@ def is_artifact(path: Path) -> bool:
     return path.is_dir() and (path / "saved_model.pb").is_file()
 
 
-def load(path: Path) -> Artifact:
+def load(path: Path, unsafe: bool = False) -> Artifact:
     from cnnlab.backend import tf
     from cnnlab.export.graph import read_class_names
+    from cnnlab.export.graph_ops import check_savedmodel_ops
 
     path = Path(path)
+    check_savedmodel_ops(path, unsafe)  # before TensorFlow runs anything of it
     try:
         loaded = tf().saved_model.load(str(path))
         serve = loaded.signatures["serving_default"]

@@ -100,7 +100,7 @@ def is_artifact(path: Path) -> bool:
     return path.is_file() and path.suffix == ".tflite"
 
 
-def load(path: Path) -> Artifact:
+def load(path: Path, unsafe: bool = False) -> Artifact:
     from cnnlab.backend import _native_stderr_silenced
     from cnnlab.export.deps import require
 
