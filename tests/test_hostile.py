@@ -730,3 +730,30 @@ def test_predict_run_loads_its_own_model_not_a_planted_savedmodel(tmp_path):
     assert not is_exported(run.path)  # a run folder means its own model
     assert not (tmp_path / "MARKER").exists()
 
+
+def _onnx_with_input(path, dims):
+    import onnx
+    from onnx import TensorProto, helper
+
+    image = helper.make_tensor_value_info("image", TensorProto.UINT8, ["N", *dims])
+    out = helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", dims[-1]])
+    cast = helper.make_node("Cast", ["image"], ["f"], to=TensorProto.FLOAT)
+    mean = helper.make_node("ReduceMean", ["f"], ["probabilities"], axes=[1, 2], keepdims=0)
+    graph = helper.make_graph([cast, mean], "g", [image], [out])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    return path
+
+
+@pytest.mark.skipif(not __import__("importlib").util.find_spec("onnxruntime"), reason="export extra not installed")
+def test_onnx_declaring_a_huge_input_is_refused_before_allocating(tmp_path, cli):
+    import resource
+
+    image = _png(tmp_path / "x.png")
+    assert cli("predict", _onnx_with_input(tmp_path / "ok.onnx", (28, 28, 3)), image).exit_code == 0
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result = cli("predict", _onnx_with_input(tmp_path / "huge.onnx", (60000, 60000, 3)), image)
+    assert result.exit_code == 1
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith("Error: ") and "60000x60000x3, too large (at most" in last
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 500_000  # KiB: no 10 GB image
+

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab.errors import ModelError
-from cnnlab.export.artifact import Artifact
+from cnnlab.export.artifact import Artifact, check_image_shape
 from cnnlab.export.graph import LABELS_FILE, METADATA_FILE
 from cnnlab.export.unsupported import unsupported_error
 
@@ -109,14 +109,17 @@ def load(path: Path, unsafe: bool = False) -> Artifact:
     try:
         with _native_stderr_silenced():  # LiteRT's C++ "Created TensorFlow Lite XNNPACK delegate" line
             interpreter = interpreter_module.Interpreter(model_path=str(path))
+            inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+            if len(inp["shape"]) != 4:
+                raise ModelError(f"TFLite model {path} does not take images (N, H, W, C); "
+                                 "pass one written by cnnlab export")  # fmt: skip
+            h, w, c = check_image_shape(path, inp["shape"][1:])  # before its tensors are allocated
             interpreter.allocate_tensors()
+    except ModelError:
+        raise
     except Exception as exc:
         text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"cannot load TFLite model {path}: {text}; export it again with cnnlab export") from None
-    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    if len(inp["shape"]) != 4:
-        raise ModelError(f"TFLite model {path} does not take images (N, H, W, C); pass one written by cnnlab export")
-    h, w, c = (int(d) for d in inp["shape"][1:])
     n_classes = int(out["shape"][-1])
     batch = [int(inp["shape"][0])]
 
