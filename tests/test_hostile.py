@@ -757,3 +757,23 @@ def test_onnx_declaring_a_huge_input_is_refused_before_allocating(tmp_path, cli)
     assert last.startswith("Error: ") and "60000x60000x3, too large (at most" in last
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 500_000  # KiB: no 10 GB image
 
+
+@pytest.mark.skipif(not __import__("importlib").util.find_spec("ai_edge_litert"), reason="export extra not installed")
+def test_class_names_with_line_breaks_survive_tflite(tmp_path):
+    from cnnlab.backend import keras
+    from cnnlab.export import to_tflite
+    from cnnlab.export.graph import Source, metadata, write_sidecars
+
+    K = keras()
+    model = K.Sequential([K.Input((12, 12, 1)), K.layers.Flatten(), K.layers.Dense(3, activation="softmax")])
+    names = ["two\nlines", "para\u2028graph", "plain"]
+    source = Source(model, names, (12, 12, 1), "x")
+    write_sidecars(tmp_path, metadata(source, "tflite", "none"))
+    artifact = to_tflite.write(source, tmp_path, "none")
+    for stray in tmp_path.iterdir():  # the names must travel inside the file, not beside it
+        if stray != artifact:
+            stray.unlink() if stray.is_file() else None
+    moved = tmp_path / "elsewhere"
+    moved.mkdir()
+    artifact.rename(moved / artifact.name)
+    assert to_tflite.load(moved / artifact.name).class_names == names

@@ -21,7 +21,7 @@ import numpy as np
 
 from cnnlab.errors import ModelError
 from cnnlab.export.artifact import Artifact, check_image_shape
-from cnnlab.export.graph import LABELS_FILE, METADATA_FILE
+from cnnlab.export.graph import LABELS_FILE, METADATA_FILE, class_names_from
 from cnnlab.export.unsupported import unsupported_error
 
 NAME = "tflite"
@@ -154,11 +154,11 @@ def _from_output(y: np.ndarray, detail: dict) -> np.ndarray:
 def _class_names(path: Path, n_classes: int) -> list[str]:
     from cnnlab.export.graph import read_class_names
 
-    try:  # the copy packed into the file travels with it
+    try:  # the copy packed into the file travels with it; cnnlab.json keeps names with line breaks whole
         with zipfile.ZipFile(path) as archive:
-            names = [line for line in archive.read(LABELS_FILE).decode("utf-8").splitlines() if line]
-        if len(names) == n_classes:
+            names = class_names_from(archive.read(METADATA_FILE), archive.read(LABELS_FILE))
+        if names is not None and len(names) == n_classes:
             return names
-    except (zipfile.BadZipFile, KeyError, OSError, UnicodeDecodeError):
+    except (zipfile.BadZipFile, KeyError, OSError):
         pass
     return read_class_names(path.parent, n_classes)
