@@ -348,3 +348,38 @@ def test_keras_patches_are_still_needed(tmp_path):
         if broken:  # each of the two fixes is needed
             assert "PerReplica" in result["unpatched"], result
             assert "Invalid reduction dimension 0" in result["fix1_only"], result
+
+
+# ---------------------------------------------------------------- issue 23: the launcher's ties
+
+
+def _children_with_tf_config(launcher_pid: int) -> list[int]:
+    return [pid for pid in (_worker_pid(launcher_pid, i) for i in range(2)) if pid]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux namespaces and parent-death signal")
+def test_workers_see_only_loopback(tiny_config, tmp_path):
+    launcher = cnnlab("train", tiny_config, "--workers", "2", "--no-report", "--output-dir", tmp_path / "out",
+                      "--set", "train.epochs=10000", "--set", "train.early_stopping.enabled=false")  # fmt: skip
+    try:
+        workers = wait_for(lambda: len(_children_with_tf_config(launcher.pid)) == 2
+                           and _children_with_tf_config(launcher.pid), 120, "two workers")  # fmt: skip
+        for pid in workers:  # item 2: their network has loopback only, whatever their gRPC servers bind
+            interfaces = [line.split(":")[0].strip() for line in Path(f"/proc/{pid}/net/dev").read_text().splitlines()[2:]]
+            assert interfaces == ["lo"], interfaces
+            assert os.readlink(f"/proc/{pid}/ns/net") != os.readlink("/proc/self/ns/net")
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+        for pid in _children_with_tf_config(launcher.pid):
+            os.kill(pid, signal.SIGKILL)
+

@@ -6,6 +6,10 @@ the launcher only, and the launcher forwards it (and SIGTERM) once to every work
 the workers agree on the batch to stop at (cnnlab.train.distribute.StopVote). The chief's
 output is shown; the others' goes to a log that is quoted if they fail.
 
+The workers share one private network namespace with loopback only (cnnlab.train.process_ties): their gRPC
+servers cannot be reached from another machine, and they cannot download (weights come
+from the Keras cache; train once without --workers to fill it).
+
 A worker that dies takes the collective ops of the others with it (they would wait
 for it), so the launcher stops the rest at once and reports one line.
 """
@@ -24,6 +28,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from cnnlab.errors import RunError
+from cnnlab.train.process_ties import WorkerTies
 
 RUN_FILE_ENV = "CNNLAB_RUN_FILE"  # the chief writes its run directory's path here
 GRACE_SECONDS = 3.0  # a worker stuck in a collective op cannot run its SIGTERM handler
@@ -70,6 +75,17 @@ def launch(args: list[str], workers: int, resume_run: Path | None = None) -> int
     Raises RunError (one line) when a worker dies before the others are done."""
     if workers < 2:
         raise RunError(f"--workers must be at least 2 (it is {workers}); leave it out to train in one process")
+    ties = WorkerTies(private_network=True)  # die with the launcher; loopback-only network
+    if ties.network_note:
+        print(f"warning: the workers' gRPC servers listen on every network interface here: {ties.network_note}",
+              file=sys.stderr)  # fmt: skip
+    try:
+        return _launch(args, workers, resume_run, ties)
+    finally:
+        ties.close()
+
+
+def _launch(args: list[str], workers: int, resume_run: Path | None, ties: WorkerTies) -> int:
     with tempfile.TemporaryDirectory(prefix="cnnlab-launch-") as tmp:
         tmp = Path(tmp)
         run_file = tmp / "run"
@@ -90,7 +106,8 @@ def launch(args: list[str], workers: int, resume_run: Path | None = None) -> int
                 out = None if i == 0 else open(logs[i], "w")  # noqa: SIM115  closed with the process
                 procs.append(
                     subprocess.Popen(
-                        [sys.executable, "-m", "cnnlab", *args], env=env, stdout=out, stderr=out, start_new_session=True
+                        [sys.executable, "-m", "cnnlab", *args], env=env, stdout=out, stderr=out, start_new_session=True,
+                        preexec_fn=ties,
                     )
                 )
             return _supervise(procs, logs, forwarded, lambda: _run_dir(run_file, resume_run))
