@@ -367,7 +367,7 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux namespaces and parent-death signal")
-def test_workers_see_only_loopback(tiny_config, tmp_path):
+def test_workers_see_only_loopback_and_die_with_a_killed_launcher(tiny_config, tmp_path):
     launcher = cnnlab("train", tiny_config, "--workers", "2", "--no-report", "--output-dir", tmp_path / "out",
                       "--set", "train.epochs=10000", "--set", "train.early_stopping.enabled=false")  # fmt: skip
     try:
@@ -377,6 +377,9 @@ def test_workers_see_only_loopback(tiny_config, tmp_path):
             interfaces = [line.split(":")[0].strip() for line in Path(f"/proc/{pid}/net/dev").read_text().splitlines()[2:]]
             assert interfaces == ["lo"], interfaces
             assert os.readlink(f"/proc/{pid}/ns/net") != os.readlink("/proc/self/ns/net")
+        launcher.send_signal(signal.SIGKILL)  # item 3: no handler runs, the workers must still go
+        launcher.wait()
+        wait_for(lambda: not any(_alive(pid) for pid in workers), 15, "the workers to die with their launcher")
     finally:
         if launcher.poll() is None:
             launcher.kill()

@@ -6,7 +6,8 @@ the launcher only, and the launcher forwards it (and SIGTERM) once to every work
 the workers agree on the batch to stop at (cnnlab.train.distribute.StopVote). The chief's
 output is shown; the others' goes to a log that is quoted if they fail.
 
-The workers share one private network namespace with loopback only (cnnlab.train.process_ties): their gRPC
+The workers die with the launcher, even on kill -9 (a parent-death signal), and share
+one private network namespace with loopback only (cnnlab.train.process_ties): their gRPC
 servers cannot be reached from another machine, and they cannot download (weights come
 from the Keras cache; train once without --workers to fill it).
 

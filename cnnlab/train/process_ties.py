@@ -1,4 +1,5 @@
-"""What ties the launcher's workers to it (Linux): all of them share one private
+"""What ties the launcher's workers to it (Linux): each dies with the launcher, even on
+``kill -9`` (the kernel's parent-death signal), and all of them share one private
 network namespace that has only loopback, so their gRPC servers (TensorFlow binds
 0.0.0.0, with no option for an address) cannot be reached from another machine.
 
@@ -9,9 +10,11 @@ from __future__ import annotations
 
 import ctypes
 import os
+import signal
 import subprocess
 import sys
 
+PR_SET_PDEATHSIG = 1
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
 
@@ -79,6 +82,10 @@ class WorkerTies:
         self._setns = self.libc.setns
 
     def __call__(self) -> None:  # in the forked child, before exec
+        if self.libc is not None:
+            self.libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+            if os.getppid() != self.launcher_pid:  # the launcher died before prctl: go now
+                os._exit(1)
         if self.fds is not None:
             if self._setns(self.fds[0], CLONE_NEWUSER) != 0 or self._setns(self.fds[1], CLONE_NEWNET) != 0:
                 os._exit(70)  # EX_SOFTWARE: never run a worker outside the private network
