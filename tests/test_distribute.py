@@ -370,8 +370,9 @@ def _alive(pid: int) -> bool:
 def test_workers_see_only_loopback_and_die_with_a_killed_launcher(tiny_config, tmp_path):
     launcher = cnnlab("train", tiny_config, "--workers", "2", "--no-report", "--output-dir", tmp_path / "out",
                       "--set", "train.epochs=10000", "--set", "train.early_stopping.enabled=false")  # fmt: skip
+    workers = []
     try:
-        workers = wait_for(lambda: len(_children_with_tf_config(launcher.pid)) == 2
+        workers += wait_for(lambda: len(_children_with_tf_config(launcher.pid)) == 2
                            and _children_with_tf_config(launcher.pid), 120, "two workers")  # fmt: skip
         for pid in workers:  # item 2: their network has loopback only, whatever their gRPC servers bind
             interfaces = [line.split(":")[0].strip() for line in Path(f"/proc/{pid}/net/dev").read_text().splitlines()[2:]]
@@ -383,6 +384,18 @@ def test_workers_see_only_loopback_and_die_with_a_killed_launcher(tiny_config, t
     finally:
         if launcher.poll() is None:
             launcher.kill()
-        for pid in _children_with_tf_config(launcher.pid):
-            os.kill(pid, signal.SIGKILL)
+        for pid in workers:  # never leave an orphan behind, even when the test fails
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
 
+
+def test_workers_beyond_cores_and_memory_are_refused_before_starting(cli, tmp_path):
+    from cnnlab.train.launcher import worker_limit
+
+    limit, why = worker_limit()
+    assert limit >= 2 and "CPU core" in why
+    result = cli("train", tmp_path / "never-read.yaml", "--workers", "1000", "--output-dir", tmp_path / "out")
+    assert result.exit_code == 2 and not (tmp_path / "out").exists()
+    lines = result.output.strip().splitlines()  # free memory moves between the two readings: not compared
+    assert len(lines) == 1 and lines[0].startswith("Error: --workers 1000 is more than this machine can run at once (at most ")
+    assert "CPU core" in lines[0] and lines[0].endswith(", or add --over-limit to start 1000 anyway")
