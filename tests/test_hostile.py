@@ -777,3 +777,43 @@ def test_class_names_with_line_breaks_survive_tflite(tmp_path):
     moved.mkdir()
     artifact.rename(moved / artifact.name)
     assert to_tflite.load(moved / artifact.name).class_names == names
+
+
+def test_bash_completion_hands_run_names_over_as_quoted_words(tmp_path):
+    """A real bash sources cnnlab's completion script, completes `cnnlab predict outputs/`
+    and parses the candidate as the command line would: the name arrives as one
+    argument, and the $(...) in it never runs."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from cnnlab.runs import RunDir
+    from tests.conftest import REPO
+
+    if not shutil.which("bash"):
+        pytest.skip("no bash")
+    hostile = "$(IFS=_;c=touch_PWNED;$c) it's\\"
+    run = RunDir(tmp_path / "outputs" / hostile / "20260101-000000")
+    run.path.mkdir(parents=True)
+    run.model.write_bytes(b"")
+    (tmp_path / "outputs" / "two\nlines" / "20260101-000000").mkdir(parents=True)
+    (tmp_path / "outputs" / "two\nlines" / "20260101-000000" / RunDir.MODEL).write_bytes(b"")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    entry = "from cnnlab.cli import cli; cli(prog_name='cnnlab', obj={})"  # what the installed script runs
+    (bin_dir / "cnnlab").write_text(f'#!/bin/sh\nexec {sys.executable} -c "{entry}" "$@"\n')
+    (bin_dir / "cnnlab").chmod(0o755)
+    script = r"""
+eval "$(_CNNLAB_COMPLETE=bash_source cnnlab)"
+COMP_WORDS=(cnnlab predict outputs/); COMP_CWORD=2
+_cnnlab_completion cnnlab
+printf '%s\n' "${#COMPREPLY[@]}"
+eval "set -- ${COMPREPLY[0]}"
+printf '%s|%s\n' "$#" "$1"
+"""
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(REPO)}
+    out = subprocess.run(["bash", "--norc", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=120)  # fmt: skip
+    assert not (tmp_path / "PWNED").exists(), out.stdout
+    assert out.stdout.splitlines() == ["1", f"1|{run.path.relative_to(tmp_path)}"], (out.stdout, out.stderr[-500:])
