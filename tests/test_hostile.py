@@ -817,3 +817,110 @@ printf '%s|%s\n' "$#" "$1"
                          timeout=120)  # fmt: skip
     assert not (tmp_path / "PWNED").exists(), out.stdout
     assert out.stdout.splitlines() == ["1", f"1|{run.path.relative_to(tmp_path)}"], (out.stdout, out.stderr[-500:])
+
+
+# ---------------------------------------------------------------- the disk cache (items 8, 9)
+def _cache_folder(tmp_path, per_class=6):
+    from tests.test_stream import make_folder
+
+    return make_folder(tmp_path / "imgs", per_class=per_class, classes=2)
+
+
+def _cache_cfg(root, cache_dir, cache="disk"):
+    from cnnlab.config.schema import DataConfig
+
+    return DataConfig(source="directory", path=str(root), image_size=[20, 20], cache=cache, cache_dir=str(cache_dir),
+                      validation_split=0.0)  # fmt: skip
+
+
+def test_swapped_cache_file_is_decoded_again_with_one_warning(tmp_path, capsys):
+    from cnnlab.data import load_dataset
+
+    one, other = _cache_folder(tmp_path / "one"), _cache_folder(tmp_path / "two")
+    for path in (other / "class0").iterdir():  # same sizes, other pixels
+        from PIL import Image
+
+        Image.new("RGB", (20, 20), (0, 0, 255)).save(path, format="PNG" if path.suffix == ".png" else "JPEG")
+    cache = tmp_path / "cache"
+    truth = np.asarray(load_dataset(_cache_cfg(one, cache, "memory"), 0).x_train)
+    load_dataset(_cache_cfg(one, cache), 0)
+    mine = sorted(cache.iterdir())
+    load_dataset(_cache_cfg(other, tmp_path / "cache2"), 0)
+    theirs = {f.stat().st_size: f for f in (tmp_path / "cache2").iterdir()}
+    for mine_file in mine:  # each swapped for the other folder's cache of the same size (train, test)
+        mine_file.write_bytes(theirs[mine_file.stat().st_size].read_bytes())
+    capsys.readouterr()
+    again = load_dataset(_cache_cfg(one, cache), 0)
+    assert np.array_equal(np.asarray(again.x_train), truth)
+    err = capsys.readouterr().err
+    assert err.count("Warning: cache file") == 2 and "decoding the images again" in err  # train and test
+
+
+def test_cache_pixels_flipped_inside_are_caught_by_the_checksum(tmp_path, capsys):
+    from cnnlab.data import load_dataset
+
+    root = _cache_folder(tmp_path)
+    cache = tmp_path / "cache"
+    truth = np.asarray(load_dataset(_cache_cfg(root, cache, "memory"), 0).x_train)
+    data = load_dataset(_cache_cfg(root, cache), 0)
+    path = Path(data.x_train.cache_file)
+    raw = bytearray(path.read_bytes())
+    raw[-5] ^= 0xFF  # one pixel of the last image, header untouched
+    path.write_bytes(bytes(raw))
+    capsys.readouterr()
+    fresh = load_dataset(_cache_cfg(root, cache), 0)
+    assert np.array_equal(np.asarray(fresh.x_train), truth)
+    assert capsys.readouterr().err.count("does not match its checksums") == 1
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "old npy"])
+def test_damaged_cache_is_decoded_again(tmp_path, capsys, damage):
+    from cnnlab.data import load_dataset
+
+    root = _cache_folder(tmp_path)
+    cache = tmp_path / "cache"
+    truth = np.asarray(load_dataset(_cache_cfg(root, cache, "memory"), 0).x_train)
+    path = Path(load_dataset(_cache_cfg(root, cache), 0).x_train.cache_file)
+    raw = path.read_bytes()
+    np.save(tmp_path / "x.npy", truth)  # what a cache file of the old format held
+    path.write_bytes({"truncated": raw[: len(raw) - 100], "empty": b"",
+                      "old npy": (tmp_path / "x.npy").read_bytes()[:len(raw)]}[damage])  # fmt: skip
+    capsys.readouterr()
+    fresh = load_dataset(_cache_cfg(root, cache), 0)
+    assert np.array_equal(np.asarray(fresh.x_train), truth)
+    assert "Warning: cache file" in capsys.readouterr().err
+
+
+def test_cache_problems_are_one_error_line(tmp_path, cli):
+    import os
+
+    from tests.conftest import write_config
+
+    root = _cache_folder(tmp_path)
+    readonly = tmp_path / "ro"
+    readonly.mkdir()
+    readonly.chmod(0o555)
+    cases = {
+        "read-only": (readonly, "cannot write the image cache in data.cache_dir"),
+        "inside": (root / "cache", "is inside data.path"),
+    }
+    if os.geteuid() == 0:  # root writes into a 0555 folder anyway; sysfs refuses even root
+        cases["read-only"] = (Path("/sys/kernel"), cases["read-only"][1])
+    for what, (cache_dir, text) in cases.items():
+        cfg = write_config(tmp_path / f"{what}.yaml", data={"source": "directory", "path": str(root),
+                           "image_size": [20, 20], "cache": "disk", "cache_dir": str(cache_dir)})  # fmt: skip
+        result = cli("data", cfg, "--output-dir", tmp_path / "out")
+        assert result.exit_code == 1, (what, result.output)
+        assert result.output.strip().splitlines()[-1].startswith("Error: ") and text in result.output, result.output
+    assert not (root / "cache").exists()
+
+
+def test_data_report_on_a_disk_cache(tmp_path, cli):
+    from tests.conftest import write_config
+
+    root = _cache_folder(tmp_path)
+    for cache in ("disk", "none"):
+        cfg = write_config(tmp_path / f"{cache}.yaml", data={"source": "directory", "path": str(root),
+                           "image_size": [20, 20], "cache": cache, "cache_dir": str(tmp_path / "c")})  # fmt: skip
+        result = cli("data", cfg, "--output-dir", tmp_path / "out")
+        assert result.exit_code == 0, result.output

@@ -31,6 +31,7 @@ def load_directory(data_cfg, seed: int) -> RawData:
     root = Path(data_cfg.path).expanduser()
     if not root.is_dir():
         raise DataError(f"data.path {str(root)!r} is not a folder; it should hold one sub-folder per class")
+    check_cache_outside(root, data_cfg.cache_dir)
     size = tuple(data_cfg.image_size or DEFAULT_DIRECTORY_IMAGE_SIZE)
     mode = "L" if data_cfg.color_mode == "grayscale" else "RGB"
     if (root / "train").is_dir() and (root / "test").is_dir():
@@ -48,6 +49,17 @@ def load_directory(data_cfg, seed: int) -> RawData:
             test_mask[rng.permutation(idx)[: max(1, len(idx) // 5)]] = True
         train, test = files.take(np.flatnonzero(~test_mask)), files.take(np.flatnonzero(test_mask))
     return RawData(apply_cache(train, data_cfg), apply_cache(test, data_cfg), classes)
+
+
+def check_cache_outside(root: Path, cache_dir: str | None) -> None:
+    """cnnlab's own files never go inside the dataset tree: a cache folder there would be
+    read as a class by the next run."""
+    if not cache_dir:
+        return
+    cache, data = Path(cache_dir).expanduser().resolve(), root.resolve()
+    if cache == data or data in cache.parents:
+        raise DataError(f"data.cache_dir {cache_dir!r} is inside data.path {str(root)!r}, where it would be read as a "
+                        "class; choose a folder outside the dataset (e.g. outputs/.cache/images)")  # fmt: skip
 
 
 _WARNED: set[tuple[str, int]] = set()  # folders already warned about in this process

@@ -52,6 +52,9 @@ class DataReport:
         }
 
 
+PIXEL_SAMPLE = 2000  # images the pixel mean/std are measured on when they stream from disk
+
+
 def data_report(cfg, output_dir: Path = runs.DEFAULT_OUTPUT_DIR, samples_per_class: int = 8) -> DataReport:
     """Look at ``cfg``'s data; writes <output_dir>/<name>/data/samples.png and report.json."""
     from cnnlab.data import load_dataset
@@ -65,7 +68,11 @@ def data_report(cfg, output_dir: Path = runs.DEFAULT_OUTPUT_DIR, samples_per_cla
     }
     train = counts["train"]
     ratio = max(train) / min(train) if min(train) else float("inf")
-    pixels = data.x_train.reshape(-1, data.x_train.shape[-1]).astype(np.float64)  # (N*H*W, C)
+    x = data.x_train
+    if not isinstance(x, np.ndarray):  # files streamed from disk (data.cache none/disk): a seeded sample
+        chosen = np.random.default_rng(cfg.seed).choice(len(x), min(len(x), PIXEL_SAMPLE), replace=False)
+        x = x[np.sort(chosen)]
+    pixels = x.reshape(-1, x.shape[-1]).astype(np.float64)  # (N*H*W, C)
     report = DataReport(
         source=cfg.data.source,
         class_names=data.class_names,
