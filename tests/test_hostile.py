@@ -924,3 +924,31 @@ def test_data_report_on_a_disk_cache(tmp_path, cli):
                            "image_size": [20, 20], "cache": cache, "cache_dir": str(tmp_path / "c")})  # fmt: skip
         result = cli("data", cfg, "--output-dir", tmp_path / "out")
         assert result.exit_code == 0, result.output
+
+
+# ---------------------------------------------------------------- names from disk (item 10)
+def test_file_and_class_names_cannot_forge_output_or_crash_plots(tmp_path, cli):
+    import os
+
+    from tests.conftest import write_config
+
+    root = _cache_folder(tmp_path)
+    (root / "class0" / "x\nError: injected line.png").write_bytes(b"not an image")
+    odd = os.fsencode(root) + b"/cl\xffass\xe2\x80\xa8$\\foo$"  # not UTF-8, U+2028, TeX
+    os.rename(root / "class1", odd)
+    cfg = write_config(tmp_path / "c.yaml", data={"source": "directory", "path": str(root), "image_size": [20, 20],
+                                                  "cache": "memory"})  # fmt: skip
+    result = cli("data", cfg, "--output-dir", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert not [line for line in lines if line.startswith("Error: ")], result.output
+    assert "x\\nError: injected line.png" in result.output
+    assert any(line.startswith("cl\\xffass\\u2028$\\foo$") for line in lines), result.output
+
+
+def test_printable_escapes_what_a_terminal_would_obey():
+    from cnnlab.errors import plot_label, printable
+
+    assert printable("a\nb\rc\x1b[2Jd\u2028e\u202ef") == "a\\nb\\rc\\x1b[2Jd\\u2028e\\u202ef"
+    assert printable("été 猫 ok-name_1.png") == "été 猫 ok-name_1.png"
+    assert plot_label("$\\alpha$") == "\\$\\alpha\\$"

@@ -34,9 +34,11 @@ def evaluate(run, tta, output_dir, unsafe):
     metrics = evaluate_run(loaded).metrics
     click.echo(f"test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f} "
                f"on {metrics['test_images']} images")  # fmt: skip
-    width = max(len(n) for n in metrics["class_names"])
+    from cnnlab.errors import printable
+
+    width = max(len(printable(n)) for n in metrics["class_names"])
     for name, row in metrics["per_class"].items():
-        click.echo(f"  {name:<{width}}  precision {row['precision']:.3f}  recall {row['recall']:.3f}  f1 {row['f1']:.3f}")
+        click.echo(f"  {printable(name):<{width}}  precision {row['precision']:.3f}  recall {row['recall']:.3f}  f1 {row['f1']:.3f}")
     if tta:
         result = tta_run(loaded, tta)
         click.echo(f"test accuracy {result['tta_accuracy']:.4f} with TTA over {tta} augmented copies "
@@ -54,6 +56,7 @@ def evaluate(run, tta, output_dir, unsafe):
 @unsafe_option
 def predict(args, top, tta, output_dir, unsafe):
     from cnnlab.data.images import load_image, model_image_shape
+    from cnnlab.errors import printable
     from cnnlab.export.loaders import is_exported, load_exported
     from cnnlab.inspect.evaluate import predict_probabilities
     from cnnlab.runs import load_run
@@ -85,7 +88,7 @@ def predict(args, top, tta, output_dir, unsafe):
         probs = predict_fn(batch)
     for path, row in zip(images, probs):
         best = np.argsort(-row)[:top]
-        click.echo(f"{path}: " + ", ".join(f"{class_names[i]} {row[i]:.3f}" for i in best))
+        click.echo(f"{printable(path)}: " + ", ".join(f"{printable(class_names[i])} {row[i]:.3f}" for i in best))
 
 
 class KindsHelpCommand(click.Command):

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab.data.images import decode_image
-from cnnlab.errors import DataError
+from cnnlab.errors import DataError, printable
 
 AUTO_MEMORY_LIMIT = 1 << 30  # data.cache auto: decoded data under 1 GB stays in memory
 CACHE_FORMAT = 2  # bump when decode_image's output or the file layout changes (2: header with key and CRCs)
@@ -88,7 +88,7 @@ class FileSplit:
         try:
             return decode_image(self.paths[i], self.mode, self.size)
         except DataError as exc:
-            print(f"Warning: {self.paths[i]}: {exc}; used a black image instead", file=sys.stderr)
+            print(f"Warning: {printable(self.paths[i])}: {exc}; used a black image instead", file=sys.stderr)
             return np.zeros(self.shape[1:], np.uint8)
 
     def read_many(self, idx) -> np.ndarray:

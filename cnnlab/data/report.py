@@ -174,9 +174,12 @@ def imbalance_warning(report: DataReport, limit: float) -> str | None:
 
 
 def format_report(report: DataReport) -> list[str]:
-    width = max([len(n) for n in report.class_names] + [5])
+    from cnnlab.errors import printable
+
+    names = [printable(n) for n in report.class_names]  # names from disk: never a line or a control of their own
+    width = max([len(n) for n in names] + [5])
     lines = [f"{'class':<{width}}  {'train':>7}  {'validation':>10}  {'test':>7}"]
-    for c, name in enumerate(report.class_names):
+    for c, name in enumerate(names):
         row = [report.counts[s][c] for s in SPLITS]
         lines.append(f"{name:<{width}}  {row[0]:>7}  {row[1]:>10}  {row[2]:>7}")
     totals = [sum(report.counts[s]) for s in SPLITS]
@@ -189,7 +192,7 @@ def format_report(report: DataReport) -> list[str]:
     lines.append(f"  resized: {disk.resized}; channels converted: {disk.converted}; "
                  f"skipped: {sum(len(v) for v in disk.skipped.values())}")  # fmt: skip
     for reason, files in disk.skipped.items():
-        shown = ", ".join(files[:3]) + (", ..." if len(files) > 3 else "")
+        shown = ", ".join(printable(f) for f in files[:3]) + (", ..." if len(files) > 3 else "")
         lines.append(f"  skipped {len(files)}, {reason}: {shown}")
     mean = ", ".join(f"{v:.1f}" for v in report.pixel_mean)
     std = ", ".join(f"{v:.1f}" for v in report.pixel_std)
