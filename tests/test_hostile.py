@@ -952,3 +952,46 @@ def test_printable_escapes_what_a_terminal_would_obey():
     assert printable("a\nb\rc\x1b[2Jd\u2028e\u202ef") == "a\\nb\\rc\\x1b[2Jd\\u2028e\\u202ef"
     assert printable("été 猫 ok-name_1.png") == "été 猫 ok-name_1.png"
     assert plot_label("$\\alpha$") == "\\$\\alpha\\$"
+
+
+# ---------------------------------------------------------------- large photos (item 12)
+def test_large_photos_decode_reduced_and_only_absurd_sizes_are_bombs(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    from cnnlab.data.images import MAX_PIXELS
+    from tests.conftest import REPO
+
+    scan = Image.new("L", (10000, 10000), 40)
+    scan.paste(230, (0, 0, 5000, 10000))  # bright left half
+    scan.save(tmp_path / "scan.png")
+    phone = Image.new("RGB", (12000, 9000), (200, 30, 30))  # 108 megapixels
+    phone.paste((30, 30, 200), (6000, 0, 12000, 9000))  # blue right half
+    phone.save(tmp_path / "phone.jpg", quality=80)
+    del scan, phone
+    assert 12000 * 9000 < MAX_PIXELS and 10000 * 10000 < MAX_PIXELS
+    # decoded in a fresh process, whose peak memory is the decoding's alone
+    code = f"""
+import time
+import numpy as np
+from cnnlab.data.images import load_image
+start = time.monotonic()
+gray = load_image({str(tmp_path / "scan.png")!r}, 28, 28, 1)
+photo = load_image({str(tmp_path / "phone.jpg")!r}, 32, 32, 3)
+hwm = [line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:")][0]
+print(time.monotonic() - start, hwm)  # VmHWM: this process's peak (ru_maxrss keeps the forked parent's)
+np.save({str(tmp_path / "gray.npy")!r}, gray)
+np.save({str(tmp_path / "photo.npy")!r}, photo)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip
+    assert out.returncode == 0, out.stderr[-800:]
+    seconds, peak_kib = (float(v) for v in out.stdout.split())
+    gray, photo = np.load(tmp_path / "gray.npy"), np.load(tmp_path / "photo.npy")
+    assert gray[:, :10].mean() > 200 and gray[:, -10:].mean() < 60
+    assert photo[:, :10, 0].mean() > 150 and photo[:, -10:, 2].mean() > 150
+    # a 108 MP RGB JPEG decoded whole is 324 MB; in DCT-scaled draft mode it is a few MB
+    assert peak_kib < 300_000 and seconds < 20, (peak_kib, seconds)

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnlab.data.images import decode_image
+from cnnlab.data.images import allow_large_images, decode_image
 from cnnlab.errors import DataError, printable
 
 AUTO_MEMORY_LIMIT = 1 << 30  # data.cache auto: decoded data under 1 GB stays in memory
@@ -183,6 +183,7 @@ def check_files(files: list[Path]) -> list[bool]:
 def _looks_readable(file: Path) -> bool:
     from PIL import Image
 
+    allow_large_images()  # a 108-megapixel photo is an image, not a bomb
     try:
         with Image.open(file) as img:
             kind = img.format
