@@ -995,3 +995,64 @@ np.save({str(tmp_path / "photo.npy")!r}, photo)
     assert photo[:, :10, 0].mean() > 150 and photo[:, -10:, 2].mean() > 150
     # a 108 MP RGB JPEG decoded whole is 324 MB; in DCT-scaled draft mode it is a few MB
     assert peak_kib < 300_000 and seconds < 20, (peak_kib, seconds)
+
+
+# ---------------------------------------------------------------- bounds: tta, lr-find, tune (item 14)
+def test_tta_is_bounded_before_anything_loads(cli, tmp_path):
+    result = cli("predict", tmp_path / "no-run", _png(tmp_path / "x.png"), "--tta", "100000")
+    assert result.exit_code == 2
+    assert result.output.strip() == ("Error: Invalid value for '--tta': 100000 is not in the range 1<=x<=64; "
+                                     "see 'cli predict --help'")  # fmt: skip
+
+
+@pytest.mark.parametrize("flag, value", [("--max-lr", "inf"), ("--min-lr", "nan"), ("--max-lr", "1e400")])
+def test_lr_find_refuses_infinite_rates(cli, tmp_path, pattern_npz, flag, value):
+    from tests.conftest import write_config
+
+    cfg = write_config(tmp_path / "c.yaml", data={"path": str(pattern_npz)})
+    result = cli("lr-find", cfg, flag, value)
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        f"Error: {flag} {float(value):g} is not a finite number; e.g. --min-lr 1e-7 --max-lr 10"]
+
+
+def _tune_cfg(tmp_path, npz, space):
+    from tests.conftest import write_config
+
+    tune = {"oracle": "random", "trials": 2, "objective": "val_accuracy", "space": space}
+    return write_config(tmp_path / "t.yaml", data={"path": str(npz)}, train={"epochs": 1}, tune=tune)
+
+
+def test_tune_uniform_on_an_integer_key_is_one_error_line(cli, tmp_path, pattern_npz):
+    config = _tune_cfg(tmp_path, pattern_npz, {"data.batch_size": {"uniform": [16, 64]}})
+    result = cli("tune", config, "--output-dir", tmp_path / "out")
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        f"Error: {config}: tune.space.data.batch_size: {{uniform: [16, 64]}} draws numbers like 33.8224, and "
+        "data.batch_size takes whole numbers; use {int: [16, 64]} or a list of choices")
+
+
+def test_tune_big_space_is_checked_in_a_spread_not_one_by_one(tmp_path, pattern_npz):
+    import time
+
+    from cnnlab.train.tune import load_tune_config
+
+    config = _tune_cfg(tmp_path, pattern_npz, {"model.layers.0.filters": list(range(1, 20001))})
+    start = time.monotonic()
+    load_tune_config(config)
+    assert time.monotonic() - start < 10
+
+
+@pytest.mark.parametrize("text", ["{not json", "[1, 2]", ""])
+def test_damaged_tune_files_name_the_file_and_fresh(cli, tmp_path, pattern_npz, text):
+    from cnnlab.train.tune import SEARCH_FILE
+
+    config = _tune_cfg(tmp_path, pattern_npz, {"model.layers.0.filters": [2, 4]})
+    folder = tmp_path / "out" / "tiny" / "tune"
+    folder.mkdir(parents=True)
+    (folder / SEARCH_FILE).write_text(text)
+    result = cli("tune", config, "--output-dir", tmp_path / "out")
+    assert result.exit_code == 1
+    line = result.output.strip()
+    assert line.startswith(f"Error: {folder / SEARCH_FILE} is damaged (") and "\n" not in line
+    assert line.endswith("; rerun with --fresh to start the search over (its runs stay)")

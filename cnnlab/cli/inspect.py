@@ -10,10 +10,13 @@ from cnnlab.cli.app import RUN_HELP, cli, output_dir_option, say_default_run, un
 from cnnlab.cli.completion import choices, complete_runs, kind_names
 
 
+MAX_TTA = 64  # each copy is a full pass over the images: 64 already costs 64x the plain prediction
+
+
 def tta_option(f):
-    return click.option("--tta", type=click.IntRange(min=1), metavar="N",
-                        help="Test-time augmentation: average over N copies augmented by the run's own "
-                             "augmentation block.")(f)  # fmt: skip
+    return click.option("--tta", type=click.IntRange(min=1, max=MAX_TTA), metavar="N",
+                        help=f"Test-time augmentation: average over N copies (at most {MAX_TTA}) augmented by the "
+                             "run's own augmentation block.")(f)  # fmt: skip
 
 
 @cli.command(help=f"Evaluate a trained model on its dataset's test split.\n\nRUN: {RUN_HELP}.")
