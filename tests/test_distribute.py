@@ -399,3 +399,22 @@ def test_workers_beyond_cores_and_memory_are_refused_before_starting(cli, tmp_pa
     lines = result.output.strip().splitlines()  # free memory moves between the two readings: not compared
     assert len(lines) == 1 and lines[0].startswith("Error: --workers 1000 is more than this machine can run at once (at most ")
     assert "CPU core" in lines[0] and lines[0].endswith(", or add --over-limit to start 1000 anyway")
+
+
+@pytest.mark.slow
+def test_tf_config_port_in_use_is_one_error_line(tiny_config, tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        other = __import__("cnnlab.train.launcher", fromlist=["free_ports"]).free_ports(1)[0]
+        tf_config = json.dumps({"cluster": {"worker": [f"127.0.0.1:{port}", f"127.0.0.1:{other}"]},
+                                "task": {"type": "worker", "index": 0}})  # fmt: skip
+        proc = cnnlab("train", tiny_config, "--output-dir", tmp_path / "out", env=env(TF_CONFIG=tf_config))
+        _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 2, stderr[-800:]
+    assert stderr.strip().splitlines()[-1] == (
+        f"Error: TF_CONFIG: worker 0 cannot listen on 127.0.0.1:{port} (port {port} is in use, or the address is not "
+        f"this machine's); stop what uses port {port} or give this task a free port in TF_CONFIG")

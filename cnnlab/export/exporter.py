@@ -55,6 +55,10 @@ def export_run(loaded, formats, quantize: str = "none", output: Path | None = No
         output = Path(loaded.run_dir) / "export"
     root = Path(output)
     runs.check_writable(root)
+    verify_file = root / VERIFY_FILE
+    if verify_file.exists() and not verify_file.is_file():  # checked before minutes of work, not after
+        raise RunError(f"{verify_file} is a folder, not a file; move it away (cnnlab export writes its verification "
+                       "results there) or pass another --output")  # fmt: skip
     say = report or (lambda line: None)
 
     source, x_test, y_test = _prepare(loaded, quantize, representative)
@@ -64,11 +68,33 @@ def export_run(loaded, formats, quantize: str = "none", output: Path | None = No
     results = []
     for name in names:
         say(f"exporting {name}" + (f" ({quantize})" if quantize != "none" else "") + " ...")
-        result = _export_one(FORMATS[name], source, quantize, root, x_verify, y_verify, reference,
-                             (x_test, y_test, keras_test))  # fmt: skip
-        results.append(result)
-        _merge_verify(root / VERIFY_FILE, result.name, result.verification)
+        try:
+            result = _export_one(FORMATS[name], source, quantize, root, x_verify, y_verify, reference,
+                                 (x_test, y_test, keras_test))  # fmt: skip
+            results.append(result)
+            _merge_verify(verify_file, result.name, result.verification)
+        except Exception as exc:  # noqa: BLE001  TensorFlow reports a full disk as its own error classes
+            problem = _write_problem(exc)
+            if problem is None:
+                raise
+            raise RunError(f"cannot write the {name} export under {root} ({problem}); the previous export, if any, "
+                           "is kept; free some space or pass another --output") from None  # fmt: skip
     return results
+
+
+def _write_problem(exc: BaseException) -> str | None:
+    """'No space left on device' and the like for a failed write (an OSError, or TensorFlow's
+    error for the same), None for anything else."""
+    import errno
+
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES,
+                                                  errno.EIO):  # fmt: skip
+        return exc.strerror or os.strerror(exc.errno)
+    text = str(exc)
+    for marker in ("No space left on device", "Disk quota exceeded", "File too large", "Read-only file system"):
+        if marker in text:
+            return marker
+    return None
 
 
 def _prepare(loaded, quantize: str, representative: int):
