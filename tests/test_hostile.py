@@ -1056,3 +1056,45 @@ def test_damaged_tune_files_name_the_file_and_fresh(cli, tmp_path, pattern_npz, 
     line = result.output.strip()
     assert line.startswith(f"Error: {folder / SEARCH_FILE} is damaged (") and "\n" not in line
     assert line.endswith("; rerun with --fresh to start the search over (its runs stay)")
+
+
+# ---------------------------------------------------------------- explain and summary bounds (items 16, 17)
+@pytest.mark.parametrize("make, args, starts, has", [
+    (lambda d: np.save(d / "big.npy", np.zeros((10000, 10000), np.float32)), ["relu", "--input", "big.npy"],
+     "Error: --input big.npy is 10000x10000x1, too large for a lesson", "at most 100x100x16"),
+    (None, ["conv", "--input", "1 2; 3 4", "--filter", "1", "--padding", "5000"],
+     "Error: --padding 5000 makes the 2x2 input 10002x10002", "use --padding 49 or less here"),
+    (None, ["conv", "--input", "7x7", "--padding", "20000"],
+     "Error: --padding 20000 makes the 7x7 input 40007x40007: 1,600,560,049 pixels is more than this lesson counts",
+     "use less padding"),
+    (lambda d: np.save(d / "nan.npy", np.array([[1.0, np.nan], [np.inf, 4.0]])), ["relu", "--input", "nan.npy"],
+     "Error: --input: nan.npy holds 2 NaN or infinite value(s) of 4", "replace them with numbers"),
+    (None, ["relu", "--input", "; ".join(" ".join(str(i * 20 + j) for j in range(20)) for i in range(20))],
+     None, None),  # a 20x20 matrix typed inline is a matrix, never a file name
+    (None, ["relu", "--input", "; ".join(" ".join("1" for _ in range(150)) for _ in range(3))],
+     "Error: --input is 3x150x1, too large for a lesson", "at most 100x100x16"),
+    (None, ["conv", "--input", "1 2; 3 4", "--filter", "1", "--scale", "1" + "0" * 400 + "/1"],
+     "Error: --scale: '1000000000000000000000000000000000000...' is too large for a number", "1/9"),
+])  # fmt: skip
+def test_explain_sizes_and_values_are_bounded(cli, tmp_path, monkeypatch, make, args, starts, has):
+    import time
+
+    monkeypatch.chdir(tmp_path)
+    if make:
+        make(tmp_path)
+    start = time.monotonic()
+    result = cli("explain", *args, "--output", tmp_path / "x.png")
+    assert time.monotonic() - start < 15
+    if starts is None:
+        assert result.exit_code == 0, result.output
+        return
+    assert result.exit_code == 2, result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith(starts) and has in line, line
+
+
+def test_summary_input_too_large_says_the_bound(cli):
+    result = cli("summary", "--input", "100000x100000x3")
+    assert result.exit_code == 2
+    assert result.output.strip() == ("Error: --input '100000x100000x3': 30,000,000,000 values is too large (at most "
+                                     "2,147,483,648, e.g. 16384x16384x8); give a smaller size")  # fmt: skip
