@@ -73,8 +73,8 @@ def check_matrix_size(shape, what: str) -> None:
     h, w, c = (int(d) for d in shape)
     if h > MAX_SIDE or w > MAX_SIDE or c > MAX_CHANNELS:
         raise ConfigError(f"{what} is {h}x{w}x{c}, too large for a lesson that prints and draws every number (at most "
-                          f"{MAX_SIDE}x{MAX_SIDE}x{MAX_CHANNELS}); crop it, or use a size like --input {h}x{w} with "
-                          "explain conv for the counts alone")  # fmt: skip
+                          f"{MAX_SIDE}x{MAX_SIDE}x{MAX_CHANNELS}); crop it (e.g. x[:{MAX_SIDE}, :{MAX_SIDE}] in NumPy), or "
+                          f"give explain conv the size alone (--input {h}x{w}) for the counts")  # fmt: skip
 
 
 def parse_matrix(text: str, what: str = "matrix") -> np.ndarray:
