@@ -54,3 +54,28 @@ def first_line(exc: BaseException, limit: int | None = None) -> str:
     text = str(exc).strip()
     line = text.splitlines()[0] if text else type(exc).__name__
     return line[:limit] if limit else line
+
+
+_UNSAFE = None
+
+
+def printable(name) -> str:
+    """A name from disk (a file, a folder, a class) as it may be shown: bytes that are not
+    UTF-8 as \\xNN, and line breaks, terminal controls and U+2028/U+2029 as escapes, so a
+    name can never start a line of its own (a forged "Error: ...") or move the cursor."""
+    global _UNSAFE
+    import re
+
+    if _UNSAFE is None:
+        _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+    text = str(name)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # os.fsdecode's surrogates for bytes that are not UTF-8
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return _UNSAFE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def plot_label(name) -> str:
+    """``printable`` for matplotlib: also $ escaped, so a name is never read as mathtext."""
+    return printable(name).replace("$", r"\$")

@@ -11,6 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from cnnlab.errors import plot_label  # noqa: E402
+
 # Class and layer names come from users' files (emoji, CJK): the font draws a box for a
 # missing glyph, which is fine; the warning per glyph on the terminal is not.
 warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from", category=UserWarning)
@@ -21,8 +23,9 @@ def plot_confusion_matrix(cm: np.ndarray, class_names: list[str]):
     n = len(class_names)
     fig, ax = plt.subplots(figsize=(1.0 + 0.6 * n, 0.8 + 0.55 * n))
     ax.imshow(cm, cmap="Blues")
-    ax.set_xticks(range(n), class_names, rotation=45, ha="right")
-    ax.set_yticks(range(n), class_names)
+    labels = [plot_label(name) for name in class_names]  # names from disk: no mathtext, no surrogates
+    ax.set_xticks(range(n), labels, rotation=45, ha="right")
+    ax.set_yticks(range(n), labels)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     threshold = cm.max() / 2 if cm.size else 0
@@ -49,7 +52,7 @@ def image_grid(images: list[np.ndarray], titles: list[str], ncols: int | None = 
             ax.imshow(img[..., 0], cmap="gray")
         else:
             ax.imshow(img)
-        ax.set_title(title, fontsize=7)
+        ax.set_title(plot_label(title), fontsize=7)  # titles hold class names from disk
     if suptitle:
         fig.suptitle(suptitle)
     fig.tight_layout()

@@ -348,3 +348,73 @@ def test_keras_patches_are_still_needed(tmp_path):
         if broken:  # each of the two fixes is needed
             assert "PerReplica" in result["unpatched"], result
             assert "Invalid reduction dimension 0" in result["fix1_only"], result
+
+
+# ---------------------------------------------------------------- issue 23: the launcher's ties
+
+
+def _children_with_tf_config(launcher_pid: int) -> list[int]:
+    return [pid for pid in (_worker_pid(launcher_pid, i) for i in range(2)) if pid]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux namespaces and parent-death signal")
+def test_workers_see_only_loopback_and_die_with_a_killed_launcher(tiny_config, tmp_path):
+    launcher = cnnlab("train", tiny_config, "--workers", "2", "--no-report", "--output-dir", tmp_path / "out",
+                      "--set", "train.epochs=10000", "--set", "train.early_stopping.enabled=false")  # fmt: skip
+    workers = []
+    try:
+        workers += wait_for(lambda: len(_children_with_tf_config(launcher.pid)) == 2
+                           and _children_with_tf_config(launcher.pid), 120, "two workers")  # fmt: skip
+        for pid in workers:  # item 2: their network has loopback only, whatever their gRPC servers bind
+            interfaces = [line.split(":")[0].strip() for line in Path(f"/proc/{pid}/net/dev").read_text().splitlines()[2:]]
+            assert interfaces == ["lo"], interfaces
+            assert os.readlink(f"/proc/{pid}/ns/net") != os.readlink("/proc/self/ns/net")
+        launcher.send_signal(signal.SIGKILL)  # item 3: no handler runs, the workers must still go
+        launcher.wait()
+        wait_for(lambda: not any(_alive(pid) for pid in workers), 15, "the workers to die with their launcher")
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+        for pid in workers:  # never leave an orphan behind, even when the test fails
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_workers_beyond_cores_and_memory_are_refused_before_starting(cli, tmp_path):
+    from cnnlab.train.launcher import worker_limit
+
+    limit, why = worker_limit()
+    assert limit >= 2 and "CPU core" in why
+    result = cli("train", tmp_path / "never-read.yaml", "--workers", "1000", "--output-dir", tmp_path / "out")
+    assert result.exit_code == 2 and not (tmp_path / "out").exists()
+    lines = result.output.strip().splitlines()  # free memory moves between the two readings: not compared
+    assert len(lines) == 1 and lines[0].startswith("Error: --workers 1000 is more than this machine can run at once (at most ")
+    assert "CPU core" in lines[0] and lines[0].endswith(", or add --over-limit to start 1000 anyway")
+
+
+@pytest.mark.slow
+def test_tf_config_port_in_use_is_one_error_line(tiny_config, tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        other = __import__("cnnlab.train.launcher", fromlist=["free_ports"]).free_ports(1)[0]
+        tf_config = json.dumps({"cluster": {"worker": [f"127.0.0.1:{port}", f"127.0.0.1:{other}"]},
+                                "task": {"type": "worker", "index": 0}})  # fmt: skip
+        proc = cnnlab("train", tiny_config, "--output-dir", tmp_path / "out", env=env(TF_CONFIG=tf_config))
+        _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 2, stderr[-800:]
+    assert stderr.strip().splitlines()[-1] == (
+        f"Error: TF_CONFIG: worker 0 cannot listen on 127.0.0.1:{port} (port {port} is in use, or the address is not "
+        f"this machine's); stop what uses port {port} or give this task a free port in TF_CONFIG")

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import write_config
+from tests.conftest import requires_fashion, write_config
 
 EXTRA = ("tf2onnx", "onnx", "onnxruntime", "ai_edge_litert")
 HAVE_EXTRA = all(importlib.util.find_spec(name) for name in EXTRA)
@@ -305,3 +305,40 @@ def test_backbone_model_exports(tmp_path, pattern_npz):
     assert [r.name for r in results] == ["savedmodel", "tflite", "onnx"]
     for result in results:
         assert result.verification["passed"] and result.verification["max_abs_diff"] <= 1e-4
+
+
+# ---------------------------------------------------------------- issue 23 item 15: write failures
+@pytest.mark.slow
+@requires_fashion
+def test_export_write_failures_are_one_error_line(cli, tmp_path):
+    import shutil
+    import subprocess
+
+    from cnnlab.backend import keras
+    from cnnlab.export.exporter import VERIFY_FILE
+    from tests.conftest import REPO
+
+    K = keras()  # ~64 MB of weights: more than the 56 MB disk below, and its free space passes the 50 MB check
+    inputs = K.Input((28, 28, 1))
+    hidden = K.layers.Dense(20000, activation="relu")(K.layers.Flatten()(K.layers.Rescaling(1 / 255)(inputs)))
+    K.Model(inputs, K.layers.Dense(10, activation="softmax")(hidden)).save(tmp_path / "big.keras")
+    (tmp_path / "exported" / VERIFY_FILE).mkdir(parents=True)
+    result = cli("export", tmp_path / "big.keras", "--format", "savedmodel", "--output", tmp_path / "exported")
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1] == (
+        f"Error: {tmp_path / 'exported' / VERIFY_FILE} is a folder, not a file; move it away (cnnlab export writes "
+        "its verification results there) or pass another --output")
+
+    # a full disk: a 56 MB tmpfs in a private mount namespace (needs unprivileged user namespaces)
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "-Urm", "true"], capture_output=True).returncode:
+        pytest.skip("no user namespaces here to mount a small tmpfs")
+    small = tmp_path / "small"
+    small.mkdir()
+    script = 'mount -t tmpfs -o size=56m tmpfs "$1" && exec "$2" -m cnnlab export "$3" --format savedmodel --output "$1"'
+    done = subprocess.run(["unshare", "-Urm", "sh", "-c", script, "sh", str(small), sys.executable,
+                           str(tmp_path / "big.keras")], capture_output=True, text=True, timeout=300, cwd=REPO,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip
+    assert done.returncode == 1, done.stderr[-1500:]
+    last = done.stderr.strip().splitlines()[-1]
+    assert last == (f"Error: cannot write the savedmodel export under {small} (No space left on device); the previous "
+                    "export, if any, is kept; free some space or pass another --output"), done.stderr[-1500:]

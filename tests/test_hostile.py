@@ -663,3 +663,438 @@ def test_error_after_ctrl_c_starts_on_its_own_line(monkeypatch):
         _end_progress_line()
         assert os.read(master, 10) in (b"\n", b"\r\n")
     os.close(master)
+
+
+# ================================================================ issue 23: round 3
+def _png(path, h=28, w=28):
+    from PIL import Image
+
+    Image.fromarray(_gradient(h, w)).save(path)
+    return path
+
+
+def _hostile_savedmodel(path, marker):
+    """A SavedModel shaped like cnnlab's (uint8 image -> probabilities) whose serving
+    function also writes ``marker``: a SavedModel is a program."""
+    from cnnlab.backend import tf
+
+    tf_ = tf()
+
+    class Planted(tf_.Module):
+        @tf_.function(input_signature=[tf_.TensorSpec((None, 28, 28, 1), tf_.uint8, name="image")])
+        def serve(self, image):
+            tf_.io.write_file(str(marker), "pwned")
+            return {"probabilities": tf_.ones((tf_.shape(image)[0], 3)) / 3}
+
+    module = Planted()
+    tf_.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
+    return path
+
+
+def test_savedmodel_with_file_ops_is_refused_unless_unsafe(tmp_path, cli):
+    model = _hostile_savedmodel(tmp_path / "planted", tmp_path / "MARKER")
+    image = _png(tmp_path / "x.png")
+    result = cli("predict", model, image)
+    assert result.exit_code == 1 and not (tmp_path / "MARKER").exists()
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith("Error: SavedModel") and "WriteFile" in last and "--unsafe" in last
+    result = cli("predict", model, image, "--unsafe")  # the user vouches for it: it runs
+    assert result.exit_code == 0 and (tmp_path / "MARKER").exists()
+
+
+def test_cnnlab_savedmodel_graph_is_inside_the_allow_list(tmp_path):
+    from cnnlab.backend import keras
+    from cnnlab.export.graph import Source
+    from cnnlab.export.graph_ops import foreign_ops
+    from cnnlab.export.to_savedmodel import save_inference_graph
+
+    K = keras()
+    model = K.Sequential([K.Input((28, 28, 1)), K.layers.Rescaling(1 / 255), K.layers.Conv2D(2, 3),
+                          K.layers.BatchNormalization(), K.layers.MaxPooling2D(), K.layers.Flatten(),
+                          K.layers.Dropout(0.1), K.layers.Dense(3, activation="softmax")])  # fmt: skip
+    (tmp_path / "labels.txt").write_text("a\nb\nc\n")
+    path = save_inference_graph(Source(model, ["a", "b", "c"], (28, 28, 1), "x"), tmp_path / "sm",
+                                assets=[tmp_path / "labels.txt"])  # fmt: skip
+    assert foreign_ops(path / "saved_model.pb") == []
+
+
+def test_predict_run_loads_its_own_model_not_a_planted_savedmodel(tmp_path):
+    from cnnlab.export.loaders import is_exported
+    from cnnlab.runs import RunDir
+
+    run = RunDir(tmp_path / "run")
+    _hostile_savedmodel(run.path / "saved_model", tmp_path / "MARKER")
+    assert is_exported(run.path)  # a bare folder holding a SavedModel is an export folder
+    run.config.write_text("name: x\n")
+    _tiny_model(run.model)
+    assert not is_exported(run.path)  # a run folder means its own model
+    assert not (tmp_path / "MARKER").exists()
+
+
+def _onnx_with_input(path, dims):
+    import onnx
+    from onnx import TensorProto, helper
+
+    image = helper.make_tensor_value_info("image", TensorProto.UINT8, ["N", *dims])
+    out = helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", dims[-1]])
+    cast = helper.make_node("Cast", ["image"], ["f"], to=TensorProto.FLOAT)
+    mean = helper.make_node("ReduceMean", ["f"], ["probabilities"], axes=[1, 2], keepdims=0)
+    graph = helper.make_graph([cast, mean], "g", [image], [out])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    return path
+
+
+@pytest.mark.skipif(not __import__("importlib").util.find_spec("onnxruntime"), reason="export extra not installed")
+def test_onnx_declaring_a_huge_input_is_refused_before_allocating(tmp_path, cli):
+    import resource
+
+    image = _png(tmp_path / "x.png")
+    assert cli("predict", _onnx_with_input(tmp_path / "ok.onnx", (28, 28, 3)), image).exit_code == 0
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result = cli("predict", _onnx_with_input(tmp_path / "huge.onnx", (60000, 60000, 3)), image)
+    assert result.exit_code == 1
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith("Error: ") and "60000x60000x3, too large (at most" in last
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 500_000  # KiB: no 10 GB image
+
+
+@pytest.mark.skipif(not __import__("importlib").util.find_spec("ai_edge_litert"), reason="export extra not installed")
+def test_class_names_with_line_breaks_survive_tflite(tmp_path):
+    from cnnlab.backend import keras
+    from cnnlab.export import to_tflite
+    from cnnlab.export.graph import Source, metadata, write_sidecars
+
+    K = keras()
+    model = K.Sequential([K.Input((12, 12, 1)), K.layers.Flatten(), K.layers.Dense(3, activation="softmax")])
+    names = ["two\nlines", "para\u2028graph", "plain"]
+    source = Source(model, names, (12, 12, 1), "x")
+    write_sidecars(tmp_path, metadata(source, "tflite", "none"))
+    artifact = to_tflite.write(source, tmp_path, "none")
+    for stray in tmp_path.iterdir():  # the names must travel inside the file, not beside it
+        if stray != artifact:
+            stray.unlink() if stray.is_file() else None
+    moved = tmp_path / "elsewhere"
+    moved.mkdir()
+    artifact.rename(moved / artifact.name)
+    assert to_tflite.load(moved / artifact.name).class_names == names
+
+
+def test_bash_completion_hands_run_names_over_as_quoted_words(tmp_path):
+    """A real bash sources cnnlab's completion script, completes `cnnlab predict outputs/`
+    and parses the candidate as the command line would: the name arrives as one
+    argument, and the $(...) in it never runs."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from cnnlab.runs import RunDir
+    from tests.conftest import REPO
+
+    if not shutil.which("bash"):
+        pytest.skip("no bash")
+    hostile = "$(IFS=_;c=touch_PWNED;$c) it's\\"
+    run = RunDir(tmp_path / "outputs" / hostile / "20260101-000000")
+    run.path.mkdir(parents=True)
+    run.model.write_bytes(b"")
+    (tmp_path / "outputs" / "two\nlines" / "20260101-000000").mkdir(parents=True)
+    (tmp_path / "outputs" / "two\nlines" / "20260101-000000" / RunDir.MODEL).write_bytes(b"")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    entry = "from cnnlab.cli import cli; cli(prog_name='cnnlab', obj={})"  # what the installed script runs
+    (bin_dir / "cnnlab").write_text(f'#!/bin/sh\nexec {sys.executable} -c "{entry}" "$@"\n')
+    (bin_dir / "cnnlab").chmod(0o755)
+    script = r"""
+eval "$(_CNNLAB_COMPLETE=bash_source cnnlab)"
+COMP_WORDS=(cnnlab predict outputs/); COMP_CWORD=2
+_cnnlab_completion cnnlab
+printf '%s\n' "${#COMPREPLY[@]}"
+eval "set -- ${COMPREPLY[0]}"
+printf '%s|%s\n' "$#" "$1"
+"""
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(REPO)}
+    out = subprocess.run(["bash", "--norc", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=120)  # fmt: skip
+    assert not (tmp_path / "PWNED").exists(), out.stdout
+    assert out.stdout.splitlines() == ["1", f"1|{run.path.relative_to(tmp_path)}"], (out.stdout, out.stderr[-500:])
+
+
+# ---------------------------------------------------------------- the disk cache (items 8, 9)
+def _cache_folder(tmp_path, per_class=6):
+    from tests.test_stream import make_folder
+
+    return make_folder(tmp_path / "imgs", per_class=per_class, classes=2)
+
+
+def _cache_cfg(root, cache_dir, cache="disk"):
+    from cnnlab.config.schema import DataConfig
+
+    return DataConfig(source="directory", path=str(root), image_size=[20, 20], cache=cache, cache_dir=str(cache_dir),
+                      validation_split=0.0)  # fmt: skip
+
+
+def test_swapped_cache_file_is_decoded_again_with_one_warning(tmp_path, capsys):
+    from cnnlab.data import load_dataset
+
+    one, other = _cache_folder(tmp_path / "one"), _cache_folder(tmp_path / "two")
+    for path in (other / "class0").iterdir():  # same sizes, other pixels
+        from PIL import Image
+
+        Image.new("RGB", (20, 20), (0, 0, 255)).save(path, format="PNG" if path.suffix == ".png" else "JPEG")
+    cache = tmp_path / "cache"
+    truth = np.asarray(load_dataset(_cache_cfg(one, cache, "memory"), 0).x_train)
+    load_dataset(_cache_cfg(one, cache), 0)
+    mine = sorted(cache.iterdir())
+    load_dataset(_cache_cfg(other, tmp_path / "cache2"), 0)
+    theirs = {f.stat().st_size: f for f in (tmp_path / "cache2").iterdir()}
+    for mine_file in mine:  # each swapped for the other folder's cache of the same size (train, test)
+        mine_file.write_bytes(theirs[mine_file.stat().st_size].read_bytes())
+    capsys.readouterr()
+    again = load_dataset(_cache_cfg(one, cache), 0)
+    assert np.array_equal(np.asarray(again.x_train), truth)
+    err = capsys.readouterr().err
+    assert err.count("Warning: cache file") == 2 and "decoding the images again" in err  # train and test
+
+
+def test_cache_pixels_flipped_inside_are_caught_by_the_checksum(tmp_path, capsys):
+    from cnnlab.data import load_dataset
+
+    root = _cache_folder(tmp_path)
+    cache = tmp_path / "cache"
+    truth = np.asarray(load_dataset(_cache_cfg(root, cache, "memory"), 0).x_train)
+    data = load_dataset(_cache_cfg(root, cache), 0)
+    path = Path(data.x_train.cache_file)
+    raw = bytearray(path.read_bytes())
+    raw[-5] ^= 0xFF  # one pixel of the last image, header untouched
+    path.write_bytes(bytes(raw))
+    capsys.readouterr()
+    fresh = load_dataset(_cache_cfg(root, cache), 0)
+    assert np.array_equal(np.asarray(fresh.x_train), truth)
+    assert capsys.readouterr().err.count("does not match its checksums") == 1
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "old npy"])
+def test_damaged_cache_is_decoded_again(tmp_path, capsys, damage):
+    from cnnlab.data import load_dataset
+
+    root = _cache_folder(tmp_path)
+    cache = tmp_path / "cache"
+    truth = np.asarray(load_dataset(_cache_cfg(root, cache, "memory"), 0).x_train)
+    path = Path(load_dataset(_cache_cfg(root, cache), 0).x_train.cache_file)
+    raw = path.read_bytes()
+    np.save(tmp_path / "x.npy", truth)  # what a cache file of the old format held
+    path.write_bytes({"truncated": raw[: len(raw) - 100], "empty": b"",
+                      "old npy": (tmp_path / "x.npy").read_bytes()[:len(raw)]}[damage])  # fmt: skip
+    capsys.readouterr()
+    fresh = load_dataset(_cache_cfg(root, cache), 0)
+    assert np.array_equal(np.asarray(fresh.x_train), truth)
+    assert "Warning: cache file" in capsys.readouterr().err
+
+
+def test_cache_problems_are_one_error_line(tmp_path, cli):
+    import os
+
+    from tests.conftest import write_config
+
+    root = _cache_folder(tmp_path)
+    readonly = tmp_path / "ro"
+    readonly.mkdir()
+    readonly.chmod(0o555)
+    cases = {
+        "read-only": (readonly, "cannot write the image cache in data.cache_dir"),
+        "inside": (root / "cache", "is inside data.path"),
+    }
+    if os.geteuid() == 0:  # root writes into a 0555 folder anyway; sysfs refuses even root
+        cases["read-only"] = (Path("/sys/kernel"), cases["read-only"][1])
+    for what, (cache_dir, text) in cases.items():
+        cfg = write_config(tmp_path / f"{what}.yaml", data={"source": "directory", "path": str(root),
+                           "image_size": [20, 20], "cache": "disk", "cache_dir": str(cache_dir)})  # fmt: skip
+        result = cli("data", cfg, "--output-dir", tmp_path / "out")
+        assert result.exit_code == 1, (what, result.output)
+        assert result.output.strip().splitlines()[-1].startswith("Error: ") and text in result.output, result.output
+    assert not (root / "cache").exists()
+
+
+def test_data_report_on_a_disk_cache(tmp_path, cli):
+    from tests.conftest import write_config
+
+    root = _cache_folder(tmp_path)
+    for cache in ("disk", "none"):
+        cfg = write_config(tmp_path / f"{cache}.yaml", data={"source": "directory", "path": str(root),
+                           "image_size": [20, 20], "cache": cache, "cache_dir": str(tmp_path / "c")})  # fmt: skip
+        result = cli("data", cfg, "--output-dir", tmp_path / "out")
+        assert result.exit_code == 0, result.output
+
+
+# ---------------------------------------------------------------- names from disk (item 10)
+def test_file_and_class_names_cannot_forge_output_or_crash_plots(tmp_path, cli):
+    import os
+
+    from tests.conftest import write_config
+
+    root = _cache_folder(tmp_path)
+    (root / "class0" / "x\nError: injected line.png").write_bytes(b"not an image")
+    odd = os.fsencode(root) + b"/cl\xffass\xe2\x80\xa8$\\foo$"  # not UTF-8, U+2028, TeX
+    os.rename(root / "class1", odd)
+    cfg = write_config(tmp_path / "c.yaml", data={"source": "directory", "path": str(root), "image_size": [20, 20],
+                                                  "cache": "memory"})  # fmt: skip
+    result = cli("data", cfg, "--output-dir", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert not [line for line in lines if line.startswith("Error: ")], result.output
+    assert "x\\nError: injected line.png" in result.output
+    assert any(line.startswith("cl\\xffass\\u2028$\\foo$") for line in lines), result.output
+
+
+def test_printable_escapes_what_a_terminal_would_obey():
+    from cnnlab.errors import plot_label, printable
+
+    assert printable("a\nb\rc\x1b[2Jd\u2028e\u202ef") == "a\\nb\\rc\\x1b[2Jd\\u2028e\\u202ef"
+    assert printable("été 猫 ok-name_1.png") == "été 猫 ok-name_1.png"
+    assert plot_label("$\\alpha$") == "\\$\\alpha\\$"
+
+
+# ---------------------------------------------------------------- large photos (item 12)
+def test_large_photos_decode_reduced_and_only_absurd_sizes_are_bombs(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    from cnnlab.data.images import MAX_PIXELS
+    from tests.conftest import REPO
+
+    scan = Image.new("L", (10000, 10000), 40)
+    scan.paste(230, (0, 0, 5000, 10000))  # bright left half
+    scan.save(tmp_path / "scan.png")
+    phone = Image.new("RGB", (12000, 9000), (200, 30, 30))  # 108 megapixels
+    phone.paste((30, 30, 200), (6000, 0, 12000, 9000))  # blue right half
+    phone.save(tmp_path / "phone.jpg", quality=80)
+    del scan, phone
+    assert 12000 * 9000 < MAX_PIXELS and 10000 * 10000 < MAX_PIXELS
+    # decoded in a fresh process, whose peak memory is the decoding's alone
+    code = f"""
+import time
+import numpy as np
+from cnnlab.data.images import load_image
+start = time.monotonic()
+gray = load_image({str(tmp_path / "scan.png")!r}, 28, 28, 1)
+photo = load_image({str(tmp_path / "phone.jpg")!r}, 32, 32, 3)
+hwm = [line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:")][0]
+print(time.monotonic() - start, hwm)  # VmHWM: this process's peak (ru_maxrss keeps the forked parent's)
+np.save({str(tmp_path / "gray.npy")!r}, gray)
+np.save({str(tmp_path / "photo.npy")!r}, photo)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip
+    assert out.returncode == 0, out.stderr[-800:]
+    seconds, peak_kib = (float(v) for v in out.stdout.split())
+    gray, photo = np.load(tmp_path / "gray.npy"), np.load(tmp_path / "photo.npy")
+    assert gray[:, :10].mean() > 200 and gray[:, -10:].mean() < 60
+    assert photo[:, :10, 0].mean() > 150 and photo[:, -10:, 2].mean() > 150
+    # a 108 MP RGB JPEG decoded whole is 324 MB; in DCT-scaled draft mode it is a few MB
+    assert peak_kib < 300_000 and seconds < 20, (peak_kib, seconds)
+
+
+# ---------------------------------------------------------------- bounds: tta, lr-find, tune (item 14)
+def test_tta_is_bounded_before_anything_loads(cli, tmp_path):
+    result = cli("predict", tmp_path / "no-run", _png(tmp_path / "x.png"), "--tta", "100000")
+    assert result.exit_code == 2
+    assert result.output.strip() == ("Error: Invalid value for '--tta': 100000 is not in the range 1<=x<=64; "
+                                     "see 'cli predict --help'")  # fmt: skip
+
+
+@pytest.mark.parametrize("flag, value", [("--max-lr", "inf"), ("--min-lr", "nan"), ("--max-lr", "1e400")])
+def test_lr_find_refuses_infinite_rates(cli, tmp_path, pattern_npz, flag, value):
+    from tests.conftest import write_config
+
+    cfg = write_config(tmp_path / "c.yaml", data={"path": str(pattern_npz)})
+    result = cli("lr-find", cfg, flag, value)
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        f"Error: {flag} {float(value):g} is not a finite number; e.g. --min-lr 1e-7 --max-lr 10"]
+
+
+def _tune_cfg(tmp_path, npz, space):
+    from tests.conftest import write_config
+
+    tune = {"oracle": "random", "trials": 2, "objective": "val_accuracy", "space": space}
+    return write_config(tmp_path / "t.yaml", data={"path": str(npz)}, train={"epochs": 1}, tune=tune)
+
+
+def test_tune_uniform_on_an_integer_key_is_one_error_line(cli, tmp_path, pattern_npz):
+    config = _tune_cfg(tmp_path, pattern_npz, {"data.batch_size": {"uniform": [16, 64]}})
+    result = cli("tune", config, "--output-dir", tmp_path / "out")
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        f"Error: {config}: tune.space.data.batch_size: {{uniform: [16, 64]}} draws numbers like 33.8224, and "
+        "data.batch_size takes whole numbers; use {int: [16, 64]} or a list of choices")
+
+
+def test_tune_big_space_is_checked_in_a_spread_not_one_by_one(tmp_path, pattern_npz):
+    import time
+
+    from cnnlab.train.tune import load_tune_config
+
+    config = _tune_cfg(tmp_path, pattern_npz, {"model.layers.0.filters": list(range(1, 20001))})
+    start = time.monotonic()
+    load_tune_config(config)
+    assert time.monotonic() - start < 10
+
+
+@pytest.mark.parametrize("text", ["{not json", "[1, 2]", ""])
+def test_damaged_tune_files_name_the_file_and_fresh(cli, tmp_path, pattern_npz, text):
+    from cnnlab.train.tune import SEARCH_FILE
+
+    config = _tune_cfg(tmp_path, pattern_npz, {"model.layers.0.filters": [2, 4]})
+    folder = tmp_path / "out" / "tiny" / "tune"
+    folder.mkdir(parents=True)
+    (folder / SEARCH_FILE).write_text(text)
+    result = cli("tune", config, "--output-dir", tmp_path / "out")
+    assert result.exit_code == 1
+    line = result.output.strip()
+    assert line.startswith(f"Error: {folder / SEARCH_FILE} is damaged (") and "\n" not in line
+    assert line.endswith("; rerun with --fresh to start the search over (its runs stay)")
+
+
+# ---------------------------------------------------------------- explain and summary bounds (items 16, 17)
+@pytest.mark.parametrize("make, args, starts, has", [
+    (lambda d: np.save(d / "big.npy", np.zeros((10000, 10000), np.float32)), ["relu", "--input", "big.npy"],
+     "Error: --input big.npy is 10000x10000x1, too large for a lesson", "at most 100x100x16"),
+    (None, ["conv", "--input", "1 2; 3 4", "--filter", "1", "--padding", "5000"],
+     "Error: --padding 5000 makes the 2x2 input 10002x10002", "use --padding 49 or less here"),
+    (None, ["conv", "--input", "7x7", "--padding", "20000"],
+     "Error: --padding 20000 makes the 7x7 input 40007x40007: 1,600,560,049 pixels is more than this lesson counts",
+     "use less padding"),
+    (lambda d: np.save(d / "nan.npy", np.array([[1.0, np.nan], [np.inf, 4.0]])), ["relu", "--input", "nan.npy"],
+     "Error: --input: nan.npy holds 2 NaN or infinite value(s) of 4", "replace them with numbers"),
+    (None, ["relu", "--input", "; ".join(" ".join(str(i * 20 + j) for j in range(20)) for i in range(20))],
+     None, None),  # a 20x20 matrix typed inline is a matrix, never a file name
+    (None, ["relu", "--input", "; ".join(" ".join("1" for _ in range(150)) for _ in range(3))],
+     "Error: --input is 3x150x1, too large for a lesson", "at most 100x100x16"),
+    (None, ["conv", "--input", "1 2; 3 4", "--filter", "1", "--scale", "1" + "0" * 400 + "/1"],
+     "Error: --scale: '1000000000000000000000000000000000000...' is too large for a number", "1/9"),
+])  # fmt: skip
+def test_explain_sizes_and_values_are_bounded(cli, tmp_path, monkeypatch, make, args, starts, has):
+    import time
+
+    monkeypatch.chdir(tmp_path)
+    if make:
+        make(tmp_path)
+    start = time.monotonic()
+    result = cli("explain", *args, "--output", tmp_path / "x.png")
+    assert time.monotonic() - start < 15
+    if starts is None:
+        assert result.exit_code == 0, result.output
+        return
+    assert result.exit_code == 2, result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith(starts) and has in line, line
+
+
+def test_summary_input_too_large_says_the_bound(cli):
+    result = cli("summary", "--input", "100000x100000x3")
+    assert result.exit_code == 2
+    assert result.output.strip() == ("Error: --input '100000x100000x3': 30,000,000,000 values is too large (at most "
+                                     "2,147,483,648, e.g. 16384x16384x8); give a smaller size")  # fmt: skip

@@ -89,11 +89,11 @@ def test_disk_cache_reused_and_invalidated_on_change(tmp_path):
     cache = tmp_path / "cache"
     cfg = folder_cfg(root, "disk", cache_dir=str(cache))
     first = load_dataset(cfg, seed=0)
-    files = sorted(cache.glob("*.npy"))
+    files = sorted(cache.glob("*.cache"))
     assert len(files) == 2  # train and test
     stamps = {f: f.stat().st_mtime_ns for f in files}
     second = load_dataset(cfg, seed=0)
-    assert sorted(cache.glob("*.npy")) == files and all(f.stat().st_mtime_ns == stamps[f] for f in files)
+    assert sorted(cache.glob("*.cache")) == files and all(f.stat().st_mtime_ns == stamps[f] for f in files)
     assert np.array_equal(np.asarray(second.x_train), np.asarray(first.x_train))
     memory = load_dataset(folder_cfg(root, "memory"), seed=0)
     assert np.array_equal(np.asarray(first.x_val), memory.x_val)
@@ -102,7 +102,7 @@ def test_disk_cache_reused_and_invalidated_on_change(tmp_path):
     Image.new("RGB", (20, 20), (255, 0, 0)).save(changed, format="PNG" if changed.suffix == ".png" else "JPEG")
     os.utime(changed, ns=(changed.stat().st_atime_ns, changed.stat().st_mtime_ns + 10**9))
     third = load_dataset(cfg, seed=0)
-    assert len(list(cache.glob("*.npy"))) == 3  # the train split's file list changed: a new cache file
+    assert len(list(cache.glob("*.cache"))) == 3  # the train split's file list changed: a new cache file
     row = third.x_train.paths.index(str(changed))
     assert third.x_train[row][..., 0].mean() > 200 and third.x_train[row][..., 2].mean() < 50
 

@@ -10,10 +10,13 @@ from cnnlab.cli.app import RUN_HELP, cli, echo_json, json_option, output_dir_opt
 from cnnlab.cli.completion import choices, complete_runs, kind_names
 
 
+MAX_TTA = 64  # each copy is a full pass over the images: 64 already costs 64x the plain prediction
+
+
 def tta_option(f):
-    return click.option("--tta", type=click.IntRange(min=1), metavar="N",
-                        help="Test-time augmentation: average over N copies augmented by the run's own "
-                             "augmentation block.")(f)  # fmt: skip
+    return click.option("--tta", type=click.IntRange(min=1, max=MAX_TTA), metavar="N",
+                        help=f"Test-time augmentation: average over N copies (at most {MAX_TTA}) augmented by the "
+                             "run's own augmentation block.")(f)  # fmt: skip
 
 
 @cli.command(help=f"Evaluate a trained model on its dataset's test split.\n\nRUN: {RUN_HELP}.")
@@ -40,9 +43,11 @@ def evaluate(run, tta, output_dir, unsafe, as_json):
         return
     click.echo(f"test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f} "
                f"on {metrics['test_images']} images")  # fmt: skip
-    width = max(len(n) for n in metrics["class_names"])
+    from cnnlab.errors import printable
+
+    width = max(len(printable(n)) for n in metrics["class_names"])
     for name, row in metrics["per_class"].items():
-        click.echo(f"  {name:<{width}}  precision {row['precision']:.3f}  recall {row['recall']:.3f}  f1 {row['f1']:.3f}")
+        click.echo(f"  {printable(name):<{width}}  precision {row['precision']:.3f}  recall {row['recall']:.3f}  f1 {row['f1']:.3f}")
     if tta:
         result = tta_run(loaded, tta)
         click.echo(f"test accuracy {result['tta_accuracy']:.4f} with TTA over {tta} augmented copies "
@@ -61,6 +66,7 @@ def evaluate(run, tta, output_dir, unsafe, as_json):
 @json_option
 def predict(args, top, tta, output_dir, unsafe, as_json):
     from cnnlab.data.images import load_image, model_image_shape
+    from cnnlab.errors import printable
     from cnnlab.export.loaders import is_exported, load_exported
     from cnnlab.inspect.evaluate import predict_probabilities
     from cnnlab.runs import load_run
@@ -72,7 +78,7 @@ def predict(args, top, tta, output_dir, unsafe, as_json):
     if not images:
         raise click.UsageError("give at least one IMAGE after RUN")
     if exported:  # run in its own runtime (TF, LiteRT, onnxruntime), same output as for a run
-        artifact = load_exported(first)
+        artifact = load_exported(first, unsafe=unsafe)
         (h, w, c), class_names, predict_fn = artifact.image_shape, artifact.class_names, artifact.predict
     else:
         loaded = load_run(run_arg, output_dir, unsafe=unsafe)
@@ -96,7 +102,7 @@ def predict(args, top, tta, output_dir, unsafe, as_json):
                    for path, best, row in tops])  # fmt: skip
         return
     for path, best, row in tops:
-        click.echo(f"{path}: " + ", ".join(f"{class_names[i]} {row[i]:.3f}" for i in best))
+        click.echo(f"{printable(path)}: " + ", ".join(f"{printable(class_names[i])} {row[i]:.3f}" for i in best))
 
 
 class KindsHelpCommand(click.Command):

@@ -30,11 +30,13 @@ from cnnlab.runs import RunDir
     metavar="N",
     help="Train with N local worker processes (train.distribute=multi_worker over loopback).",
 )
+@click.option("--over-limit", is_flag=True,
+              help="Start --workers N even when N is more than this machine's cores and memory allow.")
 @click.option("--profile", is_flag=True, help="Print where the time went: start-up, data, model, training, evaluation, files.")
 @output_dir_option
 @click.option("--no-report", is_flag=True, help="Do not write RUN/report.html at the end (cnnlab report RUN writes it later).")
 @track_option
-def train(config, overrides, epochs, resume, workers, profile, output_dir, no_report, trackers):
+def train(config, overrides, epochs, resume, workers, over_limit, profile, output_dir, no_report, trackers):
     """Train the model described by CONFIG into a new run directory.
 
     Ctrl-C or SIGTERM stops at the next safe point and prints the command to resume.
@@ -48,6 +50,9 @@ def train(config, overrides, epochs, resume, workers, profile, output_dir, no_re
     from cnnlab.config import load_config
 
     if workers:
+        from cnnlab.train.launcher import check_workers
+
+        check_workers(workers, over_limit)  # before the config is read or anything started
         overrides = [*overrides, "train.distribute=multi_worker"]
 
     overrides = list(overrides) + ([f"train.epochs={epochs}"] if epochs else [])
@@ -78,7 +83,7 @@ def train(config, overrides, epochs, resume, workers, profile, output_dir, no_re
         args += [a for o in overrides for a in ("--set", o)] + ["--output-dir", str(output_dir)]
         args += ["--no-report"] if no_report else []  # the chief writes the report: it must hear the flag too
         args += [a for name in trackers for a in ("--track", name)]  # the chief tracks
-        code = launch(args, workers, resume_run)  # the chief printed the result, or its Error: line
+        code = launch(args, workers, resume_run, over_limit)  # the chief printed the result, or its Error: line
         if code:
             sys.exit(code)
         return

@@ -56,7 +56,13 @@ class Uniform:
     log: bool = False
 
     def samples(self) -> tuple:
-        return (self.low, self.high)
+        """The ends and a value between them that is not a whole number: a float range on a
+        key that takes integers fails here, not in a trial."""
+        return (self.low, self.high, self.inside)
+
+    @property
+    def inside(self) -> float:
+        return self.low + (self.high - self.low) * 0.3713
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from cnnlab.data.files import (
     disk_cache,
 )
 from cnnlab.data.splits import RawData
-from cnnlab.errors import DataError
+from cnnlab.errors import DataError, printable
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
 DEFAULT_DIRECTORY_IMAGE_SIZE = (128, 128)
@@ -31,13 +31,15 @@ def load_directory(data_cfg, seed: int) -> RawData:
     root = Path(data_cfg.path).expanduser()
     if not root.is_dir():
         raise DataError(f"data.path {str(root)!r} is not a folder; it should hold one sub-folder per class")
+    check_cache_outside(root, data_cfg.cache_dir)
     size = tuple(data_cfg.image_size or DEFAULT_DIRECTORY_IMAGE_SIZE)
     mode = "L" if data_cfg.color_mode == "grayscale" else "RGB"
     if (root / "train").is_dir() and (root / "test").is_dir():
         train, classes = list_image_folder(root / "train", size, mode)
         test, test_classes = list_image_folder(root / "test", size, mode)
         if test_classes != classes:
-            raise DataError(f"{root}/test has classes {test_classes} but {root}/train has {classes}; make them match")
+            raise DataError(f"{printable(root)}/test has classes {printable(test_classes)} but {printable(root)}/train has "
+                            f"{printable(classes)}; make them match")  # fmt: skip
     else:
         files, classes = list_image_folder(root, size, mode)
         y = files.labels
@@ -48,6 +50,17 @@ def load_directory(data_cfg, seed: int) -> RawData:
             test_mask[rng.permutation(idx)[: max(1, len(idx) // 5)]] = True
         train, test = files.take(np.flatnonzero(~test_mask)), files.take(np.flatnonzero(test_mask))
     return RawData(apply_cache(train, data_cfg), apply_cache(test, data_cfg), classes)
+
+
+def check_cache_outside(root: Path, cache_dir: str | None) -> None:
+    """cnnlab's own files never go inside the dataset tree: a cache folder there would be
+    read as a class by the next run."""
+    if not cache_dir:
+        return
+    cache, data = Path(cache_dir).expanduser().resolve(), root.resolve()
+    if cache == data or data in cache.parents:
+        raise DataError(f"data.cache_dir {cache_dir!r} is inside data.path {str(root)!r}, where it would be read as a "
+                        "class; choose a folder outside the dataset (e.g. outputs/.cache/images)")  # fmt: skip
 
 
 _WARNED: set[tuple[str, int]] = set()  # folders already warned about in this process
@@ -83,13 +96,14 @@ def list_image_folder(root: Path, size: tuple[int, int], mode: str) -> tuple[Fil
     labels = np.array(labels, np.int64)
     for label, name in enumerate(classes):
         if not any(good for good, lab in zip(ok, labels) if lab == label):
-            raise DataError(f"class folder {root / name} holds no readable images; add PNG/JPEG files or remove it")
+            raise DataError(f"class folder {printable(root / name)} holds no readable images; add PNG/JPEG files or remove it")
     skipped = [f for f, good in zip(candidates, ok) if not good]
     if skipped:
-        names = ", ".join(f.name for f in skipped[:3]) + (", ..." if len(skipped) > 3 else "")
+        names = ", ".join(printable(f.name) for f in skipped[:3]) + (", ..." if len(skipped) > 3 else "")
         if (str(root), len(skipped)) not in _WARNED:  # once per folder and process (the report reads it again)
             _WARNED.add((str(root), len(skipped)))
-            print(f"Warning: skipped {len(skipped)} unreadable or non-image file(s) under {root}: {names}", file=sys.stderr)
+            print(f"Warning: skipped {len(skipped)} unreadable or non-image file(s) under {printable(root)}: {names}",
+                  file=sys.stderr)  # fmt: skip
     keep = np.array(ok, bool)
     paths = tuple(str(f) for f, good in zip(candidates, ok) if good)
     return FileSplit(paths, labels[keep], tuple(size), mode), classes

@@ -13,9 +13,10 @@ import numpy as np
 
 from cnnlab.errors import DataError
 
-# PIL refuses images above 2 x this many pixels (DecompressionBombError) and warns above it;
-# we refuse above it, with our own message, so the warning never reaches the terminal.
-MAX_PIXELS = 89_478_485
+# The decompression-bomb guard, for truly absurd sizes only: a 108-megapixel phone photo or
+# a 10000x10000 scan must decode. 2**28 = 16384x16384; PIL's own limits are raised to match
+# (it warns above MAX_IMAGE_PIXELS and refuses above twice that) and its warning silenced.
+MAX_PIXELS = 2**28
 
 
 def decode_image(path: str | Path, mode: str, size: tuple[int, int] | None) -> np.ndarray:
@@ -27,11 +28,13 @@ def decode_image(path: str | Path, mode: str, size: tuple[int, int] | None) -> n
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            allow_large_images()
             with Image.open(path) as img:
                 if img.width * img.height > MAX_PIXELS:
                     raise DataError(
                         f"too large ({img.width}x{img.height} pixels, over {MAX_PIXELS:,}; "
                         "possibly a decompression bomb)")
+                img = _reduced(img, size)
                 img = ImageOps.exif_transpose(img)  # phone photos: stored sideways, tagged upright
                 img = _to_8_bit(img)
                 img = img.convert(mode)
@@ -49,6 +52,43 @@ def decode_image(path: str | Path, mode: str, size: tuple[int, int] | None) -> n
         text = " ".join(str(exc).split())[:120] or type(exc).__name__
         raise DataError(f"unreadable ({text})") from None
     return array[..., None] if array.ndim == 2 else array
+
+
+def allow_large_images() -> None:
+    """PIL's own bomb limits raised to MAX_PIXELS (for every PIL open: header checks too);
+    its warning, only for what decode_image refuses anyway, silenced."""
+    from PIL import Image
+
+    if (Image.MAX_IMAGE_PIXELS or 0) < MAX_PIXELS:
+        Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+        warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+
+def _reduced(img, size):
+    """A large photo decoded at a fraction of its size when the target ``size`` is much
+    smaller: JPEG's DCT scaling (draft: 1/2, 1/4, 1/8 while decoding, never below twice the
+    target), other formats by an integer box reduction right after decoding. Memory and time
+    follow the target, not the megapixels."""
+    if size is None:
+        return img
+    th, tw = int(size[0]), int(size[1])
+    w, h = img.size
+    if _sideways(img):
+        th, tw = tw, th  # the EXIF rotation comes after: compare with the stored orientation
+    if img.format == "JPEG" and img.mode in ("L", "RGB", "CMYK", "YCbCr"):
+        img.draft(img.mode, (max(2 * tw, 1), max(2 * th, 1)))
+        return img
+    factor = min(w // max(2 * tw, 1), h // max(2 * th, 1))
+    if factor >= 2 and img.mode in ("L", "RGB", "RGBA", "LA", "I", "F"):
+        return img.reduce(factor)
+    return img
+
+
+def _sideways(img) -> bool:
+    try:
+        return img.getexif().get(0x0112) in (5, 6, 7, 8)  # EXIF orientations that swap width and height
+    except Exception:  # noqa: BLE001  a damaged EXIF block: the transpose step ignores it too
+        return False
 
 
 def _to_8_bit(img):

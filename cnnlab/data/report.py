@@ -53,6 +53,9 @@ class DataReport:
         }
 
 
+PIXEL_SAMPLE = 2000  # images the pixel mean/std are measured on when they stream from disk
+
+
 def data_report(cfg, output_dir: Path = runs.DEFAULT_OUTPUT_DIR, samples_per_class: int = 8) -> DataReport:
     """Look at ``cfg``'s data; writes <output_dir>/<name>/data/samples.png and report.json."""
     from cnnlab.data import load_dataset
@@ -66,7 +69,11 @@ def data_report(cfg, output_dir: Path = runs.DEFAULT_OUTPUT_DIR, samples_per_cla
     }
     train = counts["train"]
     ratio = max(train) / min(train) if min(train) else float("inf")
-    pixels = data.x_train.reshape(-1, data.x_train.shape[-1]).astype(np.float64)  # (N*H*W, C)
+    x = data.x_train
+    if not isinstance(x, np.ndarray):  # files streamed from disk (data.cache none/disk): a seeded sample
+        chosen = np.random.default_rng(cfg.seed).choice(len(x), min(len(x), PIXEL_SAMPLE), replace=False)
+        x = x[np.sort(chosen)]
+    pixels = x.reshape(-1, x.shape[-1]).astype(np.float64)  # (N*H*W, C)
     report = DataReport(
         source=cfg.data.source,
         class_names=data.class_names,
@@ -168,7 +175,10 @@ def imbalance_warning(report: DataReport, limit: float) -> str | None:
 
 
 def format_report(report: DataReport) -> list[str]:
-    rows = [[name, *(report.counts[s][c] for s in SPLITS)] for c, name in enumerate(report.class_names)]
+    from cnnlab.errors import printable
+
+    # names from disk: never a line or a control of their own
+    rows = [[printable(name), *(report.counts[s][c] for s in SPLITS)] for c, name in enumerate(report.class_names)]
     rows.append(["total", *(sum(report.counts[s]) for s in SPLITS)])
     lines = text_table(["class", "train", "validation", "test"], rows, right={1, 2, 3}).splitlines()
     h, w, c = report.input_shape
@@ -179,7 +189,7 @@ def format_report(report: DataReport) -> list[str]:
     lines.append(f"  resized: {disk.resized}; channels converted: {disk.converted}; "
                  f"skipped: {sum(len(v) for v in disk.skipped.values())}")  # fmt: skip
     for reason, files in disk.skipped.items():
-        shown = ", ".join(files[:3]) + (", ..." if len(files) > 3 else "")
+        shown = ", ".join(printable(f) for f in files[:3]) + (", ..." if len(files) > 3 else "")
         lines.append(f"  skipped {len(files)}, {reason}: {shown}")
     mean = ", ".join(f"{v:.1f}" for v in report.pixel_mean)
     std = ", ".join(f"{v:.1f}" for v in report.pixel_std)

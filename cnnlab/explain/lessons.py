@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from cnnlab.errors import ConfigError
 from cnnlab.explain import figures, text, xor
 from cnnlab.explain.conv import check_fits, check_stride, convolve, parse_padding, resolve_pads, rule_text
-from cnnlab.explain.matrices import PRESETS, is_size_spec, load_matrix, parse_scale, parse_size
-from cnnlab.explain.numbers import fmt
+from cnnlab.explain.matrices import MAX_SIDE, PRESETS, is_size_spec, load_matrix, parse_scale, parse_size
+from cnnlab.explain.numbers import fmt, shape_text
 from cnnlab.explain.pool import pool
 from cnnlab.explain.sizes import dense_text, parameter_text, usage_counts
 
@@ -63,6 +63,11 @@ def conv_lesson(input_spec: str, filter_spec: str | None = None, *, kernel: str 
     if max_panels < 1:
         raise ConfigError(f"--max-panels {max_panels}: draw at least 1 panel")
     x = load_matrix(input_spec, "--input")
+    if isinstance(pad, int) and max(x.shape[:2]) + 2 * pad > MAX_SIDE:
+        most = max((MAX_SIDE - max(x.shape[:2])) // 2, 0)
+        raise ConfigError(f"--padding {pad} makes the {shape_text(x)} input {x.shape[0] + 2 * pad}x{x.shape[1] + 2 * pad}, "
+                          f"more than a lesson prints and draws (at most {MAX_SIDE}x{MAX_SIDE}); use --padding "
+                          f"{most} or less here")  # fmt: skip
     factor = parse_scale(scale)
     k = load_matrix(filter_spec, "--filter") * factor
     # the factor to keep outside the sums when written out: --scale, or a preset's own (loop: 1/9)
@@ -88,6 +93,11 @@ def sizes_lesson(input_spec: str, kernel_spec: str = "3", *, stride: int = 1, pa
                           f"({MAX_PIXELS:,}); use a size up to about 5000x5000")
     pad = parse_padding(padding)
     pads = resolve_pads(pad, (h, w), kernel, stride)
+    padded = (h + pads.top + pads.bottom) * (w + pads.left + pads.right)
+    if padded > MAX_PIXELS:  # the window counts are one int per padded pixel
+        raise ConfigError(f"--padding {padding} makes the {h}x{w} input {h + pads.top + pads.bottom}x"
+                          f"{w + pads.left + pads.right}: {padded:,} pixels is more than this lesson counts "
+                          f"({MAX_PIXELS:,}); use less padding")  # fmt: skip
     check_fits((h, w), pads, kernel)
     lines = [(f"input {h}x{w}x{c}, filter {kernel[0]}x{kernel[1]}x{c} (x{filters} filters), stride {stride}, "
              f"padding {pads.mode}"), "", rule_text((h, w), kernel, stride, pads), ""]

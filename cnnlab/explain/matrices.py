@@ -46,18 +46,35 @@ PRESETS: dict[str, Preset] = {
                      "3x3x3 filter to use with rgb4 (one slice per channel)"),
 }
 
+# A lesson prints and draws every number: bigger grids take minutes and say nothing more.
+MAX_SIDE = 100  # rows and columns of a matrix (and of it padded)
+MAX_CHANNELS = 16
 SIZE_PATTERN = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*(?:[xX×]\s*(\d+))?\s*$")
 _FILE_SUFFIXES = (".csv", ".txt", ".tsv", ".npy")
 
 
 def parse_number(token: str, where: str) -> float:
+    shown = repr(token if len(token) <= 40 else token[:37] + "...")
     try:
         value = float(Fraction(token)) if "/" in token else float(token)
+    except OverflowError:  # a fraction whose value no float holds (10**400/1)
+        raise ConfigError(f"{where}: {shown} is too large for a number; write numbers like 3, -0.5 or 1/9") from None
     except (ValueError, ZeroDivisionError):
         value = float("nan")
+    if np.isinf(value) and token.strip().lstrip("+-").lower() not in ("inf", "infinity"):
+        raise ConfigError(f"{where}: {shown} is too large for a number; write numbers like 3, -0.5 or 1/9")
     if not np.isfinite(value):  # also refuses "nan" and "inf", which float() accepts
-        raise ConfigError(f"{where}: {token!r} is not a number; write numbers like 3, -0.5 or 1/9")
+        raise ConfigError(f"{where}: {shown} is not a number; write numbers like 3, -0.5 or 1/9")
     return value
+
+
+def check_matrix_size(shape, what: str) -> None:
+    """ConfigError when a matrix is larger than a lesson prints and draws."""
+    h, w, c = (int(d) for d in shape)
+    if h > MAX_SIDE or w > MAX_SIDE or c > MAX_CHANNELS:
+        raise ConfigError(f"{what} is {h}x{w}x{c}, too large for a lesson that prints and draws every number (at most "
+                          f"{MAX_SIDE}x{MAX_SIDE}x{MAX_CHANNELS}); crop it (e.g. x[:{MAX_SIDE}, :{MAX_SIDE}] in NumPy), or "
+                          f"give explain conv the size alone (--input {h}x{w}) for the counts")  # fmt: skip
 
 
 def parse_matrix(text: str, what: str = "matrix") -> np.ndarray:
@@ -73,6 +90,7 @@ def parse_matrix(text: str, what: str = "matrix") -> np.ndarray:
         rows = []
         for ri, row in enumerate(rows_text):
             tokens = [t for t in re.split(r"[,\s\t]+", row) if t]
+            check_matrix_size((len(rows_text), len(tokens), len(channels_text)), what)  # before parsing numbers
             rows.append([parse_number(t, f"{what} row {ri + 1}") for t in tokens])
         widths = {len(r) for r in rows}
         if len(widths) > 1:
@@ -91,13 +109,19 @@ def parse_matrix(text: str, what: str = "matrix") -> np.ndarray:
 def read_matrix_file(path: Path, what: str) -> np.ndarray:
     if path.suffix.lower() == ".npy":
         try:
-            arr = np.load(path, allow_pickle=False).astype(np.float64)
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"{what}: cannot read {path} as a NumPy array ({exc}); save it with numpy.save") from None
-        if arr.ndim == 2:
-            arr = arr[..., None]
-        if arr.ndim != 3 or 0 in arr.shape:
-            raise ConfigError(f"{what}: {path} has shape {arr.shape}; save a non-empty (H, W) or (H, W, C) array")
+            mapped = np.load(path, allow_pickle=False, mmap_mode="r")  # the header first: no values read yet
+            shape = tuple(mapped.shape) + ((1,) if mapped.ndim == 2 else ())
+            if len(shape) != 3 or 0 in shape:
+                raise ConfigError(f"{what}: {path} has shape {mapped.shape}; save a non-empty (H, W) or (H, W, C) array")
+            check_matrix_size(shape, f"{what} {path}")
+            arr = np.array(mapped, dtype=np.float64).reshape(shape)
+        except (OSError, ValueError, TypeError) as exc:
+            raise ConfigError(f"{what}: cannot read {path} as a NumPy array of numbers ({exc}); "
+                              "save it with numpy.save") from None  # fmt: skip
+        bad = int((~np.isfinite(arr)).sum())
+        if bad:
+            raise ConfigError(f"{what}: {path} holds {bad} NaN or infinite value(s) of {arr.size}; replace them with "
+                              "numbers (e.g. numpy.nan_to_num) and save it again")  # fmt: skip
         return arr
     try:
         text = path.read_text()
@@ -144,8 +168,8 @@ def load_matrix(spec: str, what: str = "--input") -> np.ndarray:
         raise ConfigError(f"{what} {spec} is a size, but this needs the numbers; give a matrix like \"1 2; 3 4\" "
                           "(sizes alone work with explain conv --kernel)")
     path = Path(spec)
-    if path.suffix.lower() in _FILE_SUFFIXES or path.is_file():
-        if not path.is_file():
+    if _could_be_path(spec) and (path.suffix.lower() in _FILE_SUFFIXES or _is_file(path)):
+        if not _is_file(path):
             raise ConfigError(f"{what}: file {spec} does not exist; check the path (relative to {Path.cwd()})")
         return read_matrix_file(path, what)
     if re.fullmatch(r"[A-Za-z_][\w\-]*", spec):  # a single word: a mistyped preset name
@@ -154,6 +178,21 @@ def load_matrix(spec: str, what: str = "--input") -> np.ndarray:
         raise ConfigError(f"{what}: {spec!r} is not a preset, a file or a matrix; {hint}"
                           f"presets: {', '.join(PRESETS)} (cnnlab explain presets)")
     return parse_matrix(spec, what)
+
+
+def _could_be_path(spec: str) -> bool:
+    """A matrix typed inline (rows by ';' or new lines, often longer than a file name may
+    be) is never tried as a path; file names with ';' still work when they end in .csv etc."""
+    if "\n" in spec or len(spec.encode("utf-8", "surrogateescape")) > 1024:
+        return False
+    return ";" not in spec or Path(spec).suffix.lower() in _FILE_SUFFIXES
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):  # a name too long, a NUL byte: not a file
+        return False
 
 
 def parse_scale(text: str | None) -> float:

@@ -8,6 +8,27 @@ from typing import Callable
 
 import numpy as np
 
+from cnnlab.errors import ModelError
+
+# The largest input an artifact may declare (a 4096x4096 RGB image is 50 MB of uint8);
+# checked before any image is resized to it or any tensor allocated.
+MAX_INPUT_VALUES = 4096 * 4096 * 3
+
+
+def check_image_shape(path, dims) -> tuple[int, int, int]:
+    """The declared (H, W, C) of an artifact's input as ints, or ModelError when it is not a
+    positive size or is larger than MAX_INPUT_VALUES."""
+    try:
+        h, w, c = (int(d) for d in dims)
+    except (TypeError, ValueError):
+        raise ModelError(f"{path} does not take images of a fixed size (H, W, C); pass one written by cnnlab export") from None
+    if min(h, w, c) < 1 or c > 4:
+        raise ModelError(f"{path} declares an input of {h}x{w}x{c}, not an image; pass one written by cnnlab export")
+    if h * w * c > MAX_INPUT_VALUES:
+        raise ModelError(f"{path} declares an input of {h}x{w}x{c}, too large (at most {MAX_INPUT_VALUES:,} values, "
+                         "e.g. 4096x4096x3); export the model at a smaller image size")  # fmt: skip
+    return h, w, c
+
 
 @dataclass
 class Artifact:

@@ -56,6 +56,10 @@ def export_run(loaded, formats, quantize: str = "none", output: Path | None = No
         output = runs.RunDir(loaded.run_dir).export_dir
     root = Path(output)
     runs.check_writable(root)
+    verify_file = root / VERIFY_FILE
+    if verify_file.exists() and not verify_file.is_file():  # checked before minutes of work, not after
+        raise RunError(f"{verify_file} is a folder, not a file; move it away (cnnlab export writes its verification "
+                       "results there) or pass another --output")  # fmt: skip
     say = report or (lambda line: None)
 
     source, x_test, y_test = _prepare(loaded, quantize, representative)
@@ -65,15 +69,37 @@ def export_run(loaded, formats, quantize: str = "none", output: Path | None = No
     results = []
     for name in names:
         say(f"exporting {name}" + (f" ({quantize})" if quantize != "none" else "") + " ...")
-        result = _export_one(FORMATS[name], source, quantize, root, x_verify, y_verify, reference,
-                             (x_test, y_test, keras_test))  # fmt: skip
-        results.append(result)
-        _merge_verify(root / VERIFY_FILE, result.name, result.verification)
+        try:
+            result = _export_one(FORMATS[name], source, quantize, root, x_verify, y_verify, reference,
+                                 (x_test, y_test, keras_test))  # fmt: skip
+            results.append(result)
+            _merge_verify(verify_file, result.name, result.verification)
+        except Exception as exc:  # noqa: BLE001  TensorFlow reports a full disk as its own error classes
+            problem = _write_problem(exc)
+            if problem is None:
+                raise
+            raise RunError(f"cannot write the {name} export under {root} ({problem}); the previous export, if any, "
+                           "is kept; free some space or pass another --output") from None  # fmt: skip
     if results and loaded.run_dir is not None:  # a tracked run (config track:) gets its exports too
         from cnnlab.track import log_files
 
-        log_files(loaded.run_dir, [root / r.name for r in results] + [root / VERIFY_FILE], folder="export")
+        log_files(loaded.run_dir, [root / r.name for r in results] + [verify_file], folder="export")
     return results
+
+
+def _write_problem(exc: BaseException) -> str | None:
+    """'No space left on device' and the like for a failed write (an OSError, or TensorFlow's
+    error for the same), None for anything else."""
+    import errno
+
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES,
+                                                  errno.EIO):  # fmt: skip
+        return exc.strerror or os.strerror(exc.errno)
+    text = str(exc)
+    for marker in ("No space left on device", "Disk quota exceeded", "File too large", "Read-only file system"):
+        if marker in text:
+            return marker
+    return None
 
 
 def _prepare(loaded, quantize: str, representative: int):
@@ -103,7 +129,7 @@ def _export_one(module, source, quantize, root: Path, x_verify, y_verify, refere
     try:
         write_sidecars(staging, metadata(source, module.NAME, quantize))
         artifact = module.write(source, staging, quantize)
-        loaded_artifact = module.load(artifact)
+        loaded_artifact = module.load(artifact, unsafe=True)  # the graph just written here
         verification = compare(reference, loaded_artifact.predict(x_verify), y_verify, quantize)
         if verification["passed"] and quantize != "none":
             verification.update(_test_accuracy(loaded_artifact, source.model, test))

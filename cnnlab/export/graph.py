@@ -80,20 +80,29 @@ def write_sidecars(out_dir: Path, meta: dict) -> None:
     runs.write_json(Path(out_dir) / METADATA_FILE, meta)
 
 
+def class_names_from(meta: bytes | None, labels: bytes | None) -> list[str] | None:
+    """Class names from cnnlab.json's bytes (whole names, line breaks and all) or else
+    labels.txt's (one a line, split at "\n" only: U+2028 is part of a name); None if neither reads."""
+    try:
+        names = json.loads(meta.decode("utf-8")).get("class_names") if meta else None
+        if isinstance(names, list):
+            return [str(n) for n in names]
+    except (ValueError, AttributeError):
+        pass
+    try:
+        return [line for line in labels.decode("utf-8").split("\n") if line] if labels else None
+    except UnicodeDecodeError:
+        return None
+
+
 def read_class_names(folder: Path, n_classes: int) -> list[str]:
-    """Class names from labels.txt or cnnlab.json in ``folder``; numbers when neither is there."""
+    """Class names from cnnlab.json or labels.txt in ``folder``; numbers when neither is there."""
     labels, meta = Path(folder) / LABELS_FILE, Path(folder) / METADATA_FILE
-    names = None
-    if labels.is_file():
-        names = [line for line in labels.read_text(encoding="utf-8").splitlines() if line]
-    elif meta.is_file():
-        try:
-            names = json.loads(meta.read_text(encoding="utf-8")).get("class_names")
-        except (ValueError, AttributeError):
-            names = None
+    names = class_names_from(meta.read_bytes() if meta.is_file() else None,
+                             labels.read_bytes() if labels.is_file() else None)  # fmt: skip
     if not names or len(names) != n_classes:
         return [str(i) for i in range(n_classes)]
-    return [str(n) for n in names]
+    return names
 
 
 def metadata_from_dir(out_dir: Path) -> dict:

@@ -9,7 +9,6 @@ from cnnlab.export.artifact import Artifact
 
 
 def is_exported(path) -> bool:
-
     return _find(Path(path)) is not None
 
 
@@ -17,7 +16,11 @@ def _find(path: Path):
     """(format module, artifact path) for an artifact, or for an export folder holding one
     (RUN/export/tflite-int8/ -> its model.tflite)."""
     from cnnlab.export.formats import FORMATS
+    from cnnlab.runs import RunDir
 
+    run = RunDir(path)
+    if run.is_run() or run.model.is_file():  # a run folder means its own model, never a planted artifact
+        return None
     for module in FORMATS.values():
         if module.is_artifact(path):
             return module, path
@@ -28,8 +31,9 @@ def _find(path: Path):
     return None
 
 
-def load_exported(path) -> Artifact:
-    """-> Artifact (predict(uint8 images) -> probabilities, class_names, image_shape)."""
+def load_exported(path, unsafe: bool = False) -> Artifact:
+    """-> Artifact (predict(uint8 images) -> probabilities, class_names, image_shape).
+    ``unsafe`` lets a SavedModel hold ops outside the inference allow-list (graph_ops)."""
     from cnnlab.errors import ModelError
 
     if not Path(path).exists():
@@ -37,5 +41,5 @@ def load_exported(path) -> Artifact:
     found = _find(Path(path))
     if found is not None:
         module, artifact = found
-        return module.load(artifact)
+        return module.load(artifact, unsafe=unsafe)
     raise ModelError(f"{path} is not an exported model; pass a .tflite or .onnx file or a SavedModel directory")

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from cnnlab.errors import ModelError
-from cnnlab.export.artifact import Artifact
+from cnnlab.export.artifact import Artifact, check_image_shape
 from cnnlab.export.graph import OUTPUT_NAME, input_spec, metadata_from_dir, probabilities_fn
 from cnnlab.export.unsupported import unsupported_error
 
@@ -103,7 +103,7 @@ def is_artifact(path: Path) -> bool:
     return path.is_file() and path.suffix == ".onnx"
 
 
-def load(path: Path) -> Artifact:
+def load(path: Path, unsafe: bool = False) -> Artifact:
     from cnnlab.export.deps import require
     from cnnlab.export.graph import read_class_names
 
@@ -117,9 +117,9 @@ def load(path: Path) -> Artifact:
         text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"cannot load ONNX model {path}: {text}; export it again with cnnlab export") from None
     inp, out = session.get_inputs()[0], session.get_outputs()[0]
-    if len(inp.shape) != 4 or not all(isinstance(d, int) for d in inp.shape[1:]):
+    if len(inp.shape) != 4:
         raise ModelError(f"ONNX model {path} does not take images (N, H, W, C); pass one written by cnnlab export")
-    h, w, c = (int(d) for d in inp.shape[1:])
+    h, w, c = check_image_shape(path, inp.shape[1:])  # before any image is sized to it
     n_classes = int(out.shape[-1])
     names = json.loads(session.get_modelmeta().custom_metadata_map.get("class_names", "[]") or "[]")
     if len(names) != n_classes:

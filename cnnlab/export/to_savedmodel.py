@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 from cnnlab.errors import ModelError
-from cnnlab.export.artifact import Artifact
+from cnnlab.export.artifact import Artifact, check_image_shape
 from cnnlab.export.graph import INPUT_NAME, LABELS_FILE, METADATA_FILE, OUTPUT_NAME, input_spec, probabilities_fn
 
 NAME = "savedmodel"
@@ -47,11 +47,13 @@ def is_artifact(path: Path) -> bool:
     return path.is_dir() and (path / "saved_model.pb").is_file()
 
 
-def load(path: Path) -> Artifact:
+def load(path: Path, unsafe: bool = False) -> Artifact:
     from cnnlab.backend import tf
     from cnnlab.export.graph import read_class_names
+    from cnnlab.export.graph_ops import check_savedmodel_ops
 
     path = Path(path)
+    check_savedmodel_ops(path, unsafe)  # before TensorFlow runs anything of it
     try:
         loaded = tf().saved_model.load(str(path))
         serve = loaded.signatures["serving_default"]
@@ -61,7 +63,7 @@ def load(path: Path) -> Artifact:
     if spec is None or spec.shape.rank != 4:
         raise ModelError(f"SavedModel {path} has no {INPUT_NAME!r} input of shape (None, H, W, C); "
                          "pass a SavedModel written by cnnlab export")  # fmt: skip
-    h, w, c = (int(d) for d in spec.shape[1:])
+    h, w, c = check_image_shape(path, spec.shape.as_list()[1:])
     n_classes = int(serve.structured_outputs[OUTPUT_NAME].shape[-1])
     folder = path / "assets" if (path / "assets" / LABELS_FILE).is_file() else path.parent
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab.errors import ModelError
-from cnnlab.export.artifact import Artifact
-from cnnlab.export.graph import LABELS_FILE, METADATA_FILE
+from cnnlab.export.artifact import Artifact, check_image_shape
+from cnnlab.export.graph import LABELS_FILE, METADATA_FILE, class_names_from
 from cnnlab.export.unsupported import unsupported_error
 
 NAME = "tflite"
@@ -100,7 +100,7 @@ def is_artifact(path: Path) -> bool:
     return path.is_file() and path.suffix == ".tflite"
 
 
-def load(path: Path) -> Artifact:
+def load(path: Path, unsafe: bool = False) -> Artifact:
     from cnnlab.backend import _native_stderr_silenced
     from cnnlab.export.deps import require
 
@@ -109,14 +109,17 @@ def load(path: Path) -> Artifact:
     try:
         with _native_stderr_silenced():  # LiteRT's C++ "Created TensorFlow Lite XNNPACK delegate" line
             interpreter = interpreter_module.Interpreter(model_path=str(path))
+            inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+            if len(inp["shape"]) != 4:
+                raise ModelError(f"TFLite model {path} does not take images (N, H, W, C); "
+                                 "pass one written by cnnlab export")  # fmt: skip
+            h, w, c = check_image_shape(path, inp["shape"][1:])  # before its tensors are allocated
             interpreter.allocate_tensors()
+    except ModelError:
+        raise
     except Exception as exc:
         text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"cannot load TFLite model {path}: {text}; export it again with cnnlab export") from None
-    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    if len(inp["shape"]) != 4:
-        raise ModelError(f"TFLite model {path} does not take images (N, H, W, C); pass one written by cnnlab export")
-    h, w, c = (int(d) for d in inp["shape"][1:])
     n_classes = int(out["shape"][-1])
     batch = [int(inp["shape"][0])]
 
@@ -151,11 +154,11 @@ def _from_output(y: np.ndarray, detail: dict) -> np.ndarray:
 def _class_names(path: Path, n_classes: int) -> list[str]:
     from cnnlab.export.graph import read_class_names
 
-    try:  # the copy packed into the file travels with it
+    try:  # the copy packed into the file travels with it; cnnlab.json keeps names with line breaks whole
         with zipfile.ZipFile(path) as archive:
-            names = [line for line in archive.read(LABELS_FILE).decode("utf-8").splitlines() if line]
-        if len(names) == n_classes:
+            names = class_names_from(archive.read(METADATA_FILE), archive.read(LABELS_FILE))
+        if names is not None and len(names) == n_classes:
             return names
-    except (zipfile.BadZipFile, KeyError, OSError, UnicodeDecodeError):
+    except (zipfile.BadZipFile, KeyError, OSError):
         pass
     return read_class_names(path.parent, n_classes)

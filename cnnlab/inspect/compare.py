@@ -15,10 +15,10 @@ from pathlib import Path
 
 from cnnlab import runs
 from cnnlab.config.diff import config_diff
-from cnnlab.errors import RunError
+from cnnlab.errors import RunError, printable
 from cnnlab.inspect import html_page as h
 from cnnlab.runs import RunDir, RunFiles, read_run
-from cnnlab.runs.table import printable, text_table
+from cnnlab.runs.table import text_table
 
 # (column header, value of a run or None, format): one line per column of the metrics table
 METRIC_COLUMNS = [

@@ -9,6 +9,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from cnnlab.errors import plot_label  # noqa: E402
+
 METRICS = ("loss", "accuracy")
 
 
@@ -37,7 +39,7 @@ def plot_curves(series: list[tuple[str, dict[str, list[float]]]], best_epoch: in
                     continue
                 colour = palette(j if single else i % 10)
                 # Several runs: one legend entry per run (its colour); the line style says train/val.
-                name = key if single else (None if j else plain_text(label))
+                name = key if single else (None if j else plot_label(label))
                 ax.plot(epochs[: len(values)], values, style, color=colour, markersize=3, label=name)
         if single and best_epoch is not None:
             ax.axvline(best_epoch, color="tab:green", linestyle="--", linewidth=1.2, alpha=0.8,
@@ -63,8 +65,3 @@ def _epochs(history: dict[str, list[float]]) -> list[float]:
     longest = max((len(v) for v in history.values()), default=0)
     return list(range(1, longest + 1))
 
-
-def plain_text(text: str) -> str:
-    """A name from disk as literal matplotlib text: "$" would start mathtext (a run folder
-    named ``$\\foo$`` crashes the parser), and a newline would break the legend."""
-    return str(text).replace("\n", " ").replace("$", r"\$")

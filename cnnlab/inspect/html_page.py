@@ -62,7 +62,12 @@ figcaption { color: var(--muted); font-size: .9rem; margin-top: .35rem; max-widt
 
 def esc(value) -> str:
     """Any value as HTML text (quotes too, so it is safe in attributes)."""
-    return html.escape("" if value is None else str(value), quote=True)
+    text = "" if value is None else str(value)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a folder name that is not UTF-8 (os.fsdecode's surrogates): show its bytes as \xNN
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return html.escape(text, quote=True)
 
 
 def png_data_uri(data: bytes) -> str:

@@ -89,6 +89,9 @@ def _counted(layer, shape) -> int | None:
     return counts.pop() if len(counts) == 1 else None
 
 
+MAX_INPUT_VALUES = 2**31  # H*W*C: TensorFlow's tensors index with int32 here
+
+
 def parse_input_size(text: str) -> tuple[int, int, int]:
     """'1920x1080x3' (height x width x channels; channels default 1) -> (1920, 1080, 3)."""
     parts = text.lower().replace("×", "x").split("x")
@@ -98,8 +101,11 @@ def parse_input_size(text: str) -> tuple[int, int, int]:
         sizes = []
     if len(sizes) == 2:
         sizes.append(1)
-    if len(sizes) != 3 or min(sizes) < 1 or math.prod(sizes) > 2**31:
+    if len(sizes) != 3 or min(sizes) < 1:
         raise ConfigError(f"--input {text!r}: expected HxWxC, e.g. 28x28x1 or 1080x1920x3 (positive sizes)")
+    if math.prod(sizes) > MAX_INPUT_VALUES:
+        raise ConfigError(f"--input {text!r}: {math.prod(sizes):,} values is too large (at most {MAX_INPUT_VALUES:,}, "
+                          "e.g. 16384x16384x8); give a smaller size")  # fmt: skip
     return tuple(sizes)
 
 

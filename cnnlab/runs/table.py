@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from cnnlab.errors import RunError
+from cnnlab.errors import RunError, printable
 from cnnlab.runs.find import find_runs
 from cnnlab.runs.layout import RunLayout
 from cnnlab.runs.read import TABLE_FILES, RunFiles, read_run
@@ -83,9 +83,3 @@ def _text(column: str, row: dict) -> str:
     if column == "parameters":
         return f"{value:,}"
     return printable(str(value))
-
-
-def printable(text: str) -> str:
-    """A name from disk as one harmless terminal line: control characters (a newline in a
-    folder name could forge an ``Error:`` line) shown escaped."""
-    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")

@@ -45,6 +45,7 @@ class Cluster:
     task_type: str
     task_index: int
     has_chief: bool = False
+    address: str = ""  # this task's host:port in the cluster
 
     @property
     def is_chief(self) -> bool:
@@ -74,21 +75,30 @@ def read_tf_config(environ=None) -> Cluster | None:
     workers = len(members["chief"]) + len(members["worker"])
     if workers < 2:
         return None
-    return Cluster(workers, task_type, task_index, has_chief=bool(members["chief"]))
+    return Cluster(workers, task_type, task_index, has_chief=bool(members["chief"]),
+                   address=str(members[task_type][task_index]))  # fmt: skip
 
 
 def start_cluster():
     """Call at process start, before any TensorFlow op: when TF_CONFIG names a cluster,
     create the MultiWorkerMirroredStrategy now (and patch Keras for it). Idempotent."""
     global _cluster_strategy
-    if _cluster_strategy is None and read_tf_config() is not None:
+    cluster = read_tf_config()
+    if _cluster_strategy is None and cluster is not None:
         from cnnlab.train import keras_patches
         from cnnlab.backend import tf
 
         try:
             _cluster_strategy = tf().distribute.MultiWorkerMirroredStrategy()
-        except RuntimeError as exc:  # "Collective ops must be configured at program startup"
-            if "startup" not in str(exc):
+        except Exception as exc:  # noqa: BLE001  TensorFlow's UnknownError has no narrower class
+            if "gRPC server" in str(exc):  # "Could not start gRPC server": the port is taken (or not this host's)
+                port = cluster.address.rpartition(":")[2]
+                raise ConfigError(
+                    f"TF_CONFIG: {cluster.name} cannot listen on {cluster.address} (port {port} is in use, or the "
+                    f"address is not this machine's); stop what uses port {port} or give this task a free port in "
+                    "TF_CONFIG"
+                ) from None
+            if not isinstance(exc, RuntimeError) or "startup" not in str(exc):  # "Collective ops must be configured at program startup"
                 raise
             raise ConfigError(
                 "TF_CONFIG names a cluster, but TensorFlow was already running when training started; "

@@ -6,6 +6,12 @@ the launcher only, and the launcher forwards it (and SIGTERM) once to every work
 the workers agree on the batch to stop at (cnnlab.train.distribute.StopVote). The chief's
 output is shown; the others' goes to a log that is quoted if they fail.
 
+The workers die with the launcher, even on kill -9 (a parent-death signal), and share
+one private network namespace with loopback only (cnnlab.train.process_ties): their gRPC
+servers cannot be reached from another machine, and they cannot download (weights come
+from the Keras cache; train once without --workers to fill it). At most worker_limit()
+workers start (cores, memory) unless --over-limit says otherwise.
+
 A worker that dies takes the collective ops of the others with it (they would wait
 for it), so the launcher stops the rest at once and reports one line.
 """
@@ -24,12 +30,14 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from cnnlab import runs
-from cnnlab.errors import RunError
+from cnnlab.errors import ConfigError, RunError
+from cnnlab.train.process_ties import WorkerTies
 
 RUN_FILE_ENV = "CNNLAB_RUN_FILE"  # the chief writes its run directory's path here
 GRACE_SECONDS = 3.0  # a worker stuck in a collective op cannot run its SIGTERM handler
 AFTER_STOP_SECONDS = 60.0  # after a forwarded stop, how long the workers get to save and exit
 EXIT_TOGETHER_SECONDS = 15.0  # ... and once one of them has exited, how long the others get
+WORKER_MEMORY = 2**30  # bytes a worker needs at least (TensorFlow alone takes ~0.5 GiB)
 SETTLE_SECONDS = 5.0  # after one worker's orderly error, how long the chief gets to report its own
 
 
@@ -66,11 +74,51 @@ def last_error_line(log: Path) -> str:
     return errors[-1][:300] if errors else ""  # its own one-line error, if it had time to print one
 
 
-def launch(args: list[str], workers: int, resume_run: Path | None = None) -> int:
-    """Run ``cnnlab <args>`` as ``workers`` local workers; -> the chief's exit code.
-    Raises RunError (one line) when a worker dies before the others are done."""
+def worker_limit() -> tuple[int, str]:
+    """(most workers this machine runs, why): one per CPU core this process may use, and
+    no more than fit in the memory available now at WORKER_MEMORY each (at least 2)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    free = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                free = int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    limit, why = cores, f"{cores} CPU core{'s' * (cores != 1)}"
+    if free is not None:
+        fit = free // WORKER_MEMORY
+        why += f", {free / 2**30:.1f} GiB free memory at {WORKER_MEMORY / 2**30:g} GiB a worker"
+        limit = min(limit, fit)
+    return max(limit, 2), why
+
+
+def check_workers(workers: int, over_limit: bool = False) -> None:
+    """ConfigError (one line) before anything starts when ``workers`` is not 2..the limit."""
     if workers < 2:
-        raise RunError(f"--workers must be at least 2 (it is {workers}); leave it out to train in one process")
+        raise ConfigError(f"--workers must be at least 2 (it is {workers}); leave it out to train in one process")
+    limit, why = worker_limit()
+    if workers > limit and not over_limit:
+        raise ConfigError(f"--workers {workers} is more than this machine can run at once (at most {limit}: {why}); "
+                          f"use --workers {limit}, or add --over-limit to start {workers} anyway")  # fmt: skip
+
+
+def launch(args: list[str], workers: int, resume_run: Path | None = None, over_limit: bool = False) -> int:
+    """Run ``cnnlab <args>`` as ``workers`` local workers; -> the chief's exit code.
+    Raises RunError (one line) when a worker dies before the others are done, ConfigError
+    when ``workers`` is over worker_limit() (unless ``over_limit``)."""
+    check_workers(workers, over_limit)
+    ties = WorkerTies(private_network=True)  # die with the launcher; loopback-only network
+    if ties.network_note:
+        print(f"warning: the workers' gRPC servers listen on every network interface here: {ties.network_note}",
+              file=sys.stderr)  # fmt: skip
+    try:
+        return _launch(args, workers, resume_run, ties)
+    finally:
+        ties.close()
+
+
+def _launch(args: list[str], workers: int, resume_run: Path | None, ties: WorkerTies) -> int:
     with tempfile.TemporaryDirectory(prefix="cnnlab-launch-") as tmp:
         tmp = Path(tmp)
         run_file = tmp / "run"
@@ -91,7 +139,8 @@ def launch(args: list[str], workers: int, resume_run: Path | None = None) -> int
                 out = None if i == 0 else open(logs[i], "w")  # noqa: SIM115  closed with the process
                 procs.append(
                     subprocess.Popen(
-                        [sys.executable, "-m", "cnnlab", *args], env=env, stdout=out, stderr=out, start_new_session=True
+                        [sys.executable, "-m", "cnnlab", *args], env=env, stdout=out, stderr=out, start_new_session=True,
+                        preexec_fn=ties,
                     )
                 )
             return _supervise(procs, logs, forwarded, lambda: _run_dir(run_file, resume_run))

@@ -45,6 +45,9 @@ class RangeTest:
 def check_range(steps: int, min_lr: float, max_lr: float) -> None:
     if steps < 10:
         raise ConfigError(f"--steps {steps} is too few for a range test; use at least 10 (100-300 is usual)")
+    for flag, value in (("--min-lr", min_lr), ("--max-lr", max_lr)):
+        if not math.isfinite(value):
+            raise ConfigError(f"{flag} {value:g} is not a finite number; e.g. --min-lr 1e-7 --max-lr 10")
     if not (0 < min_lr < max_lr):
         raise ConfigError(f"--min-lr {min_lr:g} must be > 0 and below --max-lr {max_lr:g}; e.g. --min-lr 1e-7 --max-lr 10")
 

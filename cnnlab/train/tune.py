@@ -59,9 +59,23 @@ def load_tune_config(path: Path, overrides=()):
     return cfg, cfg.tune
 
 
+CHECKED_CHOICES = 16  # choices per key tried in the config before the search; the rest when a trial draws them
+
+
+def _checked_samples(dist) -> tuple:
+    """What check_space tries of a distribution: all of a short list, the ends and an even
+    spread of a long one (20,000 whole-config checks would take minutes before trial 1)."""
+    samples = dist.samples()
+    if len(samples) <= CHECKED_CHOICES:
+        return samples
+    picks = sorted({round(i * (len(samples) - 1) / (CHECKED_CHOICES - 1)) for i in range(CHECKED_CHOICES)})
+    return tuple(samples[i] for i in picks)
+
+
 def check_space(cfg, tune: TuneConfig, source: str) -> dict:
-    """Parse the space and try every key with the ends of its range (or every choice) in
-    the config, so an unknown key or an impossible value is an error now, not in trial 7."""
+    """Parse the space and try every key with the ends of its range (or its choices: up to
+    CHECKED_CHOICES of them; trial_config checks the others when a trial draws them) in the
+    config, so an unknown key or an impossible value is an error now, not in trial 7."""
     from cnnlab.config import config_from_dict
 
     try:
@@ -71,11 +85,15 @@ def check_space(cfg, tune: TuneConfig, source: str) -> dict:
         raise ConfigError(f"{source}: tune.space{'.' + key if key else ''}: {problem}") from None
     base = cfg.model_dump(mode="json") | {"tune": None}
     for key, dist in space.items():
-        for value in dist.samples():
+        for value in _checked_samples(dist):
             try:
                 config_from_dict(json.loads(json.dumps(base)), [f"{key}={json.dumps(value)}"], source=source)
             except ConfigError as exc:
                 problem = str(exc).split(": ", 1)[1] if str(exc).startswith("--set ") else str(exc)
+                if isinstance(dist, Uniform) and value == dist.inside and not dist.log:
+                    low, high = int(math.ceil(dist.low)), int(math.floor(dist.high))
+                    problem = (f"{{uniform: [{dist.low:g}, {dist.high:g}]}} draws numbers like {value:g}, and {key} "
+                               f"takes whole numbers; use {{int: [{low}, {high}]}} or a list of choices")  # fmt: skip
                 raise ConfigError(f"{source}: tune.space.{key}: {problem}") from None
     if tune.oracle == "hyperband" and cfg.train.epochs < 2:
         raise ConfigError(f"{source}: tune.oracle: hyperband trains for up to train.epochs, which is "
@@ -154,11 +172,14 @@ def _tuner_class():
             with contextlib.redirect_stdout(io.StringIO()):  # its "Reloading Tuner from ..." line
                 super().__init__(oracle, directory=str(runs.inside(self.output_dir, cfg.name)), project_name=TUNE_DIR,
                                  overwrite=fresh)  # fmt: skip
-            self.records = read_trials(self.folder)
+            self.records = {} if fresh else read_trials(self.folder)
 
         def run_trial(self, trial, *args, **kwargs):
             values = {k: v for k, v in trial.hyperparameters.values.items() if k in self.tune.space}
-            cfg = trial_config(self.cfg, values, source=f"tune trial {trial.trial_id}")
+            try:  # a long list of choices is checked here, as each is drawn (check_space tried a spread)
+                cfg = trial_config(self.cfg, values, source=f"tune trial {trial.trial_id}")
+            except ConfigError as exc:
+                raise _Stop(exc) from None
             epochs = trial.hyperparameters.values.get("tuner/epochs")  # hyperband: this round's budget
             if epochs:
                 cfg = trial_config(cfg, {"train.epochs": int(epochs)})
@@ -238,7 +259,17 @@ def read_trials(folder: Path) -> dict[str, TrialRecord]:
     path = folder / TRIALS_FILE
     if not path.is_file():
         return {}
-    return {k: TrialRecord(**v) for k, v in json.loads(path.read_text()).items()}
+    try:
+        return {k: TrialRecord(**v) for k, v in json.loads(path.read_text()).items()}
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        raise RunError(_damaged(path, exc)) from None
+
+
+def _damaged(path: Path, exc: Exception) -> str:
+    from cnnlab.errors import first_line
+
+    return (f"{path} is damaged ({type(exc).__name__}: {first_line(exc, 80)}); rerun with --fresh to start the "
+            "search over (its runs stay)")
 
 
 def write_trials(folder: Path, records: dict[str, TrialRecord]) -> None:
@@ -252,8 +283,13 @@ def check_same_search(folder: Path, cfg, tune: TuneConfig, fresh: bool) -> None:
         "tune": hashlib.sha256(json.dumps(tune.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:16],
     }
     path = folder / SEARCH_FILE
-    if path.is_file() and not fresh:
-        old = json.loads(path.read_text())
+    if path.exists() and not fresh:
+        try:
+            old = json.loads(path.read_text())
+            if not isinstance(old, dict):
+                raise ValueError(f"holds {type(old).__name__}, not an object")
+        except (OSError, ValueError) as exc:
+            raise RunError(_damaged(path, exc)) from None
         changed = [part for part in ("config", "tune") if old.get(part) != fingerprint[part]]
         if changed:
             what = "the config" if changed == ["config"] else "the tune: section" if changed == ["tune"] else "the config and the tune: section"
