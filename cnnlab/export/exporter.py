@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 
 from cnnlab import runs
 from cnnlab.errors import ConfigError, RunError
