@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-
 from cnnlab import runs
 from cnnlab.errors import ConfigError, RunError
 from cnnlab.inspect.evaluate import predict_probabilities, run_dataset
