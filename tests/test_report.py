@@ -253,6 +253,7 @@ def test_report_cli(reported, cli, tmp_path):
     assert result.exit_code == 0, result.output
     assert result.stdout.strip().splitlines()[-1] == f"report written to {run / 'report.html'}"
     assert "Note: metrics.json: missing" in result.stderr
+    assert "writing report.html ..." in result.stderr  # long commands say what they are doing
     result = cli("report", "--output-dir", tmp_path / "out", "--budget", "0")  # newest run by default
     assert result.exit_code == 0 and f"using the newest run: {run}" in result.stderr
 

@@ -30,7 +30,7 @@ def report(run, budget, output_dir, unsafe):
     if run is None:
         run, chosen = newest(output_dir, "any")
         click.echo(chosen, err=True)
-    written = write_report(Path(run), visualize_budget=budget, unsafe=unsafe)
+    written = write_report(Path(run), visualize_budget=budget, unsafe=unsafe, say=lambda line: click.echo(line, err=True))
     for problem in written.problems:
         click.echo(f"Note: {problem}", err=True)
     if written.drawn:

@@ -60,9 +60,12 @@ class _Context:
     drawn: list[Path] = field(default_factory=list)
 
 
-def write_report(run_dir, *, visualize_budget: float = VISUALIZE_BUDGET_SECONDS, unsafe: bool = False) -> Report:
+def write_report(run_dir, *, visualize_budget: float = VISUALIZE_BUDGET_SECONDS, unsafe: bool = False,
+                 say=None) -> Report:  # fmt: skip
     """Write RUN/report.html (atomically) and return where, with what was missing.
-    ``visualize_budget``: seconds for drawing missing pictures; 0 draws none."""
+    ``visualize_budget``: seconds for drawing missing pictures; 0 draws none. ``say(line)``
+    hears each step that takes seconds (the CLI prints them)."""
+    say = say or (lambda line: None)
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         what = "is a file, not a run directory" if run_dir.exists() else "does not exist"
@@ -71,10 +74,12 @@ def write_report(run_dir, *, visualize_budget: float = VISUALIZE_BUDGET_SECONDS,
     # A run whose pictures are all drawn (and whose summary.txt gives the layer table) needs
     # no model: the report of a finished run then opens without starting TensorFlow.
     if not _pictures_complete(ctx):
+        say(f"loading {RunDir.MODEL} to draw what is missing ...")
         ctx.model = _load_model(ctx, unsafe)
     if ctx.model is not None and visualize_budget > 0:
-        _draw_missing_pictures(ctx, visualize_budget, unsafe)
-        _write_network_page(ctx)
+        _draw_missing_pictures(ctx, visualize_budget, unsafe, say)
+        _write_network_page(ctx, say)
+    say(f"writing {RunDir.REPORT} ...")
     text = render(ctx)
     path = RunDir(run_dir).report
     try:
@@ -397,7 +402,7 @@ def _pictures_complete(ctx: _Context) -> bool:
     return all((runs.inside(root, name) / f"{kind}.png").is_file() for name in convs for kind in MADE_KINDS)
 
 
-def _draw_missing_pictures(ctx: _Context, budget: float, unsafe: bool) -> None:
+def _draw_missing_pictures(ctx: _Context, budget: float, unsafe: bool, say=lambda line: None) -> None:
     """Filters and feature maps of each conv layer and one Grad-CAM, where not drawn yet,
     by cnnlab visualize; stops starting new layers once ``budget`` seconds are spent."""
     root = ctx.run.layout.visualize_dir
@@ -421,6 +426,7 @@ def _draw_missing_pictures(ctx: _Context, budget: float, unsafe: bool) -> None:
             ctx.notes.append(f"not drawn within the {budget:.0f} s budget: {left}; "
                              f"cnnlab visualize {ctx.run.path} --layer NAME draws them")  # fmt: skip
             return
+        say(f"drawing {', '.join(kinds)} of {layer or 'the last conv layer'} ...")
         try:
             written = visualize_run(loaded, layer, kinds=kinds, unsafe=unsafe)
         except CnnlabError as exc:
@@ -432,10 +438,11 @@ def _draw_missing_pictures(ctx: _Context, budget: float, unsafe: bool) -> None:
         ctx.drawn += [w.path for w in written if w.path.suffix == ".png"]
 
 
-def _write_network_page(ctx: _Context) -> None:
+def _write_network_page(ctx: _Context, say=lambda line: None) -> None:
     """RUN/network.html (cnnlab explain network), linked from the report, where missing."""
     if ctx.run.layout.network_page.is_file():
         return
+    say(f"writing {RunDir.NETWORK} (every layer's maps for one test image) ...")
     try:
         from cnnlab.inspect.network_page import write_network_page
 
