@@ -98,6 +98,9 @@ def reported(fashion_run, tmp_path_factory):
     from cnnlab.inspect.report import write_report
 
     run = copy_run(fashion_run, tmp_path_factory.mktemp("reported") / "fashion" / "20260101-120000")
+    # as training leaves it: other test files may have drawn into the shared run before this one
+    shutil.rmtree(run / "plots" / "visualize", ignore_errors=True)
+    (run / "network.html").unlink(missing_ok=True)
     return run, write_report(run)
 
 
