@@ -190,3 +190,32 @@ def test_default_run_is_named(cli, fashion_run, tmp_path):
     result = cli("predict", tmp_path / "black.png", "--output-dir", fashion_run.parent.parent)
     assert result.exit_code == 0, result.output
     assert f"using the newest run: {fashion_run}" in result.stderr
+
+
+def test_predict_inverts_a_dark_item_on_white(cli, fashion_run, tmp_path):
+    """Issue 24: a product photo (dark item on a white background, made from a Fashion-MNIST
+    test item the run gets right) is inverted by --invert auto, with one line saying why,
+    and predicted as its class; in a wide photo --fit crop finds the item at its own shape."""
+    from cnnlab.config import load_config as load
+    from cnnlab.data import load_dataset
+    from cnnlab.inspect.evaluate import predict_probabilities
+    from cnnlab.runs import load_run
+
+    data = load_dataset(load(fashion_run / "config.yaml").data, 42)
+    probs = predict_probabilities(load_run(str(fashion_run)).model, data.x_test[:200])
+    right = np.flatnonzero((probs.argmax(1) == data.y_test[:200]) & (probs.max(1) > 0.8))
+    index = int(right[0])
+    name = load_run(str(fashion_run)).class_names[int(data.y_test[index])]
+    photo = Image.fromarray(255 - data.x_test[index, :, :, 0]).resize((112, 112)).convert("RGB")
+    photo.save(tmp_path / "photo.jpg")
+    result = cli("predict", fashion_run, tmp_path / "photo.jpg", "--invert", "auto")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"{tmp_path / 'photo.jpg'}: {name} ")
+    assert "photo.jpg: its background is light" in result.stderr and "inverted it (--invert no keeps it)" in result.stderr
+    kept = cli("predict", fashion_run, tmp_path / "photo.jpg", "--invert", "no")
+    assert "predictions may be wrong; --invert auto inverts it" in kept.stderr
+    wide = Image.new("RGB", (224, 112), "white")
+    wide.paste(photo, (56, 0))
+    wide.save(tmp_path / "wide.jpg")
+    cropped = cli("predict", fashion_run, tmp_path / "wide.jpg", "--fit", "crop")
+    assert cropped.exit_code == 0 and cropped.stdout.startswith(f"{tmp_path / 'wide.jpg'}: {name} "), cropped.output

@@ -566,3 +566,19 @@ def test_shift_test_compares_a_cnn_with_a_dense_network(cli, fashion_run, tmp_pa
     assert rows["mlp"][0] == pytest.approx(RunDir(mlp).read_metrics()["test_accuracy"], abs=1e-3)
     assert all(r[4] < r[0] for r in rows.values())  # moving the images costs both some accuracy
     assert (tmp_path / "shift.png").stat().st_size > 1000
+
+
+def test_cli_image_with_a_light_background_is_inverted_and_says_so(cli, fashion_run, tmp_path):
+    """visualize --image reads a photo as predict does: a dark item on white is inverted
+    (--invert auto), with the line saying why, and the figures name it '(inverted)'."""
+    item = np.full((60, 40), 255, np.uint8)
+    item[10:50, 8:32] = 30
+    Image.fromarray(item).save(tmp_path / "shirt.png")
+    result = cli("visualize", fashion_run, "--layer", "conv2d", "--kind", "stats", "--image", tmp_path / "shirt.png",
+                 "--fit", "pad")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "shirt.png: its background is light (border mean 255) but the training images' is dark" in result.stdout
+    assert "over image shirt.png (inverted)" in result.stdout
+    kept = cli("visualize", fashion_run, "--layer", "conv2d", "--kind", "stats", "--image", tmp_path / "shirt.png",
+               "--invert", "no")  # fmt: skip
+    assert "predictions may be wrong; --invert auto inverts it" in kept.stdout

@@ -10,6 +10,14 @@ from cnnlab.cli.app import RUN_HELP, cli, output_dir_option, say_default_run, un
 from cnnlab.cli.completion import choices, complete_runs, kind_names
 
 
+def photo_options(f):
+    """--fit and --invert: how predict and visualize --image read a photo (cnnlab.data.photos)."""
+    from cnnlab.data.photos import FIT_HELP, FITS, INVERT_HELP, INVERTS
+
+    f = click.option("--invert", type=click.Choice(INVERTS), default="auto", show_default=True, help=INVERT_HELP)(f)
+    return click.option("--fit", type=click.Choice(FITS), default="stretch", show_default=True, help=FIT_HELP)(f)
+
+
 def tta_option(f):
     return click.option("--tta", type=click.IntRange(min=1), metavar="N",
                         help="Test-time augmentation: average over N copies augmented by the run's own "
@@ -49,11 +57,13 @@ def evaluate(run, tta, output_dir, unsafe):
              "or a model written by cnnlab export (.tflite, .onnx, SavedModel directory).")
 @click.argument("args", nargs=-1, required=True, metavar="[RUN] IMAGE...", shell_complete=complete_runs)
 @click.option("--top", default=3, show_default=True, type=click.IntRange(min=1), help="How many classes to show.")
+@photo_options
 @tta_option
 @output_dir_option
 @unsafe_option
-def predict(args, top, tta, output_dir, unsafe):
-    from cnnlab.data.images import load_image, model_image_shape
+def predict(args, top, fit, invert, tta, output_dir, unsafe):
+    from cnnlab.data.images import model_image_shape
+    from cnnlab.data.photos import read_photo
     from cnnlab.export.loaders import is_exported, load_exported
     from cnnlab.inspect.evaluate import predict_probabilities
     from cnnlab.runs import load_run
@@ -67,14 +77,20 @@ def predict(args, top, tta, output_dir, unsafe):
     if exported:  # run in its own runtime (TF, LiteRT, onnxruntime), same output as for a run
         artifact = load_exported(first)
         (h, w, c), class_names, predict_fn = artifact.image_shape, artifact.class_names, artifact.predict
+        reference = exported_background(artifact.path) if invert != "yes" else None
     else:
         loaded = load_run(run_arg, output_dir, unsafe=unsafe)
         say_default_run(run_arg, loaded)
         (h, w, c), class_names = model_image_shape(loaded.model), loaded.class_names
         predict_fn = lambda batch: predict_probabilities(loaded.model, batch)  # noqa: E731
+        reference = run_background(loaded) if invert != "yes" else None
     import numpy as np
 
-    batch = np.stack([load_image(p, h, w, c) for p in images])  # (N, H, W, C) uint8
+    photos = [read_photo(p, h, w, c, fit=fit, invert=invert, reference=reference) for p in images]
+    for photo in photos:
+        if photo.note:
+            click.echo(photo.note, err=True)
+    batch = np.stack([photo.pixels for photo in photos])  # (N, H, W, C) uint8
     if tta:
         if exported:
             raise click.UsageError("--tta needs a run (its augmentation block), not an exported model")
@@ -86,6 +102,34 @@ def predict(args, top, tta, output_dir, unsafe):
     for path, row in zip(images, probs):
         best = np.argsort(-row)[:top]
         click.echo(f"{path}: " + ", ".join(f"{class_names[i]} {row[i]:.3f}" for i in best))
+
+
+def run_background(loaded) -> float | None:
+    """The run's images' background level (cnnlab.data.photos), or None when its data
+    cannot be read here (then --invert auto changes nothing, and says so)."""
+    from cnnlab.data.photos import reference_background
+    from cnnlab.errors import CnnlabError
+    from cnnlab.inspect.evaluate import run_test_data
+
+    try:
+        x_test, _ = run_test_data(loaded)
+    except (CnnlabError, OSError) as exc:
+        click.echo(f"cannot compare backgrounds: the run's images are not readable here ({exc}); "
+                   "--invert yes or no decides", err=True)  # fmt: skip
+        return None
+    return reference_background(x_test)
+
+
+def exported_background(path) -> float | None:
+    """The training images' background the exporter recorded in cnnlab.json, if any."""
+    from cnnlab.export.graph import metadata_from_dir
+
+    folder = Path(path) if Path(path).is_dir() else Path(path).parent
+    try:
+        level = metadata_from_dir(folder).get("background")
+    except (OSError, ValueError, AttributeError):
+        level = None
+    return float(level) if isinstance(level, (int, float)) else None
 
 
 class KindsHelpCommand(click.Command):
@@ -119,9 +163,10 @@ class KindsHelpCommand(click.Command):
 @click.option("--shared-scale", is_flag=True,
               help="Feature maps on one scale centred at 0, with a colour bar (compare channels; see negatives).")
 @click.option("--before", is_flag=True, help="Also draw the filters as they were before training (filters-before.png).")
+@photo_options
 @output_dir_option
 @unsafe_option
-def visualize(run, layer, image, index, kinds, max_maps, shared_scale, before, output_dir, unsafe):
+def visualize(run, layer, image, index, kinds, max_maps, shared_scale, before, fit, invert, output_dir, unsafe):
     from cnnlab.runs import load_run
     from cnnlab.inspect.visualize import visualize_run
 
@@ -132,7 +177,8 @@ def visualize(run, layer, image, index, kinds, max_maps, shared_scale, before, o
     # A bare .keras file outside a run directory: write beside it.
     out_dir = None if loaded.run_dir is not None else Path(run).parent / "plots" / "visualize"
     written = visualize_run(loaded, layer, kinds=kinds, image=image, index=index, max_maps=max_maps,
-                            out_dir=out_dir, unsafe=unsafe, shared_scale=shared_scale, before=before)  # fmt: skip
+                            out_dir=out_dir, unsafe=unsafe, shared_scale=shared_scale, before=before, fit=fit,
+                            invert=invert, progress=click.echo)  # fmt: skip
     click.echo(f"wrote {len(written)} file{'s' if len(written) != 1 else ''}:")
     for item in written:
         click.echo(f"  {item.path}" + (f"  ({item.note})" if item.note else ""))

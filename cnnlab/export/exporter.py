@@ -73,14 +73,16 @@ def export_run(loaded, formats, quantize: str = "none", output: Path | None = No
 
 def _prepare(loaded, quantize: str, representative: int):
     """Source (model + facts) with representative training images for int8, and the run's test split."""
+    from cnnlab.data.photos import reference_background
     from cnnlab.export.graph import Source
 
     h, w, c = (int(d) for d in loaded.model.input_shape[1:])
     data = _run_dataset(loaded, (h, w, c))
     rep = data.x_train[:representative] if quantize == "int8" else None  # already shuffled with the run's seed
     origin = str(loaded.run_dir) if loaded.run_dir is not None else "a .keras file"
-    source = Source(loaded.model, list(loaded.class_names), (h, w, c), origin, rep,
-                    extra={"representative_images": len(rep)} if rep is not None else {})  # fmt: skip
+    extra = {"representative_images": len(rep)} if rep is not None else {}
+    extra["background"] = round(reference_background(data.x_train), 1)  # predict compares a photo's with it
+    source = Source(loaded.model, list(loaded.class_names), (h, w, c), origin, rep, extra=extra)
     return source, data.x_test, data.y_test
 
 

@@ -10,11 +10,13 @@ registered kind (cnnlab.inspect.kinds) draw into RUN/plots/visualize/<layer>/<ki
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from cnnlab import runs
-from cnnlab.data.images import load_image, model_image_shape
+from cnnlab.data.images import model_image_shape
+from cnnlab.data.photos import read_photo, reference_background
 from cnnlab.errors import DataError, ModelError, RunError
 from cnnlab.inspect import probes
 from cnnlab.inspect.evaluate import run_test_data
@@ -60,10 +62,14 @@ def plan_layers(model, layer: str | None, kinds) -> list[tuple[LayerRef, list[st
 
 def visualize_run(loaded, layer: str | None = None, *, kinds=(), image: str | Path | None = None,
                   index: int | None = None, max_maps: int = 64, out_dir: Path | None = None,
-                  unsafe: bool = False, shared_scale: bool = False, before: bool = False) -> list[Written]:  # fmt: skip
+                  unsafe: bool = False, shared_scale: bool = False, before: bool = False, fit: str = "stretch",
+                  invert: str = "auto", progress: Callable[[str], None] | None = None) -> list[Written]:  # fmt: skip
     """Draw the asked-for kinds for each layer; return the written files in order.
     ``unsafe`` as for load_run: the histogram reloads the run's model for its initial weights.
-    ``shared_scale``: feature maps on one zero-centred scale; ``before``: filters before training too."""
+    ``shared_scale``: feature maps on one zero-centred scale; ``before``: filters before training too.
+    ``fit``, ``invert``: how --image is read (cnnlab.data.photos). ``progress``: called with one
+    line per step (the CLI prints them) and with the photo's background note."""
+    say = progress or (lambda line: None)
     model = loaded.model
     plan = plan_layers(model, layer, kinds)
     if image is not None and index is not None:
@@ -74,7 +80,10 @@ def visualize_run(loaded, layer: str | None = None, *, kinds=(), image: str | Pa
         out_dir = runs.RunDir(loaded.run_dir).visualize_dir
     out_dir = Path(out_dir)
     needs_image = any(KINDS[k].needs_image for _, ks in plan for k in ks)
-    chosen = choose_image(loaded, image, index) if needs_image or image is not None else None  # check --image anyway
+    chosen = None
+    if needs_image or image is not None:  # check --image anyway
+        say("reading the test images" if image is None else f"reading {Path(image).name}")
+        chosen = choose_image(loaded, image, index, fit=fit, invert=invert, say=say)
     initial = InitialWeights(loaded, unsafe)
     written: list[Written] = []
     for ref, ks in plan:
@@ -87,12 +96,24 @@ def visualize_run(loaded, layer: str | None = None, *, kinds=(), image: str | Pa
     return written
 
 
-def choose_image(loaded, image: str | Path | None, index: int | None) -> ChosenImage:
-    """--image PATH (converted as predict does) or --index N of the run's test split."""
+def choose_image(loaded, image: str | Path | None, index: int | None, *, fit: str = "stretch", invert: str = "auto",
+                 say: Callable[[str], None] | None = None) -> ChosenImage:  # fmt: skip
+    """--image PATH (read, fitted and inverted as predict does) or --index N of the run's test split.
+    ``say`` gets the photo's background note, when there is one."""
     h, w, c = model_image_shape(loaded.model)
     if image is not None:
-        array = load_image(image, h, w, c)
-        return ChosenImage(array, Path(image).name, None, array[None], f"image {Path(image).name}")
+        reference = None
+        if invert != "yes":
+            try:
+                reference = reference_background(test_split(loaded)[0])
+            except (DataError, OSError):  # the run's data is not here: nothing to compare with
+                reference = None
+        photo = read_photo(image, h, w, c, fit=fit, invert=invert, reference=reference)
+        if photo.note and say is not None:
+            say(photo.note)
+        array = photo.pixels
+        name = Path(image).name + (" (inverted)" if photo.inverted else "")
+        return ChosenImage(array, name, None, array[None], f"image {name}")
     x_test, y_test = test_split(loaded)
     index = 0 if index is None else index
     if not 0 <= index < len(x_test):
