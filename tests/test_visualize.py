@@ -582,3 +582,31 @@ def test_cli_image_with_a_light_background_is_inverted_and_says_so(cli, fashion_
     kept = cli("visualize", fashion_run, "--layer", "conv2d", "--kind", "stats", "--image", tmp_path / "shirt.png",
                "--invert", "no")  # fmt: skip
     assert "predictions may be wrong; --invert auto inverts it" in kept.stdout
+
+
+def test_shift_lesson_configs_build_the_four_models(cli):
+    """The shift lesson's four configs: the textbook CNN (Flatten + Dense), the dense
+    network, a CNN ending in global average pooling, and the textbook CNN trained on
+    images shifted by at least the 6 pixels the test uses; all on the same quick data."""
+    from cnnlab.config import load_config
+    from cnnlab.model import build_model
+    from tests.conftest import CONFIGS
+
+    cfgs = {c: load_config(CONFIGS / f"shift-{c}.yaml") for c in ("cnn", "mlp", "gap", "aug")}
+    kinds = {c: [type(layer).__name__ for layer in build_model(cfg, (28, 28, 1), 10).layers] for c, cfg in cfgs.items()}
+    assert "Flatten" in kinds["cnn"] and "Conv2D" in kinds["cnn"]
+    assert "Conv2D" not in kinds["mlp"]
+    assert "GlobalAveragePooling2D" in kinds["gap"] and "Flatten" not in kinds["gap"]
+    assert cfgs["aug"].model.layers == cfgs["cnn"].model.layers
+    assert cfgs["aug"].augment.width_shift_range * 28 >= 6
+    assert len({(cfg.data.limit, cfg.train.epochs) for cfg in cfgs.values()}) == 1
+    help_text = " ".join(cli("shift", "--help").output.split())
+    assert "holds up where a dense network" not in help_text
+    for c in cfgs:
+        assert f"shift-{c}" in help_text
+
+
+def test_shift_says_how_much_accuracy_each_run_keeps():
+    from cnnlab.inspect.shift import kept_line
+
+    assert kept_line("cnn", [0.88, 0.6, 0.285], 6, 5) == "cnn    keeps 32 % of its accuracy at 6 px (0.880 -> 0.285)"
