@@ -368,7 +368,9 @@ def test_cli_writes_every_kind_for_conv2d_on_a_real_run(cli, fashion_run):
     result = cli("visualize", fashion_run, "--layer", "conv2d", "--index", "3")
     assert result.exit_code == 0, result.output
     folder = fashion_run / "plots" / "visualize" / "conv2d"
-    kinds = ["filters", "histogram", "feature-maps", "stats", "gradcam", "patterns"]
+    kinds = ["filters", "histogram", "feature-maps", "stats", "patterns"]  # Grad-CAM: at the last conv layer
+    assert str(fashion_run / "plots" / "visualize" / "conv2d_1" / "gradcam.png") in result.stdout
+    assert "Grad-CAM is drawn at the last conv layer unless --kind gradcam asks for another" in result.stdout
     for kind in kinds:
         png = folder / f"{kind}.png"
         assert str(png) in result.stdout
@@ -406,6 +408,21 @@ def test_cli_gradcam_defaults_to_last_conv_layer(cli, fashion_run):
     assert "/conv2d_1/gradcam.png" in result.stdout and "predicted:" in result.stdout
 
 
+def test_cli_default_gradcam_of_an_early_layer_moves_to_the_last_conv_layer(cli, fashion_run):
+    """Issue 24: --layer conv2d drew a flat Grad-CAM ("no positive evidence"). The default
+    kinds draw it at the last conv layer and say why; asking for it by name still works."""
+    result = cli("visualize", fashion_run, "--layer", "conv2d", "--kind", "filters", "--kind", "gradcam")
+    assert result.exit_code == 0 and "/conv2d/gradcam.png" in result.stdout  # asked for: drawn where asked
+    from cnnlab.inspect.visualize import plan_layers
+    from cnnlab.runs import load_run
+
+    model = load_run(str(fashion_run)).model
+    plan = {ref.path: kinds for ref, kinds in plan_layers(model, "conv2d", ())}
+    assert "gradcam" not in plan["conv2d"] and plan["conv2d_1"] == ["gradcam"]
+    assert "gradcam" in plan_layers(model, "conv2d_1", ())[0][1]
+    assert "Grad-CAM defaults to the last conv layer" in " ".join(cli("visualize", "--help").output.split())
+
+
 def test_cli_nested_backbone_from_a_keras_file(cli, nested_model, tmp_path):
     path, _, base = nested_model
     Image.new("L", (28, 28), 90).save(tmp_path / "gray.png")
@@ -413,8 +430,9 @@ def test_cli_nested_backbone_from_a_keras_file(cli, nested_model, tmp_path):
     result = cli("visualize", path, "--layer", "block_1_expand", "--image", tmp_path / "gray.png", "--max-maps", "4")
     assert result.exit_code == 0, result.output
     folder = path.parent / "plots" / "visualize" / base / "block_1_expand"
-    for kind in ("filters", "histogram", "feature-maps", "stats", "gradcam", "patterns"):
+    for kind in ("filters", "histogram", "feature-maps", "stats", "patterns"):
         assert (folder / f"{kind}.png").is_file()
+    assert not (folder / "gradcam.png").exists() and "/gradcam.png" in result.stdout  # at the last conv layer
     assert "initial weights not saved" in result.stdout  # a bare .keras file has no run directory
 
 

@@ -42,13 +42,19 @@ def plan_layers(model, layer: str | None, kinds) -> list[tuple[LayerRef, list[st
     else:
         refs = find_layers(model, layer)
     plan = []
+    moved = False  # a default Grad-CAM moved to the last conv layer
     for ref in refs:
         if requested and len(refs) == 1:
             check_kinds(ref, requested)
         applicable = applicable_kinds(ref.layer)
         chosen = [k for k in requested if k in applicable] if requested else default_kinds(ref.layer)
+        if not requested and GRADCAM in chosen and not is_last_map_layer(model, ref):
+            chosen.remove(GRADCAM)  # an early layer's Grad-CAM is flat: see GRADCAM_WHY
+            moved = True
         if chosen:
             plan.append((ref, chosen))
+    if moved and not any(GRADCAM in ks for _, ks in plan):
+        plan.append((last_map_layer(model), [GRADCAM]))
     if not plan:
         if len(refs) == 1:
             ref = refs[0]
@@ -58,6 +64,19 @@ def plan_layers(model, layer: str | None, kinds) -> list[tuple[LayerRef, list[st
             )
         raise ModelError(f"none of the layers {layer!r} means can draw {', '.join(requested)}")
     return plan
+
+
+GRADCAM = "gradcam"
+GRADCAM_WHY = ("Grad-CAM is drawn at the last conv layer unless --kind gradcam asks for another: its maps are "
+               "the most class-specific that still keep positions; an early layer's maps are edges and textures, "
+               "and its Grad-CAM is usually flat (no positive evidence)")  # fmt: skip
+
+
+def is_last_map_layer(model, ref: LayerRef) -> bool:
+    try:
+        return last_map_layer(model).path == ref.path
+    except ModelError:  # no conv layer at all: Grad-CAM stays where it was asked
+        return True
 
 
 def visualize_run(loaded, layer: str | None = None, *, kinds=(), image: str | Path | None = None,
@@ -86,6 +105,8 @@ def visualize_run(loaded, layer: str | None = None, *, kinds=(), image: str | Pa
         chosen = choose_image(loaded, image, index, fit=fit, invert=invert, say=say)
     initial = InitialWeights(loaded, unsafe)
     written: list[Written] = []
+    if not parse_kinds(kinds) and any(GRADCAM in default_kinds(r.layer) and not is_last_map_layer(model, r) for r, _ in plan):
+        say(f"{GRADCAM_WHY} (here {last_map_layer(model).path})")
     for ref, ks in plan:
         folder = runs.inside(out_dir, ref.path)  # nested layers get nested folders: resnet50/conv1_conv/
         probe = probes.Probe(model, ref) if any(KINDS[k].needs_probe for k in ks) else None  # built once per layer
