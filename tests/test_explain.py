@@ -348,3 +348,27 @@ def test_xor_trained_with_keras_solves_it(cli, tmp_path):
     assert result.exit_code == 0, result.output
     assert "the same shape trained by Keras (Adam 0.1, 300 full-batch steps, seed 0): 4 of 4 rows right" in result.stdout
     assert_png(tmp_path / "x.png")
+
+
+@pytest.mark.parametrize("lesson", ["conv", "conv --relu", "xor sigmoid", "xor relu", "pool", "relu", "sizes"])
+def test_no_text_of_a_lesson_figure_overlaps_another(lesson):
+    """Issue 24: the products of explain conv digit9/loop ran together ("0.110.110.11"), the
+    --relu figure's title collided with the first panel's, and xor.png printed the labels
+    of (0,0) and (1,1) over each other where the hidden layer maps both to one point.
+    Every title, label and number is measured with matplotlib's renderer."""
+    import matplotlib.pyplot as plt
+
+    from cnnlab.explain.lessons import pool_lesson, relu_lesson, xor_lesson
+    from tests.conftest import overlapping_texts
+
+    figure = {
+        "conv": lambda: conv_lesson("digit9", "loop").figure,
+        "conv --relu": lambda: conv_lesson("digit9", "loop", relu=True).figure,
+        "xor sigmoid": lambda: xor_lesson("sigmoid").figure,
+        "xor relu": lambda: xor_lesson("relu").figure,
+        "pool": lambda: pool_lesson("pool4x4").figure,
+        "relu": lambda: relu_lesson("digit9").figure,
+        "sizes": lambda: sizes_lesson("7x7").figure,
+    }[lesson]()
+    assert overlapping_texts(figure) == []
+    plt.close(figure)

@@ -628,3 +628,45 @@ def test_shift_says_how_much_accuracy_each_run_keeps():
     from cnnlab.inspect.shift import kept_line
 
     assert kept_line("cnn", [0.88, 0.6, 0.285], 6, 5) == "cnn    keeps 32 % of its accuracy at 6 px (0.880 -> 0.285)"
+
+
+def test_pairs_gradcam_and_shift_figures_are_laid_out_readably():
+    """Issue 24, looked at and then measured: pairs shows the input once and its colour bar
+    beside the filter column only; Grad-CAM's image and heatmap panels are the same size;
+    the shift plot's legend sits outside the curves; no texts overlap in any of them."""
+    import matplotlib.pyplot as plt
+
+    from cnnlab.inspect.draw import plot_filter_map_pairs, plot_grad_cam
+    from cnnlab.inspect.shift import plot_shift
+    from tests.conftest import overlapping_texts
+
+    rng = np.random.default_rng(0)
+    image = (rng.random((28, 28, 1)) * 255).astype(np.uint8)
+    fig = plot_filter_map_pairs(rng.normal(size=(3, 3, 1, 32)), rng.random((28, 28, 32)), image, "conv2d", "test #0: Bag")
+    assert overlapping_texts(fig) == []
+    shown = [ax for ax in fig.axes for im in ax.get_images() if im.get_array().shape[:2] == (28, 28)
+             and np.array_equal(np.asarray(im.get_array()).squeeze(), image[..., 0])]  # fmt: skip
+    assert len(shown) == 1  # the input once, not beside every map
+    renderer = fig.canvas.get_renderer()
+    bar = next(ax for ax in fig.axes if ax.get_label() == "<colorbar>")
+    filters = [ax for ax in fig.axes if ax.get_title().startswith("filter #")]
+    top = max(ax.get_window_extent(renderer).y1 for ax in filters)
+    bottom = min(ax.get_window_extent(renderer).y0 for ax in filters)
+    box = bar.get_window_extent(renderer)
+    assert bottom - 1 <= box.y0 and box.y1 <= top + 1  # spans the filter rows, not the input
+    plt.close(fig)
+
+    heatmaps = [("predicted: Shirt (0.51)", rng.random((28, 28))), ("true: T-shirt/top (0.31)", rng.random((28, 28)))]
+    fig = plot_grad_cam(image, heatmaps, "conv2d_1", "test #0: T-shirt/top")
+    assert overlapping_texts(fig) == []
+    renderer = fig.canvas.get_renderer()
+    sizes = {tuple(np.round(ax.get_window_extent(renderer).size)) for ax in fig.axes if ax.get_images()}
+    assert len(sizes) == 1, sizes
+    plt.close(fig)
+
+    curves = {"cnn": [0.88, 0.86, 0.78, 0.59, 0.42], "mlp": [0.84, 0.77, 0.57, 0.34, 0.27], "gap": [0.82, 0.8, 0.76, 0.68, 0.6]}
+    fig = plot_shift(curves, range(5))
+    assert overlapping_texts(fig) == []
+    ax = fig.axes[0]
+    assert ax.get_legend().get_window_extent(fig.canvas.get_renderer()).x0 >= ax.get_window_extent().x1
+    plt.close(fig)

@@ -40,13 +40,12 @@ def kept_line(name: str, accuracies: list[float], largest: int, width: int = 0) 
 def plot_shift(curves: dict[str, list[float]], shifts):
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(7.5, 4), layout="constrained")
     for name, accuracies in curves.items():
         ax.plot(list(shifts), accuracies, "-o", label=name)
     ax.set_xlabel("pixels the test images moved right")
     ax.set_ylabel("test accuracy")
     ax.set_title("how accuracy falls as the images move")
     ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)  # outside: it never covers a curve
     return fig
