@@ -151,6 +151,9 @@ def test_evaluate_a_run_and_a_keras_file(cli, fashion_run):
 def test_evaluate_defaults_to_newest_run(cli, fashion_run):
     result = cli("evaluate", "--output-dir", fashion_run.parent.parent)
     assert result.exit_code == 0 and f"written to {fashion_run}" in result.stdout
+    steps = ["reading the test split ...", "predicting 3000 test images ...",
+             "writing the metrics, the confusion matrix and the misclassified images ..."]  # a line per step
+    assert result.stdout.splitlines()[:3] == steps
 
 
 def test_predict_any_size_and_colour(cli, fashion_run, tmp_path):

@@ -248,6 +248,7 @@ def test_report_cli(reported, cli, tmp_path):
     (run / "metrics.json").unlink()
     result = cli("report", run, "--budget", "0")
     assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"reading {run}, drawing no pictures (--budget 0), writing the report ...\n")
     assert result.stdout.strip().splitlines()[-1] == f"report written to {run / 'report.html'}"
     assert "Note: metrics.json: missing" in result.stderr
     result = cli("report", "--output-dir", tmp_path / "out", "--budget", "0")  # newest run by default

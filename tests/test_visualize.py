@@ -371,6 +371,8 @@ def test_cli_writes_every_kind_for_conv2d_on_a_real_run(cli, fashion_run):
     kinds = ["filters", "histogram", "feature-maps", "stats", "patterns"]  # Grad-CAM: at the last conv layer
     assert str(fashion_run / "plots" / "visualize" / "conv2d_1" / "gradcam.png") in result.stdout
     assert "Grad-CAM is drawn at the last conv layer unless --kind gradcam asks for another" in result.stdout
+    for step in ("reading the test images ...", "drawing filters of conv2d ...", "drawing gradcam of conv2d_1 ..."):
+        assert step in result.stdout  # a line per step (issue 24)
     for kind in kinds:
         png = folder / f"{kind}.png"
         assert str(png) in result.stdout

@@ -39,7 +39,7 @@ def evaluate(run, tta, output_dir, unsafe):
         from cnnlab.inspect.tta import augmentation_block, tta_run
 
         augmentation_block(loaded.model)  # no augmentation: say so before evaluating
-    metrics = evaluate_run(loaded).metrics
+    metrics = evaluate_run(loaded, progress=click.echo).metrics
     click.echo(f"test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f} "
                f"on {metrics['test_images']} images")  # fmt: skip
     width = max(len(n) for n in metrics["class_names"])

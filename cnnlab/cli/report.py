@@ -36,6 +36,8 @@ def report(run, budget, output_dir, unsafe):
             raise RunError(f"no runs under {output_dir}/ yet; train one first: cnnlab train configs/fashion.yaml")
         run = found[0]
         click.echo(f"using the newest run: {run}", err=True)
+    drawing = f"drawing missing pictures for up to {budget:g} s" if budget else "drawing no pictures (--budget 0)"
+    click.echo(f"reading {run}, {drawing}, writing the report ...")
     written = write_report(Path(run), visualize_budget=budget, unsafe=unsafe)
     for problem in written.problems:
         click.echo(f"Note: {problem}", err=True)

@@ -57,15 +57,17 @@ def export_run(loaded, formats, quantize: str = "none", output: Path | None = No
     runs.check_writable(root)
     say = report or (lambda line: None)
 
+    say("reading the run's data ...")
     source, x_test, y_test = _prepare(loaded, quantize, representative)
     x_verify, y_verify = x_test[:verify_images], y_test[:verify_images]
+    say(f"Keras predictions on {len(y_verify)} test images, the reference every export must match ...")
     reference = keras_probabilities(loaded.model, x_verify)  # (N, classes) float64
     keras_test = {}  # full-test-set Keras accuracy, computed once for quantized exports
     results = []
     for name in names:
         say(f"exporting {name}" + (f" ({quantize})" if quantize != "none" else "") + " ...")
         result = _export_one(FORMATS[name], source, quantize, root, x_verify, y_verify, reference,
-                             (x_test, y_test, keras_test))  # fmt: skip
+                             (x_test, y_test, keras_test), say)  # fmt: skip
         results.append(result)
         _merge_verify(root / VERIFY_FILE, result.name, result.verification)
     return results
@@ -115,7 +117,8 @@ def keras_probabilities(model, images: np.ndarray, batch_size: int = 256) -> np.
     return scores
 
 
-def _export_one(module, source, quantize, root: Path, x_verify, y_verify, reference, test) -> ExportResult:
+def _export_one(module, source, quantize, root: Path, x_verify, y_verify, reference, test,
+                say: Callable[[str], None] = lambda line: None) -> ExportResult:  # fmt: skip
     from cnnlab.export.formats import artifact_dir_name
     from cnnlab.export.graph import metadata, write_sidecars
     from cnnlab.export.verify import compare
@@ -129,9 +132,11 @@ def _export_one(module, source, quantize, root: Path, x_verify, y_verify, refere
     try:
         write_sidecars(staging, metadata(source, module.NAME, quantize))
         artifact = module.write(source, staging, quantize)
+        say(f"  verifying {name} in its own runtime on {len(y_verify)} test images ...")
         loaded_artifact = module.load(artifact)
         verification = compare(reference, loaded_artifact.predict(x_verify), y_verify, quantize)
         if verification["passed"] and quantize != "none":
+            say(f"  {name}: accuracy on all {len(test[1])} test images ...")
             verification.update(_test_accuracy(loaded_artifact, source.model, test))
         if not verification["passed"]:
             hint = ("this is a cnnlab bug, please report it" if quantize == "none"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -107,10 +108,13 @@ def run_test_data(loaded, fix: str = "pass the run directory that trained this m
     return data.x_test, data.y_test
 
 
-def evaluate_run(loaded, batch_size: int = 256) -> Evaluation:
+def evaluate_run(loaded, batch_size: int = 256, progress: Callable[[str], None] | None = None) -> Evaluation:
     """Evaluate a loaded run on its test split and, for a run directory, rewrite its
-    metrics.json and plots."""
+    metrics.json and plots. ``progress`` gets one line per step (the CLI prints them)."""
+    say = progress or (lambda line: None)
+    say("reading the test split ...")
     x_test, y_test = run_test_data(loaded)
+    say(f"predicting {len(y_test)} test images ...")
     evaluation = evaluate_model(loaded.model, x_test, y_test, loaded.class_names, batch_size)
     if loaded.run_dir is not None:
         # Keep what only training knows (time, best epoch): `cnnlab runs` and reports read it.
@@ -121,6 +125,7 @@ def evaluate_run(loaded, batch_size: int = 256) -> Evaluation:
         for key in TRAINING_KEYS:
             if key in trained and key not in evaluation.metrics:
                 evaluation.metrics[key] = trained[key]
+        say("writing the metrics, the confusion matrix and the misclassified images ...")
         write_evaluation(loaded.run_dir, evaluation, x_test)
     return evaluation
 

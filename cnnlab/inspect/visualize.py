@@ -101,7 +101,7 @@ def visualize_run(loaded, layer: str | None = None, *, kinds=(), image: str | Pa
     needs_image = any(KINDS[k].needs_image for _, ks in plan for k in ks)
     chosen = None
     if needs_image or image is not None:  # check --image anyway
-        say("reading the test images" if image is None else f"reading {Path(image).name}")
+        say("reading the test images ..." if image is None else f"reading {Path(image).name} ...")
         chosen = choose_image(loaded, image, index, fit=fit, invert=invert, say=say)
     initial = InitialWeights(loaded, unsafe)
     written: list[Written] = []
@@ -113,6 +113,7 @@ def visualize_run(loaded, layer: str | None = None, *, kinds=(), image: str | Pa
         ctx = DrawContext(ref, folder, loaded, max_maps, probe=probe, chosen=chosen, initial=initial,
                           options={"shared_scale": shared_scale, "before": before})  # fmt: skip
         for kind in ks:
+            say(f"drawing {kind} of {ref.path} ...")
             written += KINDS[kind].draw(ctx)
     return written
 
