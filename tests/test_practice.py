@@ -557,6 +557,11 @@ def test_shell_completion_of_values(tmp_path, monkeypatch):
     assert completions("evaluate", "outputs/f") == ["outputs/fashion/20260101-000000", "outputs/fashion/20260102-000000"]
     assert completions("train", "--resume", "outputs/fashion/20260102") == ["outputs/fashion/20260102-000000"]
     assert completions("export", "outputs/fashion/20260101") == ["outputs/fashion/20260101-000000"]
+    both = ["outputs/fashion/20260101-000000", "outputs/fashion/20260102-000000"]  # issue 24: these returned nothing
+    assert completions("report", "outputs/f") == both
+    assert completions("compare", "outputs/f") == both
+    assert completions("compare", "outputs/fashion/20260101-000000", "outputs/fashion/20260102") == both[1:]
+    assert completions("shift", "outputs/fashion/20260101-000000", "outputs/f") == both
 
 
 def test_bash_completion_script(cli):

@@ -7,10 +7,11 @@ from pathlib import Path
 import click
 
 from cnnlab.cli.app import cli, output_dir_option, unsafe_option
+from cnnlab.cli.completion import complete_runs
 
 
 @cli.command()
-@click.argument("runs", nargs=-1, required=True, metavar="RUN...")
+@click.argument("runs", nargs=-1, required=True, metavar="RUN...", shell_complete=complete_runs)
 @click.option("--max-shift", default=6, show_default=True, type=click.IntRange(0, 27), help="Largest shift in pixels.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Where to draw the plot  [default: <output-dir>/shift.png]")  # fmt: skip
