@@ -154,6 +154,17 @@ def test_evaluate_defaults_to_newest_run(cli, fashion_run):
     steps = ["reading the test split ...", "predicting 3000 test images ...",
              "writing the metrics, the confusion matrix and the misclassified images ..."]  # a line per step
     assert result.stdout.splitlines()[:3] == steps
+    import csv
+
+    from cnnlab.inspect.evaluate import MISTAKES_FILE
+
+    metrics = json.loads((fashion_run / "metrics.json").read_text())
+    with open(fashion_run / MISTAKES_FILE, newline="") as f:
+        wrong = list(csv.DictReader(f))  # every mistake, with its test index (issue 24)
+    assert len(wrong) == metrics["test_images"] - round(metrics["test_accuracy"] * metrics["test_images"])
+    assert all(0 <= int(m["index"]) < metrics["test_images"] and m["true"] != m["predicted"] for m in wrong)
+    confidences = [float(m["confidence"]) for m in wrong]
+    assert confidences == sorted(confidences, reverse=True)  # most confidently wrong first
 
 
 def test_predict_any_size_and_colour(cli, fashion_run, tmp_path):

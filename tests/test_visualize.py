@@ -672,3 +672,28 @@ def test_pairs_gradcam_and_shift_figures_are_laid_out_readably():
     ax = fig.axes[0]
     assert ax.get_legend().get_window_extent(fig.canvas.get_renderer()).x0 >= ax.get_window_extent().x1
     plt.close(fig)
+
+
+def test_mistakes_keep_their_test_index_in_metrics_and_under_each_tile():
+    """Issue 24: misclassified.png could not be followed up. The run's mistakes file lists every
+    mistake with its test index (most confidently wrong first), and each tile says 'test #N'."""
+    import matplotlib.pyplot as plt
+
+    from cnnlab.inspect.evaluate import csv_field, misclassified
+    from cnnlab.plots import plot_misclassified
+    from tests.conftest import overlapping_texts
+
+    names = ["a", "b", "c"]
+    y_true = np.array([0, 1, 2, 0, 1])
+    probs = np.array([[0.9, 0.05, 0.05], [0.7, 0.2, 0.1], [0.1, 0.1, 0.8], [0.2, 0.2, 0.6], [0.1, 0.85, 0.05]])
+    assert misclassified(y_true, probs, names) == [
+        {"index": 1, "true": "b", "predicted": "a", "confidence": 0.7},
+        {"index": 3, "true": "a", "predicted": "c", "confidence": 0.6},
+    ]
+    assert (csv_field("T-shirt/top"), csv_field("a, b")) == ("T-shirt/top", '"a, b"')
+    images = np.random.default_rng(0).integers(0, 255, (5, 28, 28, 1), dtype=np.uint8)
+    fig = plot_misclassified(images, y_true, probs.argmax(1), probs, names)
+    captions = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert captions == ["test #1", "test #3"]
+    assert overlapping_texts(fig) == []
+    plt.close(fig)

@@ -71,6 +71,25 @@ def evaluate_model(model, x_test: np.ndarray, y_test: np.ndarray, class_names: l
     return Evaluation(metrics, probs, y_true)
 
 
+MISTAKES_FILE = "mistakes.csv"  # in the run directory: every misclassified test image, by test index
+
+
+def csv_field(text: str) -> str:
+    """A class name as one CSV field (quoted when it holds a comma or a quote)."""
+    return '"' + text.replace('"', '""') + '"' if any(ch in text for ch in ',"\n') else text
+
+
+def misclassified(y_true: np.ndarray, probs: np.ndarray, class_names: list[str]) -> list[dict]:
+    """Every wrongly predicted test image, most confidently wrong first: its index in the
+    run's test split (what `cnnlab visualize --index N` takes), true and predicted class,
+    and the predicted class's probability."""
+    y_pred = probs.argmax(axis=1)
+    wrong = np.flatnonzero(y_pred != y_true)
+    wrong = wrong[np.argsort(-probs[wrong, y_pred[wrong]], kind="stable")]
+    return [{"index": int(i), "true": class_names[int(y_true[i])], "predicted": class_names[int(y_pred[i])],
+             "confidence": round(float(probs[i, y_pred[i]]), 4)} for i in wrong]  # fmt: skip
+
+
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
     cm = np.zeros((n_classes, n_classes), np.int64)
     np.add.at(cm, (y_true, y_pred), 1)
@@ -78,10 +97,13 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> 
 
 
 def write_evaluation(run: Path, evaluation: Evaluation, x_test: np.ndarray) -> None:
-    """metrics.json, plots/confusion_matrix.png and plots/misclassified.png."""
+    """metrics.json, the mistakes file, plots/confusion_matrix.png and plots/misclassified.png."""
     run = runs.RunDir(run)
     names = evaluation.metrics["class_names"]
     run.write_metrics(evaluation.metrics)
+    rows = misclassified(evaluation.y_true, evaluation.probabilities, names)
+    runs.write_text(run.path / MISTAKES_FILE, "index,true,predicted,confidence\n" + "".join(
+        f"{r['index']},{csv_field(r['true'])},{csv_field(r['predicted'])},{r['confidence']}\n" for r in rows))
     cm = np.array(evaluation.metrics["confusion_matrix"])
     runs.save_figure(plot_confusion_matrix(cm, names), run.plot("confusion_matrix.png"))
     y_pred = evaluation.probabilities.argmax(axis=1)
