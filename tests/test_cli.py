@@ -226,6 +226,7 @@ def test_predict_inverts_a_dark_item_on_white(cli, fashion_run, tmp_path):
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith(f"{tmp_path / 'photo.jpg'}: {name} ")
     assert "photo.jpg: its background is light" in result.stderr and "inverted it (--invert no keeps it)" in result.stderr
+    assert json.loads((fashion_run / "metrics.json").read_text())["test_background"] < 64  # recorded by training
     kept = cli("predict", fashion_run, tmp_path / "photo.jpg", "--invert", "no")
     assert "predictions may be wrong; --invert auto inverts it" in kept.stderr
     wide = Image.new("RGB", (224, 112), "white")

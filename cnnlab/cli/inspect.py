@@ -83,7 +83,13 @@ def predict(args, top, fit, invert, tta, output_dir, unsafe):
         say_default_run(run_arg, loaded)
         (h, w, c), class_names = model_image_shape(loaded.model), loaded.class_names
         predict_fn = lambda batch: predict_probabilities(loaded.model, batch)  # noqa: E731
-        reference = run_background(loaded) if invert != "yes" else None
+        reference = None
+        if invert != "yes":
+            from cnnlab.inspect.evaluate import run_background
+
+            reference, problem = run_background(loaded)
+            if problem:
+                click.echo(problem, err=True)
     import numpy as np
 
     photos = [read_photo(p, h, w, c, fit=fit, invert=invert, reference=reference) for p in images]
@@ -102,22 +108,6 @@ def predict(args, top, fit, invert, tta, output_dir, unsafe):
     for path, row in zip(images, probs):
         best = np.argsort(-row)[:top]
         click.echo(f"{path}: " + ", ".join(f"{class_names[i]} {row[i]:.3f}" for i in best))
-
-
-def run_background(loaded) -> float | None:
-    """The run's images' background level (cnnlab.data.photos), or None when its data
-    cannot be read here (then --invert auto changes nothing, and says so)."""
-    from cnnlab.data.photos import reference_background
-    from cnnlab.errors import CnnlabError
-    from cnnlab.inspect.evaluate import run_test_data
-
-    try:
-        x_test, _ = run_test_data(loaded)
-    except (CnnlabError, OSError) as exc:
-        click.echo(f"cannot compare backgrounds: the run's images are not readable here ({exc}); "
-                   "--invert yes or no decides", err=True)  # fmt: skip
-        return None
-    return reference_background(x_test)
 
 
 def exported_background(path) -> float | None:

@@ -12,7 +12,8 @@ from cnnlab import runs
 from cnnlab.config import DataConfig
 from cnnlab.data import load_dataset
 from cnnlab.data.images import model_image_shape
-from cnnlab.errors import DataError
+from cnnlab.data.photos import reference_background
+from cnnlab.errors import CnnlabError, DataError
 from cnnlab.model import outputs_logits
 from cnnlab.plots import plot_confusion_matrix, plot_misclassified
 
@@ -68,6 +69,10 @@ def evaluate_model(model, x_test: np.ndarray, y_test: np.ndarray, class_names: l
         "class_names": list(class_names),
         "confusion_matrix": cm.tolist(),  # rows: true class, columns: predicted class
     }
+    if len(getattr(x_test, "shape", ())) == 4 and len(x_test):  # images, not cached features (N, F)
+        # the mean of the test images' border pixels, 0..255: predict and visualize --image
+        # compare a photo's background with it (cnnlab.data.photos)
+        metrics["test_background"] = round(reference_background(x_test), 1)
     return Evaluation(metrics, probs, y_true)
 
 
@@ -128,6 +133,25 @@ def run_test_data(loaded, fix: str = "pass the run directory that trained this m
             f"{data.num_classes}; {fix}"
         )
     return data.x_test, data.y_test
+
+
+def run_background(loaded) -> tuple[float | None, str]:
+    """(the run's images' background level, "") for the photo check of predict and
+    visualize --image: metrics.json's test_background, else measured on the run's test
+    split; (None, the reason) when neither can be read here (then --invert auto inverts nothing)."""
+    if loaded.run_dir is not None:
+        try:
+            level = runs.RunDir(loaded.run_dir).read_metrics().get("test_background")
+        except (OSError, ValueError, AttributeError):
+            level = None
+        if isinstance(level, (int, float)):
+            return float(level), ""
+    try:
+        x_test, _ = run_test_data(loaded)
+    except (CnnlabError, OSError) as exc:
+        return None, (f"cannot compare backgrounds: the run's images are not readable here ({exc}); "
+                      "--invert yes or no decides")  # fmt: skip
+    return reference_background(x_test), ""
 
 
 def evaluate_run(loaded, batch_size: int = 256, progress: Callable[[str], None] | None = None) -> Evaluation:

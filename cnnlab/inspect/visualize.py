@@ -16,10 +16,10 @@ import numpy as np
 
 from cnnlab import runs
 from cnnlab.data.images import model_image_shape
-from cnnlab.data.photos import read_photo, reference_background
+from cnnlab.data.photos import read_photo
 from cnnlab.errors import DataError, ModelError, RunError
 from cnnlab.inspect import probes
-from cnnlab.inspect.evaluate import run_test_data
+from cnnlab.inspect.evaluate import run_background, run_test_data
 from cnnlab.inspect.kinds import KINDS, ChosenImage, DrawContext, Written, applicable_kinds, check_kinds, default_kinds, parse_kinds
 from cnnlab.inspect.kinds.histogram import InitialWeights
 from cnnlab.inspect.layer_paths import LayerRef, find_layers, last_map_layer, output_shape, shown_layers, walk
@@ -124,12 +124,9 @@ def choose_image(loaded, image: str | Path | None, index: int | None, *, fit: st
     ``say`` gets the photo's background note, when there is one."""
     h, w, c = model_image_shape(loaded.model)
     if image is not None:
-        reference = None
-        if invert != "yes":
-            try:
-                reference = reference_background(test_split(loaded)[0])
-            except (DataError, OSError):  # the run's data is not here: nothing to compare with
-                reference = None
+        reference, problem = run_background(loaded) if invert != "yes" else (None, "")
+        if problem and say is not None:
+            say(problem)
         photo = read_photo(image, h, w, c, fit=fit, invert=invert, reference=reference)
         if photo.note and say is not None:
             say(photo.note)
