@@ -33,6 +33,18 @@ def test_help_and_version_do_not_import_tensorflow():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_cli_start_imports_neither_numpy_nor_the_data_package():
+    """--help answers at once: the photo options' choices are spelled in the CLI, and are
+    the ones cnnlab.data.photos accepts."""
+    code = ("import sys\nimport cnnlab.cli\n"
+            "assert 'numpy' not in sys.modules and 'cnnlab.data' not in sys.modules, sorted(sys.modules)\n")  # fmt: skip
+    subprocess.run([sys.executable, "-c", code], check=True)
+    from cnnlab.cli import inspect as cli_inspect
+    from cnnlab.data import photos
+
+    assert (cli_inspect.FITS, cli_inspect.INVERTS) == (photos.FITS, photos.INVERTS)
+
+
 def test_version(cli):
     assert cli("--version").output.startswith("cnnlab, version ")
 

@@ -10,10 +10,19 @@ from cnnlab.cli.app import RUN_HELP, cli, output_dir_option, say_default_run, un
 from cnnlab.cli.completion import choices, complete_runs, kind_names
 
 
+# The choices of cnnlab.data.photos (FITS, INVERTS), spelled here so that --help does not import
+# numpy and the data package; a test keeps the two the same.
+FITS = ("stretch", "pad", "crop")
+INVERTS = ("auto", "yes", "no")
+FIT_HELP = ("How a photo whose shape differs from the model's input is made to fit: stretch (squash it), "
+            "pad (keep its aspect, fill the sides with its own background colour) or crop (keep its aspect, "
+            "cut the centre).")  # fmt: skip
+INVERT_HELP = ("Invert the photo's brightness: auto (when its background is light and the training images' "
+               "is dark, or the other way round), yes, or no.")  # fmt: skip
+
+
 def photo_options(f):
     """--fit and --invert: how predict and visualize --image read a photo (cnnlab.data.photos)."""
-    from cnnlab.data.photos import FIT_HELP, FITS, INVERT_HELP, INVERTS
-
     f = click.option("--invert", type=click.Choice(INVERTS), default="auto", show_default=True, help=INVERT_HELP)(f)
     return click.option("--fit", type=click.Choice(FITS), default="stretch", show_default=True, help=FIT_HELP)(f)
 

@@ -22,11 +22,6 @@ INVERTS = ("auto", "yes", "no")
 BORDER = 2  # pixels of each edge that count as background
 MIDDLE = 127.5  # a background above this is light, below it dark
 REFERENCE_IMAGES = 256  # training images the reference background is measured on
-FIT_HELP = ("How a photo whose shape differs from the model's input is made to fit: stretch (squash it), "
-            "pad (keep its aspect, fill the sides with its own background colour) or crop (keep its aspect, "
-            "cut the centre).")  # fmt: skip
-INVERT_HELP = ("Invert the photo's brightness: auto (when its background is light and the training images' "
-               "is dark, or the other way round), yes, or no.")  # fmt: skip
 
 
 def background(images: np.ndarray) -> float:
