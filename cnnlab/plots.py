@@ -38,12 +38,14 @@ def plot_confusion_matrix(cm: np.ndarray, class_names: list[str]):
     return fig
 
 
-def image_grid(images: list[np.ndarray], titles: list[str], ncols: int | None = None, suptitle: str = ""):
-    """Images (H, W, 1|3, uint8 or float) in a near-square grid with a title each."""
+def image_grid(images: list[np.ndarray], titles: list[str], ncols: int | None = None, suptitle: str = "",
+               captions: list[str] | None = None):  # fmt: skip
+    """Images (H, W, 1|3, uint8 or float) in a near-square grid with a title each (and a
+    caption under each, when given)."""
     n = max(len(images), 1)
     ncols = ncols or math.ceil(math.sqrt(n))
     nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.7 * ncols, 1.9 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.7 * ncols, (2.1 if captions else 1.9) * nrows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, img, title in zip(axes.flat, images, titles):
@@ -53,6 +55,8 @@ def image_grid(images: list[np.ndarray], titles: list[str], ncols: int | None = 
         else:
             ax.imshow(img)
         ax.set_title(plot_label(title), fontsize=7)  # titles hold class names from disk
+    for ax, caption in zip(axes.flat, captions or []):
+        ax.text(0.5, -0.03, caption, transform=ax.transAxes, ha="center", va="top", fontsize=7)
     if suptitle:
         fig.suptitle(suptitle)
     fig.tight_layout()
@@ -60,11 +64,13 @@ def image_grid(images: list[np.ndarray], titles: list[str], ncols: int | None = 
 
 
 def plot_misclassified(x, y_true, y_pred, probs, class_names, limit: int = 25):
-    """The most confidently wrong test images, with true and predicted labels."""
+    """The most confidently wrong test images, with true and predicted labels above each
+    and its test index under it (cnnlab visualize --index N looks at it again)."""
     wrong = np.flatnonzero(y_true != y_pred)
-    wrong = wrong[np.argsort(-probs[wrong, y_pred[wrong]])][:limit]
+    wrong = wrong[np.argsort(-probs[wrong, y_pred[wrong]], kind="stable")][:limit]
     titles = [
         f"true: {class_names[y_true[i]]}\npred: {class_names[y_pred[i]]} ({probs[i, y_pred[i]]:.2f})" for i in wrong
     ]
     total = int((y_true != y_pred).sum())
-    return image_grid([x[i] for i in wrong], titles, suptitle=f"misclassified: {len(wrong)} of {total} shown")
+    return image_grid([x[i] for i in wrong], titles, captions=[f"test #{i}" for i in wrong],
+                      suptitle=f"misclassified: {len(wrong)} of {total} shown (test index under each)")

@@ -144,6 +144,32 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.slow)
 
 
+def overlapping_texts(fig, tolerance: float = 1.0) -> list[tuple[str, str]]:
+    """Pairs of visible, non-empty texts of a matplotlib figure whose drawn boxes overlap
+    (by more than ``tolerance`` pixels each way), measured with the figure's own renderer:
+    titles, suptitles, axis labels, colour-bar labels and the numbers written into cells.
+    Tick labels are left out (matplotlib spaces them itself)."""
+    import numpy as np
+
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    texts = list(fig.texts)
+    for ax in fig.axes:
+        texts += [ax.title, ax._left_title, ax._right_title, ax.xaxis.label, ax.yaxis.label, *ax.texts]
+        legend = ax.get_legend()
+        if legend is not None:
+            texts += legend.get_texts()
+    texts = [t for t in texts if t.get_visible() and t.get_text().strip()]
+    boxes = np.array([t.get_window_extent(renderer).extents for t in texts])  # (n, 4): x0, y0, x1, y1
+    if len(boxes) < 2:
+        return []
+    x0, y0, x1, y1 = (boxes[:, i] for i in range(4))
+    wide = (np.minimum(x1[:, None], x1[None]) - np.maximum(x0[:, None], x0[None])) > tolerance
+    tall = (np.minimum(y1[:, None], y1[None]) - np.maximum(y0[:, None], y0[None])) > tolerance
+    i, j = np.nonzero(np.triu(wide & tall, k=1))
+    return [(texts[a].get_text(), texts[b].get_text()) for a, b in zip(i, j)]
+
+
 # ---------------------------------------------------------------- one headless browser per session
 # Debian's chromium driven by Playwright's sync API. One instance for every test file:
 # Playwright's sync API refuses to start a second one while another is running.

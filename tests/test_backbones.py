@@ -497,3 +497,25 @@ def test_summary_says_what_each_phase_trains(cli, tmp_path, pattern_npz):
     assert lines[1].startswith("  2. fine_tune: 10 epochs at learning rate 1e-05,") and "(BatchNorm stays frozen)" in lines[1]
     head, both = (int(line.split(", ")[1].split()[0].replace(",", "")) for line in lines[:2])
     assert both > head
+
+
+def test_finetune_a_run_with_the_default_config_announces_both_phases(cli, fashion_run, tmp_path):
+    """Issue 24: `finetune --backbone run` failed with the default config (its input_size
+    [32, 32] against the run's [28, 28], then its unfreeze 10 against the run's 5 base
+    layers); finetune had no --epochs; the console never said which phase was training."""
+    from cnnlab.config import load_config
+    from cnnlab.runs import RunDir
+
+    result = cli("finetune", CONFIGS / "finetune.yaml", "--backbone", "run", "--weights", fashion_run, "--epochs", "1",
+                 "--finetune-epochs", "1", "--set", "data.limit=300", "--set", "train.verbose=0", "--no-report",
+                 "--output-dir", tmp_path)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "Note: --backbone run: the base takes the run's own input size" in result.stderr
+    assert "phase 2 unfreezes all 5" in result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("phase 1 of 2, head: 1 epoch at learning rate 0.001,")
+    assert lines[1].startswith("phase 2 of 2, fine_tune: 1 epoch at learning rate 1e-05,")
+    run = next((tmp_path / "finetune").iterdir())
+    saved = load_config(RunDir(run).config)
+    assert saved.model.backbone.input_size is None and (saved.train.epochs, saved.finetune.epochs) == (1, 1)
+    assert "--epochs" in cli("finetune", "--help").output and "--finetune-epochs" in cli("finetune", "--help").output

@@ -52,6 +52,18 @@ def test_config_errors_and_shape_summaries_never_start_tensorflow(tmp_path):
         assert imported == [], command
 
 
+def test_cli_start_imports_neither_numpy_nor_the_data_package():
+    """--help answers at once: the photo options' choices are spelled in the CLI, and are
+    the ones cnnlab.data.photos accepts."""
+    code = ("import sys\nimport cnnlab.cli\n"
+            "assert 'numpy' not in sys.modules and 'cnnlab.data' not in sys.modules, sorted(sys.modules)\n")  # fmt: skip
+    subprocess.run([sys.executable, "-c", code], check=True)
+    from cnnlab.cli import inspect as cli_inspect
+    from cnnlab.data import photos
+
+    assert (cli_inspect.FITS, cli_inspect.INVERTS) == (photos.FITS, photos.INVERTS)
+
+
 def test_version(cli):
     assert cli("--version").output.startswith("cnnlab, version ")
 
@@ -173,6 +185,20 @@ def test_evaluate_a_run_and_a_keras_file(cli, fashion_run):
 def test_evaluate_defaults_to_newest_run(cli, fashion_run):
     result = cli("evaluate", "--output-dir", fashion_run.parent.parent)
     assert result.exit_code == 0 and f"written to {fashion_run}" in result.stdout
+    steps = ["reading the test split ...", "predicting 3000 test images ...",
+             "writing the metrics, the confusion matrix and the misclassified images ..."]  # a line per step
+    assert result.stdout.splitlines()[:3] == steps
+    import csv
+
+    from cnnlab.inspect.evaluate import MISTAKES_FILE
+
+    metrics = json.loads((fashion_run / "metrics.json").read_text())
+    with open(fashion_run / MISTAKES_FILE, newline="") as f:
+        wrong = list(csv.DictReader(f))  # every mistake, with its test index (issue 24)
+    assert len(wrong) == metrics["test_images"] - round(metrics["test_accuracy"] * metrics["test_images"])
+    assert all(0 <= int(m["index"]) < metrics["test_images"] and m["true"] != m["predicted"] for m in wrong)
+    confidences = [float(m["confidence"]) for m in wrong]
+    assert confidences == sorted(confidences, reverse=True)  # most confidently wrong first
 
 
 def test_predict_any_size_and_colour(cli, fashion_run, tmp_path):
@@ -215,3 +241,34 @@ def test_default_run_is_named(cli, fashion_run, tmp_path):
     result = cli("predict", tmp_path / "black.png", "--output-dir", fashion_run.parent.parent)
     assert result.exit_code == 0, result.output
     assert f"using the newest run with a model: {fashion_run}" in result.stderr
+
+
+
+def test_predict_inverts_a_dark_item_on_white(cli, fashion_run, tmp_path):
+    """Issue 24: a product photo (dark item on a white background, made from a Fashion-MNIST
+    test item the run gets right) is inverted by --invert auto, with one line saying why,
+    and predicted as its class; in a wide photo --fit crop finds the item at its own shape."""
+    from cnnlab.config import load_config as load
+    from cnnlab.data import load_dataset
+    from cnnlab.inspect.evaluate import predict_probabilities
+    from cnnlab.runs import load_run
+
+    data = load_dataset(load(fashion_run / "config.yaml").data, 42)
+    probs = predict_probabilities(load_run(str(fashion_run)).model, data.x_test[:200])
+    right = np.flatnonzero((probs.argmax(1) == data.y_test[:200]) & (probs.max(1) > 0.8))
+    index = int(right[0])
+    name = load_run(str(fashion_run)).class_names[int(data.y_test[index])]
+    photo = Image.fromarray(255 - data.x_test[index, :, :, 0]).resize((112, 112)).convert("RGB")
+    photo.save(tmp_path / "photo.jpg")
+    result = cli("predict", fashion_run, tmp_path / "photo.jpg", "--invert", "auto")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"{tmp_path / 'photo.jpg'}: {name} ")
+    assert "photo.jpg: its background is light" in result.stderr and "inverted it (--invert no keeps it)" in result.stderr
+    assert json.loads((fashion_run / "metrics.json").read_text())["test_background"] < 64  # recorded by training
+    kept = cli("predict", fashion_run, tmp_path / "photo.jpg", "--invert", "no")
+    assert "predictions may be wrong; --invert auto inverts it" in kept.stderr
+    wide = Image.new("RGB", (224, 112), "white")
+    wide.paste(photo, (56, 0))
+    wide.save(tmp_path / "wide.jpg")
+    cropped = cli("predict", fashion_run, tmp_path / "wide.jpg", "--fit", "crop")
+    assert cropped.exit_code == 0 and cropped.stdout.startswith(f"{tmp_path / 'wide.jpg'}: {name} "), cropped.output

@@ -103,3 +103,50 @@ def test_real_fashion_mnist_split():
     assert (len(data.x_train), len(data.x_val), len(data.x_test)) == (48000, 12000, 10000)
     assert data.class_names[0] == "T-shirt/top" and data.class_names[9] == "Ankle boot"
     assert data.x_train.dtype == np.uint8 and data.x_train.shape[1:] == (28, 28, 1)
+
+
+# ---------------------------------------------------------------- photos (predict / visualize --image)
+
+
+def test_fit_stretch_pad_crop_keep_or_squash_the_aspect(tmp_path):
+    """A 20x40 photo with a white square in the middle, fitted to 28x28: stretch squashes the
+    square to 28 tall by 14 wide; pad keeps it square; crop keeps the middle 20x20 (all white)."""
+    from PIL import Image
+
+    from cnnlab.data.photos import read_photo
+
+    pixels = np.zeros((20, 40), np.uint8)
+    pixels[:, 10:30] = 255
+    Image.fromarray(pixels).save(tmp_path / "wide.png")
+
+    def white_box(fit):
+        out = read_photo(tmp_path / "wide.png", 28, 28, 1, fit=fit, invert="no").pixels[..., 0]
+        assert out.shape == (28, 28)
+        rows, cols = np.nonzero(out > 127)
+        return rows.max() - rows.min() + 1, cols.max() - cols.min() + 1
+
+    assert white_box("stretch") == (28, 14)
+    height, width = white_box("pad")
+    assert height == width and 12 <= height <= 16
+    assert white_box("crop") == (28, 28)
+
+
+def test_background_polarity_is_checked_against_the_training_images(tmp_path):
+    from PIL import Image
+
+    from cnnlab.data.photos import background, read_photo
+
+    dark_item_on_white = np.full((28, 28), 255, np.uint8)
+    dark_item_on_white[6:22, 8:20] = 40
+    Image.fromarray(dark_item_on_white).save(tmp_path / "shirt.png")
+    fashion_like = 0.0  # Fashion-MNIST's border pixels are black
+    assert background(dark_item_on_white[..., None]) == 255
+    auto = read_photo(tmp_path / "shirt.png", 28, 28, 1, invert="auto", reference=fashion_like)
+    assert auto.inverted and auto.pixels[0, 0, 0] == 0 and auto.pixels[10, 10, 0] == 215
+    assert auto.note == ("shirt.png: its background is light (border mean 255) but the training images' is "
+                         "dark (0): inverted it (--invert no keeps it)")  # fmt: skip
+    kept = read_photo(tmp_path / "shirt.png", 28, 28, 1, invert="no", reference=fashion_like)
+    assert not kept.inverted and kept.note.endswith(": predictions may be wrong; --invert auto inverts it")
+    same = read_photo(tmp_path / "shirt.png", 28, 28, 1, invert="auto", reference=250.0)
+    assert not same.inverted and same.note == ""
+    assert read_photo(tmp_path / "shirt.png", 28, 28, 1, invert="yes").inverted

@@ -153,9 +153,9 @@ def test_usage_counts_equal_counting_every_window():
 
 def test_usage_counts_show_why_padding_exists():
     lesson = sizes_lesson("7x7", "3")
-    assert "padding valid -> 5x5 output: the top-left corner pixel is read by 1 window(s), the busiest pixel by 9" \
+    assert "padding valid -> 5x5x1 output (1 map, one per filter): the top-left corner pixel is read by 1 window(s), the busiest pixel by 9" \
         in lesson.text
-    assert "compare padding same -> 7x7 output: the top-left corner pixel is read by 4 window(s)" in lesson.text
+    assert "compare padding same -> 7x7x1 output (1 map, one per filter): the top-left corner pixel is read by 4 window(s)" in lesson.text
 
 
 # ------------------------------------------------------------------ the command line
@@ -189,7 +189,7 @@ def test_conv_prints_rule_cells_and_map(cli, tmp_path):
       "= 3*3*1*32 + 32 = 320", "28*28*1*32 + 32 = 25,120 parameters"]),
     (["--input", "1920x1080x3", "--kernel", "3", "--padding", "same"],  # a photo: one dense unit needs 6.2M weights
      ["= 3*3*3*1 + 1 = 28", "1920*1080*3*1 + 1 = 6,220,801 parameters",
-      "padding same -> 1920x1080 output: the top-left corner pixel is read by 4 window(s), the busiest pixel by 9"]),
+      "padding same -> 1920x1080x1 output (1 map, one per filter): the top-left corner pixel is read by 4 window(s), the busiest pixel by 9"]),
 ])
 def test_sizes_only_rule_numbers(cli, tmp_path, args, lines):
     result = cli("explain", "conv", *args, "--output", tmp_path / "s.png")
@@ -348,3 +348,54 @@ def test_xor_trained_with_keras_solves_it(cli, tmp_path):
     assert result.exit_code == 0, result.output
     assert "the same shape trained by Keras (Adam 0.1, 300 full-batch steps, seed 0): 4 of 4 rows right" in result.stdout
     assert_png(tmp_path / "x.png")
+
+
+@pytest.mark.parametrize("lesson", ["conv", "conv --relu", "xor sigmoid", "xor relu", "pool", "relu", "sizes"])
+def test_no_text_of_a_lesson_figure_overlaps_another(lesson):
+    """Issue 24: the products of explain conv digit9/loop ran together ("0.110.110.11"), the
+    --relu figure's title collided with the first panel's, and xor.png printed the labels
+    of (0,0) and (1,1) over each other where the hidden layer maps both to one point.
+    Every title, label and number is measured with matplotlib's renderer."""
+    import matplotlib.pyplot as plt
+
+    from cnnlab.explain.lessons import pool_lesson, relu_lesson, xor_lesson
+    from tests.conftest import overlapping_texts
+
+    figure = {
+        "conv": lambda: conv_lesson("digit9", "loop").figure,
+        "conv --relu": lambda: conv_lesson("digit9", "loop", relu=True).figure,
+        "xor sigmoid": lambda: xor_lesson("sigmoid").figure,
+        "xor relu": lambda: xor_lesson("relu").figure,
+        "pool": lambda: pool_lesson("pool4x4").figure,
+        "relu": lambda: relu_lesson("digit9").figure,
+        "sizes": lambda: sizes_lesson("7x7").figure,
+    }[lesson]()
+    assert overlapping_texts(figure) == []
+    plt.close(figure)
+
+
+def test_pool_on_5x3_says_the_floor_drops_the_last_row_and_column(cli, tmp_path):
+    """Issue 24: pooling 5x3 with 2x2 windows, stride 2, gives 2x1 and silently ignored
+    row 4 and column 2; the lesson now writes the floor and names what it drops."""
+    out = cli("explain", "pool", "--input", "1 2 3; 4 5 6; 7 8 9; 1 2 3; 4 5 6", "--output", tmp_path / "p.png").stdout
+    assert ("output size: floor((H - size)/stride) + 1 = floor((5 - 2)/2) + 1 = 2 rows, "
+            "floor((3 - 2)/2) + 1 = 1 column") in out  # fmt: skip
+    assert "the floor drops the last row (row 4, counting from 0)" in out
+    assert "the floor drops the last column (column 2, counting from 0)" in out
+    exact = cli("explain", "pool", "--input", "pool4x4", "--output", tmp_path / "q.png").stdout
+    assert "floor drops" not in exact  # 4x4 in 2x2 windows: nothing left over
+    from cnnlab.explain.text import dropped_text
+
+    assert dropped_text(7, 7, 2, 2, 3, 2) == ["  the floor drops the last 2 rows (rows 5-6, counting from 0): no whole "
+                                              "window fits there, and pooling adds no padding",
+                                              "  the floor drops the last 2 columns (columns 5-6, counting from 0): no "
+                                              "whole window fits there, and pooling adds no padding"]  # fmt: skip
+
+
+def test_sizes_lesson_names_the_output_depth_and_digit9_says_what_it_is(cli, tmp_path):
+    out = cli("explain", "conv", "--input", "50x50x3", "--filters", "10", "--output", tmp_path / "s.png").stdout
+    assert "padding valid -> 48x48x10 output (10 maps, one per filter)" in out
+    assert "compare padding same -> 50x50x10 output" in out
+    presets = cli("explain", "presets").stdout
+    assert "lecture 004" not in presets
+    assert "7x5 handwritten digit 9, +1 ink / -1 background: a loop on top" in presets

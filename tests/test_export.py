@@ -93,6 +93,10 @@ def test_missing_extra_is_one_line(cli, fashion_run, monkeypatch, tmp_path):
 def test_float_exports_verify_and_carry_class_names(fashion_export, fashion_run):
     root, result = fashion_export
     assert result.exit_code == 0, result.output
+    for step in ("reading the run's data ...", "Keras predictions on 300 test images", "exporting onnx ...",
+                 "verifying tflite in its own runtime on 300 test images ..."):  # a line per step (issue 24)
+        assert step in result.stderr, step
+    assert json.loads((root / "onnx" / "cnnlab.json").read_text())["background"] < 64  # for predict's photo check
     verify = json.loads((root / "verify.json").read_text())
     assert sorted(verify) == ["onnx", "savedmodel", "tflite"]
     names = json.loads((fashion_run / "classes.json").read_text())

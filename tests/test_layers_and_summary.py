@@ -88,3 +88,18 @@ def test_summary_for_any_input_size_builds_nothing(cli):
     assert bad.exit_code == 2 and bad.stderr.strip() == (
         "Error: --input '28by28': expected HxWxC, e.g. 28x28x1 or 1080x1920x3 (positive sizes)"
     )
+
+
+def test_mlp_comment_states_the_parameter_counts_it_builds():
+    """configs/mlp.yaml said the dense network "has more parameters" than the CNN; it has
+    fewer (235,146 against 333,526). Its comment must say what the built models count."""
+    from cnnlab.config import load_config
+    from cnnlab.model import build_model
+    from tests.conftest import CONFIGS
+
+    counts = {name: build_model(load_config(CONFIGS / f"{name}.yaml"), (28, 28, 1), 10).count_params()
+              for name in ("mlp", "fashion")}  # fmt: skip
+    header = "".join(line for line in (CONFIGS / "mlp.yaml").read_text().splitlines(True) if line.startswith("#"))
+    assert f"{counts['mlp']:,} against {counts['fashion']:,}" in header
+    assert ("fewer parameters" in header) == (counts["mlp"] < counts["fashion"])
+    assert "more parameters" not in header

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from tests.conftest import TINY_LAYERS, requires_fashion, write_config
+from tests.conftest import CONFIGS, TINY_LAYERS, requires_fashion, write_config
 
 # The conftest stack with 10 outputs, for Fashion-MNIST.
 FASHION_LAYERS = TINY_LAYERS[:-1] + [{"type": "Dense", "units": 10, "activation": "softmax"}]
@@ -55,7 +55,8 @@ def test_range_test_suggests_a_rate_inside_the_sweep_and_restores_the_weights(tm
     batches = make_pipeline(data.x_train, data.y_train, 32, shuffle=True, seed=0).repeat()
     result = range_test(model, batches, steps=60, min_lr=1e-6, max_lr=10.0)
     assert 1e-6 <= result.suggestion <= result.learning_rates[-1] <= 10.0
-    assert result.method == "steepest descent"
+    assert result.method in ("valley", "minimum / 10")
+    assert result.suggestion <= result.minimum / 10
     # the rate grew exponentially: equal ratios between steps
     ratios = np.diff(np.log(result.learning_rates))
     assert np.allclose(ratios, ratios[0])
@@ -72,13 +73,64 @@ def test_lr_find_command_writes_a_plot_and_prints_the_set_line(cli, tmp_path):
     result = cli("lr-find", config, "--steps", "60", "--output-dir", tmp_path / "out")
     assert result.exit_code == 0, result.output
     last = result.stdout.strip().splitlines()[-1]
-    assert last.startswith("suggested (steepest descent): --set train.optimizer.learning_rate=")
+    assert last.startswith("suggested (valley): --set train.optimizer.learning_rate=") or last.startswith(
+        "suggested (minimum / 10): --set train.optimizer.learning_rate="
+    )
+    assert "both are heuristics" in result.stdout
     rate = float(last.rpartition("=")[2])
     table = np.genfromtxt(tmp_path / "out" / "tiny" / "lr-find.csv", delimiter=",", names=True)
     assert table["learning_rate"].min() <= rate <= table["learning_rate"].max()
     with Image.open(tmp_path / "out" / "tiny" / "lr-find.png") as img:
         img.load()
         assert img.size[0] > 300 and img.size[1] > 200
+
+
+def test_suggestion_stays_below_a_minimum_at_the_end_of_a_steep_fall():
+    """The 100-step Fashion-MNIST sweep of issue 24: the loss falls faster and faster right
+    up to its minimum, so a one-sided slope made the minimum itself "the steepest descent"
+    (3.76e-02; training there stayed at chance)."""
+    from cnnlab.train.lr_find import RangeTest, suggest
+
+    lrs = list(np.logspace(-7, -1, 80))
+    x = np.linspace(0, 1, 80)
+    smooth = list(2.3 - 1.0 * np.clip((x - 0.5) / 0.5, 0, 1) ** 3)  # flat, then an accelerating fall to the end
+    result = RangeTest(learning_rates=lrs, losses=smooth, smoothed=smooth)
+    suggest(result)
+    assert result.minimum == lrs[-1]
+    assert result.valley is not None and result.valley < result.minimum
+    assert result.suggestion <= result.minimum / 10
+    assert result.method in ("valley", "minimum / 10")
+
+
+def test_suggestion_on_a_curve_without_descent_falls_back_to_the_minimum_tenth():
+    from cnnlab.train.lr_find import RangeTest, suggest
+
+    lrs = list(np.logspace(-7, 1, 40))
+    smooth = [2.3] * 3 + [2.2] + [2.3 + 0.1 * i for i in range(36)]  # lowest at step 3: no descent to speak of
+    result = RangeTest(learning_rates=lrs, losses=smooth, smoothed=smooth)
+    suggest(result)
+    assert result.valley is None and result.method == "minimum / 10"
+    assert result.suggestion == pytest.approx(lrs[3] / 10)
+
+
+@pytest.mark.slow
+@requires_fashion
+@pytest.mark.parametrize("steps", [50, 100, 200])
+def test_training_at_the_suggested_rate_learns(tmp_path, steps):
+    """The check DESIGN.md asks for: 2 epochs at the suggestion, on 1,600 training images,
+    end well above chance (0.10) on the test images, for a short and a long sweep."""
+    from cnnlab.config import load_config
+    from cnnlab.runs import RunDir
+    from cnnlab.train import train
+    from cnnlab.train.lr_find import lr_find
+
+    subset = ["data.limit=2000"]
+    result, _ = lr_find(load_config(CONFIGS / "fashion.yaml", subset), tmp_path, steps)
+    assert result.suggestion <= result.minimum / 10
+    quick = subset + ["train.epochs=2", "train.verbose=0", "train.tensorboard=false"]
+    rate = f"train.optimizer.learning_rate={result.suggestion:.2e}"
+    run = train(load_config(CONFIGS / "fashion.yaml", quick + [rate]), tmp_path)
+    assert RunDir(run).read_metrics()["test_accuracy"] > 0.5, result
 
 
 def test_lr_find_refuses_a_backwards_range(cli, tiny_config):
@@ -510,6 +562,11 @@ def test_shell_completion_of_values(tmp_path, monkeypatch):
     assert completions("evaluate", "outputs/f") == ["outputs/fashion/20260101-000000", "outputs/fashion/20260102-000000"]
     assert completions("train", "--resume", "outputs/fashion/20260102") == ["outputs/fashion/20260102-000000"]
     assert completions("export", "outputs/fashion/20260101") == ["outputs/fashion/20260101-000000"]
+    both = ["outputs/fashion/20260101-000000", "outputs/fashion/20260102-000000"]  # issue 24: these returned nothing
+    assert completions("report", "outputs/f") == both
+    assert completions("compare", "outputs/f") == both
+    assert completions("compare", "outputs/fashion/20260101-000000", "outputs/fashion/20260102") == both[1:]
+    assert completions("shift", "outputs/fashion/20260101-000000", "outputs/f") == both
 
 
 def test_bash_completion_script(cli):

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
 import shutil
 from html.parser import HTMLParser
 from pathlib import Path
@@ -254,6 +253,7 @@ def test_report_cli(reported, cli, tmp_path):
     (run / "metrics.json").unlink()
     result = cli("report", run, "--budget", "0")
     assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"reading {run}, drawing no pictures (--budget 0), writing the report ...\n")
     assert result.stdout.strip().splitlines()[-1] == f"report written to {run / 'report.html'}"
     assert "Note: metrics.json: missing" in result.stderr
     assert "writing report.html ..." in result.stderr  # long commands say what they are doing

@@ -99,18 +99,25 @@ def test_compare_table_curves_and_config_diff(cli, outputs, tmp_path):
                                                         ["broken/20260105-060000", "unknown"]]  # fmt: skip
     diff = out.split("config keys that differ:\n")[1].split("\n\n")[0].splitlines()
     assert diff[0].split() == ["key", "fashion/20260101-120000", "wider/20260103-080000", "broken/20260105-060000"]
-    assert {line.split()[0]: line.split()[1:] for line in diff[1:]} == {
-        "name": ["fashion", "wider", "fashion"],
-        "seed": ["42", "7", "42"],
-        "model.layers.0.filters": ["32", "48", "32"],
-    }
+    assert [line.split()[1:] for line in diff[1:3]] == [["fashion", "wider", "fashion"], ["42", "7", "42"]]
+    # issue 24: the layer lists side by side, one row per layer in order, the differing row marked
+    layer_rows = diff[3:]
+    assert [line.split()[0] for line in layer_rows] == [f"model.layers.{i}" for i in range(8)]
+    assert layer_rows[0].split("  ")[0].strip() == "model.layers.0 *" and "Conv2D(filters=48," in layer_rows[0]
+    assert [row.split()[1] == "*" for row in layer_rows] == [True] + [False] * 7
+    assert "model.layers.0.filters" not in out
+    from cnnlab.inspect.compare import compare_runs, curves_figure
+
+    figure = curves_figure(compare_runs([a, b, c]))
+    legend = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
+    assert legend[:2] == ["fashion, seed=42 (fashion/20260101-120000)", "wider, seed=7"]  # values, not stamps
     assert "broken/20260105-060000: status.json: damaged" in out
     assert f"curves written to {png}" in out and f"page written to {page}" in out
     with Image.open(png) as image:
         assert image.width > 500
     html = check_self_contained(page.read_text())
     assert {"metrics", "curves", "config-diff"} <= html.ids
-    assert "model.layers.0.filters" in html.text and "data.source" not in html.text
+    assert "model.layers.0 *" in html.text and "data.source" not in html.text
 
 
 def test_compare_identical_configs_and_default_png(cli, outputs, tmp_path):

@@ -368,7 +368,11 @@ def test_cli_writes_every_kind_for_conv2d_on_a_real_run(cli, fashion_run):
     result = cli("visualize", fashion_run, "--layer", "conv2d", "--index", "3")
     assert result.exit_code == 0, result.output
     folder = fashion_run / "plots" / "visualize" / "conv2d"
-    kinds = ["filters", "histogram", "feature-maps", "stats", "gradcam", "patterns"]
+    kinds = ["filters", "histogram", "feature-maps", "stats", "patterns"]  # Grad-CAM: at the last conv layer
+    assert str(fashion_run / "plots" / "visualize" / "conv2d_1" / "gradcam.png") in result.stdout
+    assert "Grad-CAM is drawn at the last conv layer unless --kind gradcam asks for another" in result.stdout
+    for step in ("reading the test images ...", "drawing filters of conv2d ...", "drawing gradcam of conv2d_1 ..."):
+        assert step in result.stdout  # a line per step (issue 24)
     for kind in kinds:
         png = folder / f"{kind}.png"
         assert str(png) in result.stdout
@@ -406,6 +410,21 @@ def test_cli_gradcam_defaults_to_last_conv_layer(cli, fashion_run):
     assert "/conv2d_1/gradcam.png" in result.stdout and "predicted:" in result.stdout
 
 
+def test_cli_default_gradcam_of_an_early_layer_moves_to_the_last_conv_layer(cli, fashion_run):
+    """Issue 24: --layer conv2d drew a flat Grad-CAM ("no positive evidence"). The default
+    kinds draw it at the last conv layer and say why; asking for it by name still works."""
+    result = cli("visualize", fashion_run, "--layer", "conv2d", "--kind", "filters", "--kind", "gradcam")
+    assert result.exit_code == 0 and "/conv2d/gradcam.png" in result.stdout  # asked for: drawn where asked
+    from cnnlab.inspect.visualize import plan_layers
+    from cnnlab.runs import load_run
+
+    model = load_run(str(fashion_run)).model
+    plan = {ref.path: kinds for ref, kinds in plan_layers(model, "conv2d", ())}
+    assert "gradcam" not in plan["conv2d"] and plan["conv2d_1"] == ["gradcam"]
+    assert "gradcam" in plan_layers(model, "conv2d_1", ())[0][1]
+    assert "Grad-CAM defaults to the last conv layer" in " ".join(cli("visualize", "--help").output.split())
+
+
 def test_cli_nested_backbone_from_a_keras_file(cli, nested_model, tmp_path):
     path, _, base = nested_model
     Image.new("L", (28, 28), 90).save(tmp_path / "gray.png")
@@ -413,8 +432,9 @@ def test_cli_nested_backbone_from_a_keras_file(cli, nested_model, tmp_path):
     result = cli("visualize", path, "--layer", "block_1_expand", "--image", tmp_path / "gray.png", "--max-maps", "4")
     assert result.exit_code == 0, result.output
     folder = path.parent / "plots" / "visualize" / base / "block_1_expand"
-    for kind in ("filters", "histogram", "feature-maps", "stats", "gradcam", "patterns"):
+    for kind in ("filters", "histogram", "feature-maps", "stats", "patterns"):
         assert (folder / f"{kind}.png").is_file()
+    assert not (folder / "gradcam.png").exists() and "/gradcam.png" in result.stdout  # at the last conv layer
     assert "initial weights not saved" in result.stdout  # a bare .keras file has no run directory
 
 
@@ -568,3 +588,114 @@ def test_shift_test_compares_a_cnn_with_a_dense_network(cli, fashion_run, tmp_pa
     assert rows["mlp"][0] == pytest.approx(RunDir(mlp).read_metrics()["test_accuracy"], abs=1e-3)
     assert all(r[4] < r[0] for r in rows.values())  # moving the images costs both some accuracy
     assert (tmp_path / "shift.png").stat().st_size > 1000
+
+
+def test_cli_image_with_a_light_background_is_inverted_and_says_so(cli, fashion_run, tmp_path):
+    """visualize --image reads a photo as predict does: a dark item on white is inverted
+    (--invert auto), with the line saying why, and the figures name it '(inverted)'."""
+    item = np.full((60, 40), 255, np.uint8)
+    item[10:50, 8:32] = 30
+    Image.fromarray(item).save(tmp_path / "shirt.png")
+    result = cli("visualize", fashion_run, "--layer", "conv2d", "--kind", "stats", "--image", tmp_path / "shirt.png",
+                 "--fit", "pad")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "shirt.png: its background is light (border mean 255) but the training images' is dark" in result.stdout
+    assert "over image shirt.png (inverted)" in result.stdout
+    kept = cli("visualize", fashion_run, "--layer", "conv2d", "--kind", "stats", "--image", tmp_path / "shirt.png",
+               "--invert", "no")  # fmt: skip
+    assert "predictions may be wrong; --invert auto inverts it" in kept.stdout
+
+
+def test_shift_lesson_configs_build_the_four_models(cli):
+    """The shift lesson's four configs: the textbook CNN (Flatten + Dense), the dense
+    network, a CNN ending in global average pooling, and the textbook CNN trained on
+    images shifted by at least the 6 pixels the test uses; all on the same quick data."""
+    from cnnlab.config import load_config
+    from cnnlab.model import build_model
+    from tests.conftest import CONFIGS
+
+    cfgs = {c: load_config(CONFIGS / f"shift-{c}.yaml") for c in ("cnn", "mlp", "gap", "aug")}
+    kinds = {c: [type(layer).__name__ for layer in build_model(cfg, (28, 28, 1), 10).layers] for c, cfg in cfgs.items()}
+    assert "Flatten" in kinds["cnn"] and "Conv2D" in kinds["cnn"]
+    assert "Conv2D" not in kinds["mlp"]
+    assert "GlobalAveragePooling2D" in kinds["gap"] and "Flatten" not in kinds["gap"]
+    assert cfgs["aug"].model.layers == cfgs["cnn"].model.layers
+    assert cfgs["aug"].augment.width_shift_range * 28 >= 6
+    assert len({(cfg.data.limit, cfg.train.epochs) for cfg in cfgs.values()}) == 1
+    help_text = " ".join(cli("shift", "--help").output.split())
+    assert "holds up where a dense network" not in help_text
+    for c in cfgs:
+        assert f"shift-{c}" in help_text
+
+
+def test_shift_says_how_much_accuracy_each_run_keeps():
+    from cnnlab.inspect.shift import kept_line
+
+    assert kept_line("cnn", [0.88, 0.6, 0.285], 6, 5) == "cnn    keeps 32 % of its accuracy at 6 px (0.880 -> 0.285)"
+
+
+def test_pairs_gradcam_and_shift_figures_are_laid_out_readably():
+    """Issue 24, looked at and then measured: pairs shows the input once and its colour bar
+    beside the filter column only; Grad-CAM's image and heatmap panels are the same size;
+    the shift plot's legend sits outside the curves; no texts overlap in any of them."""
+    import matplotlib.pyplot as plt
+
+    from cnnlab.inspect.draw import plot_filter_map_pairs, plot_grad_cam
+    from cnnlab.inspect.shift import plot_shift
+    from tests.conftest import overlapping_texts
+
+    rng = np.random.default_rng(0)
+    image = (rng.random((28, 28, 1)) * 255).astype(np.uint8)
+    fig = plot_filter_map_pairs(rng.normal(size=(3, 3, 1, 32)), rng.random((28, 28, 32)), image, "conv2d", "test #0: Bag")
+    assert overlapping_texts(fig) == []
+    shown = [ax for ax in fig.axes for im in ax.get_images() if im.get_array().shape[:2] == (28, 28)
+             and np.array_equal(np.asarray(im.get_array()).squeeze(), image[..., 0])]  # fmt: skip
+    assert len(shown) == 1  # the input once, not beside every map
+    renderer = fig.canvas.get_renderer()
+    bar = next(ax for ax in fig.axes if ax.get_label() == "<colorbar>")
+    filters = [ax for ax in fig.axes if ax.get_title().startswith("filter #")]
+    top = max(ax.get_window_extent(renderer).y1 for ax in filters)
+    bottom = min(ax.get_window_extent(renderer).y0 for ax in filters)
+    box = bar.get_window_extent(renderer)
+    assert bottom - 1 <= box.y0 and box.y1 <= top + 1  # spans the filter rows, not the input
+    plt.close(fig)
+
+    heatmaps = [("predicted: Shirt (0.51)", rng.random((28, 28))), ("true: T-shirt/top (0.31)", rng.random((28, 28)))]
+    fig = plot_grad_cam(image, heatmaps, "conv2d_1", "test #0: T-shirt/top")
+    assert overlapping_texts(fig) == []
+    renderer = fig.canvas.get_renderer()
+    sizes = {tuple(np.round(ax.get_window_extent(renderer).size)) for ax in fig.axes if ax.get_images()}
+    assert len(sizes) == 1, sizes
+    plt.close(fig)
+
+    curves = {"cnn": [0.88, 0.86, 0.78, 0.59, 0.42], "mlp": [0.84, 0.77, 0.57, 0.34, 0.27], "gap": [0.82, 0.8, 0.76, 0.68, 0.6]}
+    fig = plot_shift(curves, range(5))
+    assert overlapping_texts(fig) == []
+    ax = fig.axes[0]
+    assert ax.get_legend().get_window_extent(fig.canvas.get_renderer()).x0 >= ax.get_window_extent().x1
+    plt.close(fig)
+
+
+def test_mistakes_keep_their_test_index_in_metrics_and_under_each_tile():
+    """Issue 24: misclassified.png could not be followed up. The run's mistakes file lists every
+    mistake with its test index (most confidently wrong first), and each tile says 'test #N'."""
+    import matplotlib.pyplot as plt
+
+    from cnnlab.inspect.evaluate import csv_field, misclassified
+    from cnnlab.plots import plot_misclassified
+    from tests.conftest import overlapping_texts
+
+    names = ["a", "b", "c"]
+    y_true = np.array([0, 1, 2, 0, 1])
+    probs = np.array([[0.9, 0.05, 0.05], [0.7, 0.2, 0.1], [0.1, 0.1, 0.8], [0.2, 0.2, 0.6], [0.1, 0.85, 0.05]])
+    assert misclassified(y_true, probs, names) == [
+        {"index": 1, "true": "b", "predicted": "a", "confidence": 0.7},
+        {"index": 3, "true": "a", "predicted": "c", "confidence": 0.6},
+    ]
+    assert (csv_field("T-shirt/top"), csv_field("a, b")) == ("T-shirt/top", '"a, b"')
+    images = np.random.default_rng(0).integers(0, 255, (5, 28, 28, 1), dtype=np.uint8)
+    fig = plot_misclassified(images, y_true, probs.argmax(1), probs, names)
+    captions = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert captions == ["test #1", "test #3"]
+    assert overlapping_texts(fig) == []
+    plt.close(fig)

@@ -12,6 +12,22 @@ from cnnlab.cli.completion import choices, complete_runs, kind_names
 
 MAX_TTA = 64  # each copy is a full pass over the images: 64 already costs 64x the plain prediction
 
+# The choices of cnnlab.data.photos (FITS, INVERTS), spelled here so that --help does not import
+# numpy and the data package; a test keeps the two the same.
+FITS = ("stretch", "pad", "crop")
+INVERTS = ("auto", "yes", "no")
+FIT_HELP = ("How a photo whose shape differs from the model's input is made to fit: stretch (squash it), "
+            "pad (keep its aspect, fill the sides with its own background colour) or crop (keep its aspect, "
+            "cut the centre).")  # fmt: skip
+INVERT_HELP = ("Invert the photo's brightness: auto (when its background is light and the training images' "
+               "is dark, or the other way round), yes, or no.")  # fmt: skip
+
+
+def photo_options(f):
+    """--fit and --invert: how predict and visualize --image read a photo (cnnlab.data.photos)."""
+    f = click.option("--invert", type=click.Choice(INVERTS), default="auto", show_default=True, help=INVERT_HELP)(f)
+    return click.option("--fit", type=click.Choice(FITS), default="stretch", show_default=True, help=FIT_HELP)(f)
+
 
 def tta_option(f):
     return click.option("--tta", type=click.IntRange(min=1, max=MAX_TTA), metavar="N",
@@ -35,7 +51,7 @@ def evaluate(run, tta, output_dir, unsafe, as_json):
         from cnnlab.inspect.tta import augmentation_block, tta_run
 
         augmentation_block(loaded.model)  # no augmentation: say so before evaluating
-    metrics = evaluate_run(loaded).metrics
+    metrics = evaluate_run(loaded, progress=click.echo if not as_json else None).metrics
     if as_json:
         if tta:
             metrics = {**metrics, "tta": tta_run(loaded, tta)}
@@ -60,12 +76,14 @@ def evaluate(run, tta, output_dir, unsafe, as_json):
              "or a model written by cnnlab export (.tflite, .onnx, SavedModel directory).")
 @click.argument("args", nargs=-1, required=True, metavar="[RUN] IMAGE...", shell_complete=complete_runs)
 @click.option("--top", default=3, show_default=True, type=click.IntRange(min=1), help="How many classes to show.")
+@photo_options
 @tta_option
 @output_dir_option
 @unsafe_option
 @json_option
-def predict(args, top, tta, output_dir, unsafe, as_json):
-    from cnnlab.data.images import load_image, model_image_shape
+def predict(args, top, fit, invert, tta, output_dir, unsafe, as_json):
+    from cnnlab.data.images import model_image_shape
+    from cnnlab.data.photos import read_photo
     from cnnlab.errors import printable
     from cnnlab.export.loaders import is_exported, load_exported
     from cnnlab.inspect.evaluate import predict_probabilities
@@ -80,14 +98,26 @@ def predict(args, top, tta, output_dir, unsafe, as_json):
     if exported:  # run in its own runtime (TF, LiteRT, onnxruntime), same output as for a run
         artifact = load_exported(first, unsafe=unsafe)
         (h, w, c), class_names, predict_fn = artifact.image_shape, artifact.class_names, artifact.predict
+        reference = exported_background(artifact.path) if invert != "yes" else None
     else:
         loaded = load_run(run_arg, output_dir, unsafe=unsafe)
         say_default_run(run_arg, loaded)
         (h, w, c), class_names = model_image_shape(loaded.model), loaded.class_names
         predict_fn = lambda batch: predict_probabilities(loaded.model, batch)  # noqa: E731
+        reference = None
+        if invert != "yes":
+            from cnnlab.inspect.evaluate import run_background
+
+            reference, problem = run_background(loaded)
+            if problem:
+                click.echo(problem, err=True)
     import numpy as np
 
-    batch = np.stack([load_image(p, h, w, c) for p in images])  # (N, H, W, C) uint8
+    photos = [read_photo(p, h, w, c, fit=fit, invert=invert, reference=reference) for p in images]
+    for photo in photos:
+        if photo.note:
+            click.echo(photo.note, err=True)
+    batch = np.stack([photo.pixels for photo in photos])  # (N, H, W, C) uint8
     if tta:
         if exported:
             raise click.UsageError("--tta needs a run (its augmentation block), not an exported model")
@@ -103,6 +133,18 @@ def predict(args, top, tta, output_dir, unsafe, as_json):
         return
     for path, best, row in tops:
         click.echo(f"{printable(path)}: " + ", ".join(f"{printable(class_names[i])} {row[i]:.3f}" for i in best))
+
+
+def exported_background(path) -> float | None:
+    """The training images' background the exporter recorded in cnnlab.json, if any."""
+    from cnnlab.export.graph import metadata_from_dir
+
+    folder = Path(path) if Path(path).is_dir() else Path(path).parent
+    try:
+        level = metadata_from_dir(folder).get("background")
+    except (OSError, ValueError, AttributeError):
+        level = None
+    return float(level) if isinstance(level, (int, float)) else None
 
 
 class KindsHelpCommand(click.Command):
@@ -122,6 +164,9 @@ class KindsHelpCommand(click.Command):
     help="Draw what a trained model learned at one layer (or all conv/pooling layers).\n\n"
     "\b\nKinds (default: all that apply to the layer):\n{kinds}\n\n"
     "Files go to RUN/plots/visualize/<layer>/<kind>.png.\n\n"
+    "Grad-CAM defaults to the last conv layer, wherever --layer points: its maps are the most "
+    "class-specific that still keep positions, while an early layer's maps are edges and textures, and its "
+    "Grad-CAM is usually flat (no positive evidence). --layer X --kind gradcam draws it at X anyway.\n\n"
     f"RUN: {RUN_HELP}.",
 )
 @click.argument("run", required=False, shell_complete=complete_runs)
@@ -136,9 +181,10 @@ class KindsHelpCommand(click.Command):
 @click.option("--shared-scale", is_flag=True,
               help="Feature maps on one scale centred at 0, with a colour bar (compare channels; see negatives).")
 @click.option("--before", is_flag=True, help="Also draw the filters as they were before training (filters-before.png).")
+@photo_options
 @output_dir_option
 @unsafe_option
-def visualize(run, layer, image, index, kinds, max_maps, shared_scale, before, output_dir, unsafe):
+def visualize(run, layer, image, index, kinds, max_maps, shared_scale, before, fit, invert, output_dir, unsafe):
     from cnnlab.inspect.visualize import visualize_run
     from cnnlab.runs import RunDir, load_run
 
@@ -149,7 +195,8 @@ def visualize(run, layer, image, index, kinds, max_maps, shared_scale, before, o
     # A bare .keras file outside a run directory: write beside it.
     out_dir = None if loaded.run_dir is not None else RunDir(Path(run).parent).visualize_dir
     written = visualize_run(loaded, layer, kinds=kinds, image=image, index=index, max_maps=max_maps,
-                            out_dir=out_dir, unsafe=unsafe, shared_scale=shared_scale, before=before)  # fmt: skip
+                            out_dir=out_dir, unsafe=unsafe, shared_scale=shared_scale, before=before, fit=fit,
+                            invert=invert, progress=click.echo)  # fmt: skip
     click.echo(f"wrote {len(written)} file{'s' if len(written) != 1 else ''}:")
     for item in written:
         click.echo(f"  {item.path}" + (f"  ({item.note})" if item.note else ""))

@@ -18,9 +18,11 @@ def lr_find(config, overrides, steps, min_lr, max_lr, output_dir):
     """Learning-rate range test: train CONFIG's model for STEPS batches while the learning
     rate grows exponentially from MIN_LR to MAX_LR; stop when the loss explodes.
 
-    Draws the loss against the learning rate to <output-dir>/<name>/lr-find.png with the
-    suggested rate marked (the steepest descent of the smoothed loss), and prints the
-    --set line that uses it. The model's weights are restored afterwards."""
+    Draws the loss against the learning rate to <output-dir>/<name>/lr-find.png and prints
+    two estimates, both heuristics: the valley (halfway along the longest descent of the
+    smoothed loss) and the loss minimum's rate / 10. The suggestion is the lower of the
+    two, never at or past the minimum; check it with a short training run. The model's
+    weights are restored afterwards."""
     from cnnlab.config import load_config
     from cnnlab.train.lr_find import check_range
     from cnnlab.train.lr_find import lr_find as range_test
@@ -36,10 +38,12 @@ def lr_find(config, overrides, steps, min_lr, max_lr, output_dir):
     last = result.learning_rates[-1]
     ending = f"the loss exploded at {last:.2e}" if result.stopped_early else f"reached {last:.2e}"
     click.echo(f"{len(result.losses)} steps from {min_lr:.1e}; {ending}")
-    if result.steepest is not None:
-        click.echo(f"steepest descent of the smoothed loss at {result.steepest:.2e}")
-    click.echo(f"minimum of the smoothed loss / 10:       {result.minimum_tenth:.2e}")
+    click.echo(f"smoothed loss lowest at {result.minimum:.2e} (training at or past it can diverge)")
+    valley = f"{result.valley:.2e}" if result.valley is not None else "none (no clear descent)"
+    click.echo(f"estimate 1, valley (halfway along the longest descent): {valley}")
+    click.echo(f"estimate 2, minimum / 10:                               {result.minimum_tenth:.2e}")
     click.echo(f"plot written to {plot}")
+    click.echo("both are heuristics: the lower one is suggested; check it with a short run (train.epochs=2)")
     click.echo(f"suggested ({result.method}): --set train.optimizer.learning_rate={result.suggestion:.2e}")
 
 

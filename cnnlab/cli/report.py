@@ -8,12 +8,13 @@ from pathlib import Path
 import click
 
 from cnnlab.cli.app import cli, echo_json, json_option, output_dir_option, unsafe_option
+from cnnlab.cli.completion import complete_runs
 
 BUDGET_HELP = "Seconds for drawing missing filter / feature-map / Grad-CAM pictures (0: draw none)."
 
 
 @cli.command()
-@click.argument("run", required=False)
+@click.argument("run", required=False, shell_complete=complete_runs)
 @click.option("--budget", default=60.0, show_default=True, type=click.FloatRange(min=0), help=BUDGET_HELP)
 @output_dir_option
 @unsafe_option
@@ -57,7 +58,7 @@ def runs_command(output_dir, as_json):
 
 
 @cli.command()
-@click.argument("run_dirs", nargs=-1, required=True, metavar="RUN RUN...")
+@click.argument("run_dirs", nargs=-1, required=True, metavar="RUN RUN...", shell_complete=complete_runs)
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Where to write the overlaid curves PNG  [default: <output-dir>/compare-<time>.png]")  # fmt: skip
 @click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path),

@@ -131,18 +131,36 @@ DEFAULT_FINETUNE_CONFIG = Path("configs/finetune.yaml")
 @click.option("--mode", type=click.Choice(["feature_extraction", "fine_tune"]), help="Frozen base, or unfreeze its top.")
 @click.option("--weights", metavar="W", help="imagenet | none | a weights file | a cnnlab run directory or .keras file.")
 @click.option("--unfreeze", type=click.IntRange(min=1), help="fine_tune: unfreeze the top N base layers (not BatchNorm).")
+@click.option("--epochs", type=click.IntRange(min=1), help="Phase 1 epochs: the new head on the frozen base (train.epochs).")
+@click.option("--finetune-epochs", type=click.IntRange(min=0),
+              help="Phase 2 epochs of --mode fine_tune: the top of the base unfrozen (finetune.epochs).")  # fmt: skip
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key (repeatable).")
 @output_dir_option
 @click.option("--no-report", is_flag=True, help="Do not write RUN/report.html at the end (cnnlab report RUN writes it later).")
 @track_option
-def finetune(config, backbone, mode, weights, unfreeze, overrides, output_dir, no_report, trackers):
+def finetune(config, backbone, mode, weights, unfreeze, epochs, finetune_epochs, overrides, output_dir, no_report,
+             trackers):
     """Transfer learning: a pretrained BACKBONE with a new head, trained on CONFIG's data.
 
     CONFIG defaults to configs/finetune.yaml (Fashion-MNIST, resized inside the model
-    for the backbone); the flags override it, and --set overrides the flags."""
+    for the backbone); the flags override it, and --set overrides the flags.
+    --backbone run --weights RUN reuses a cnnlab run's convolutional layers at that run's
+    own input size. --mode fine_tune trains in two phases, each announced as it starts:
+    1. the new head on the frozen base (--epochs), 2. the top --unfreeze base layers too,
+    at finetune.learning_rate (--finetune-epochs)."""
     from cnnlab.config.finetune import finetune_config
 
+    counts = [f"train.epochs={epochs}"] if epochs else []
+    counts += [f"finetune.epochs={finetune_epochs}"] if finetune_epochs is not None else []
+    overrides = [*counts, *overrides]  # --set still wins
+
     cfg, notes = finetune_config(config or DEFAULT_FINETUNE_CONFIG, backbone, mode, weights, unfreeze, overrides)
+    typed = unfreeze or any(o.partition("=")[0].strip().startswith("model.backbone.unfreeze") for o in overrides)
+    if not typed:
+        from cnnlab.model.backbones import fit_run_unfreeze
+
+        cfg, note = fit_run_unfreeze(cfg)
+        notes = [*notes, note] if note else notes
     for note in notes:
         click.echo(f"Note: {note}", err=True)
     cfg = with_trackers(cfg, trackers)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from cnnlab.config import _shown, load_config
 from cnnlab.errors import ConfigError
-from cnnlab.config.backbones import REGISTRY
+from cnnlab.config.backbones import REGISTRY, RUN_BACKBONE
 
 
 
@@ -26,6 +26,12 @@ def finetune_config(config, backbone: str, mode=None, weights=None, unfreeze=Non
             flags.append("model.backbone.mode=fine_tune")
     notes = []
     explicit = any(item.partition("=")[0].strip().startswith("model.backbone.input_size") for item in overrides)
+    if backbone == RUN_BACKBONE and not explicit:  # the run's convolutions take the run's own input size
+        size = _file_input_size(config)
+        flags.append("model.backbone.input_size=null")
+        if size:
+            notes.append(f"--backbone run: the base takes the run's own input size; the config's input_size "
+                         f"{list(size)} is not used (images are resized to the run's size)")  # fmt: skip
     if backbone in REGISTRY and not explicit:
         try:
             from cnnlab.config.bounded_yaml import safe_load
@@ -43,6 +49,17 @@ def finetune_config(config, backbone: str, mode=None, weights=None, unfreeze=Non
         return load_config(config, flags + list(overrides)), notes
     except ConfigError as exc:  # blame the flag the user typed, not the --set it became
         raise ConfigError(_blame_flag(str(exc), backbone, mode, weights, unfreeze)) from None
+
+
+def _file_input_size(config):
+    """model.backbone.input_size as CONFIG's file spells it, or None (unreadable: load_config says why)."""
+    try:
+        from cnnlab.config.bounded_yaml import safe_load
+
+        raw = safe_load(open(config, encoding="utf-8").read()) or {}
+        return ((raw.get("model") or {}).get("backbone") or {}).get("input_size")
+    except Exception:  # noqa: BLE001
+        return None
 
 
 def _blame_flag(message: str, backbone, mode, weights, unfreeze) -> str:

@@ -54,18 +54,39 @@ def draw_grid(ax, grid, title, *, vmin, vmax, cmap=DIVERGING, decimals=2, labels
     ax.set_xticks(range(0, cols, step))
     ax.set_yticks(range(0, rows, step))
     ax.tick_params(labelsize=6)
+    if colorbar:  # first: the colour bar takes its room from the axes, and the numbers must fit what is left
+        ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04).set_label(colorbar, fontsize=7)
     numbers = grid if text_grid is None else np.asarray(text_grid, dtype=float)
     if max(rows, cols) <= MAX_NUMBERS:
-        size = 7 if max(rows, cols) <= 8 else 5
+        longest = max((len(fmt(v, decimals)) for v in numbers.flat if not np.isnan(v)), default=1)
+        size = min(7 if max(rows, cols) <= 8 else 5, fitting_fontsize(ax, rows, cols, longest))
         for i in range(rows):
             for j in range(cols):
                 if not np.isnan(numbers[i, j]):
                     color = "#777777" if np.isnan(grid[i, j]) else _ink(colormap(im.norm(grid[i, j])))
                     ax.text(j, i, fmt(numbers[i, j], decimals), ha="center", va="center", fontsize=size, color=color,
                             in_layout=False)  # inside the axes: layout need not measure them (10x faster)
-    if colorbar:
-        ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04).set_label(colorbar, fontsize=7)
     return im
+
+
+CHAR_WIDTH = 0.62  # a digit of DejaVu Sans is ~0.6 em wide; '-' a little more, '.' less
+MIN_FONT = 4.0
+
+
+def fitting_fontsize(ax, rows: int, cols: int, chars: int) -> float:
+    """The largest font (points) at which ``chars`` characters fit in one cell of a rows x
+    cols image drawn at ``ax``'s current size (square cells: imshow keeps the aspect), so
+    the numbers of neighbouring cells do not run together ("0.110.110.11")."""
+    fig = ax.figure
+    pos = ax.get_position()
+    cell = 72 * min(pos.width * fig.get_figwidth() / cols, pos.height * fig.get_figheight() / rows)  # points
+    return max(MIN_FONT, 0.9 * cell / (CHAR_WIDTH * max(chars, 1)))
+
+
+def cell_panel_inches(cells: int, chars: int, font: float = 6.0) -> float:
+    """Panel size (inches) whose cells fit ``chars`` characters at ``font`` points; a plain
+    GridSpec gives an axes about 0.6 of its panel."""
+    return CHAR_WIDTH * font * chars / 0.9 / 72 * cells / 0.6
 
 
 def _outline(ax, top, left, height, width, color="black", lw=2.0, style="-"):
@@ -89,12 +110,17 @@ def conv_figure(r: ConvResult, max_panels: int = 16, decimals: int = 2, with_rel
     nrows_cells = math.ceil(shown / ncols_cells)
     top_rows = channels + (1 if channels > 1 or with_relu else 0)
     panel = 2.4 if max(r.padded.shape[:2]) <= 10 else 3.2
+    if max(r.padded.shape[:2]) <= MAX_NUMBERS:  # room for each window's products, written in its cells
+        cells = [r.products(n // ow, n % ow).sum(axis=-1) for n in range(shown)]
+        chars = max(len(fmt(v, decimals)) for v in np.concatenate([c.ravel() for c in cells] + [r.padded.ravel()]))
+        panel = max(panel, min(4.5, cell_panel_inches(max(r.padded.shape[:2]), chars)))
     ncols = max(3, ncols_cells)
     # a plain GridSpec, not constrained layout: with hundreds of numbers drawn in,
     # constrained layout takes most of the time (seconds) measuring them
-    height = (top_rows + nrows_cells) * panel + 1.0
+    head = 1.4  # inches above the first row: the two-line suptitle, then the panels' two-line titles
+    height = (top_rows + nrows_cells) * panel + head + 0.4
     fig = plt.figure(figsize=(ncols * panel + 1.5, height))
-    grid = fig.add_gridspec(top_rows + nrows_cells, ncols, hspace=0.55, wspace=0.75, top=1 - 0.9 / height,
+    grid = fig.add_gridspec(top_rows + nrows_cells, ncols, hspace=0.55, wspace=0.75, top=1 - head / height,
                             bottom=0.4 / height)
     axes = np.array([[fig.add_subplot(grid[row, col]) for col in range(3)] for row in range(top_rows)])
     cell_axes = np.array([[fig.add_subplot(grid[top_rows + row, col]) for col in range(ncols_cells)]
@@ -154,7 +180,7 @@ def conv_figure(r: ConvResult, max_panels: int = 16, decimals: int = 2, with_rel
     note = f"{shown} of {total} shown" if shown < total else f"all {total} shown"
     fig.suptitle(f"convolution, stride {r.stride}: {r.x.shape[0]}x{r.x.shape[1]} input -> {oh}x{ow} map\n"
                  f"lower panels: one per output cell ({note}), red window, element-wise products inside it "
-                 "(grey numbers: input values outside)", fontsize=10)
+                 "(grey numbers: input values outside)", fontsize=10, y=1 - 0.12 / height, va="top")
     return fig
 
 
@@ -225,12 +251,17 @@ def relu_figure(x: np.ndarray, decimals: int = 2, max_channels: int = 4):
 
 
 def _points(ax, xy, decimals=2, labels=True):
+    """The four XOR rows at ``xy``; rows that land on the same point (the hidden layer maps
+    (0,0) and (1,1) together) share one label instead of printing over each other."""
+    shared: dict[tuple[float, float], list[str]] = {}
     for (a, b), target, x in zip(xy, xor_mod.Y, xor_mod.X):
         ax.scatter(a, b, s=120, c="tab:orange" if target else "tab:blue", marker="o" if target else "s",
                    edgecolors="black", zorder=3)
-        if labels:
-            ax.annotate(f"x=({x[0]:.0f},{x[1]:.0f}) y={target:.0f}", (a, b), textcoords="offset points",
-                        xytext=(6, 6), fontsize=7)
+        shared.setdefault((round(float(a), 2), round(float(b), 2)), []).append(f"x=({x[0]:.0f},{x[1]:.0f}) y={target:.0f}")
+    if labels:
+        for (a, b), names in shared.items():
+            ax.annotate("\n".join(names), (a, b), textcoords="offset points", xytext=(6, 6), fontsize=7,
+                        bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8})
 
 
 def _line(ax, w1, w2, b, level, lo=-0.5, hi=1.5, **style):

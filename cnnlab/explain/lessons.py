@@ -113,7 +113,8 @@ def sizes_lesson(input_spec: str, kernel_spec: str = "3", *, stride: int = 1, pa
         oh = (h + option_pads.top + option_pads.bottom - kernel[0]) // stride + 1
         ow = (w + option_pads.left + option_pads.right - kernel[1]) // stride + 1
         unread = int((inner == 0).sum())
-        fact = (f"padding {option_pads.mode} -> {oh}x{ow} output: the top-left corner pixel is read by "
+        fact = (f"padding {option_pads.mode} -> {oh}x{ow}x{filters} output ({filters} map{'s' * (filters != 1)}, one per "
+                f"filter): the top-left corner pixel is read by "
                 f"{inner[0, 0]} window(s), the busiest pixel by {inner.max()}"
                 + (f"; {unread} pixel(s) are never read" if unread else ""))
         lines.append(("" if option == pad else "compare ") + fact)

@@ -31,7 +31,7 @@ class Preset:
 
 # name -> matrix. Adding a preset is one entry here.
 PRESETS: dict[str, Preset] = {
-    "digit9": Preset(_DIGIT9, "7x5 image of the digit 9, +1 ink / -1 background (lecture 004)"),
+    "digit9": Preset(_DIGIT9, "7x5 handwritten digit 9, +1 ink / -1 background: a loop on top, a vertical stroke, a diagonal tail (try the loop filter)"),
     "loop": Preset("1 1 1; 1 -1 1; 1 1 1", "3x3 'loop' filter x 1/9: on digit9 its map starts -0.11, 1, -0.11", "1/9"),
     "pool4x4": Preset("3 1 3 4; 8 4 9 2; 1 4 3 1; 1 2 2 0", "4x4 pooling example: 2x2 max pooling gives 8 9; 4 3"),
     "vertical": Preset("1 0 -1; 1 0 -1; 1 0 -1", "3x3 vertical-edge filter (bright left, dark right)"),

@@ -79,13 +79,28 @@ def relu_text(x: np.ndarray, decimals: int = 2) -> str:
                       relu_summary(x, decimals), channels_text(relu(x), decimals)])
 
 
+def dropped_text(h: int, w: int, oh: int, ow: int, size: int, stride: int) -> list[str]:
+    """The rows / columns no window reaches when (H - size) is not a multiple of the stride:
+    the floor in the size rule drops them (pooling adds no padding)."""
+    lines = []
+    for n, out, axis in ((h, oh, "row"), (w, ow, "column")):
+        used = (out - 1) * stride + size  # the last window ends here
+        if used < n:
+            what = f"last {axis} ({axis} {used}" if n - used == 1 else f"last {n - used} {axis}s ({axis}s {used}-{n - 1}"
+            lines.append(f"  the floor drops the {what}, counting from 0): no whole window fits there, and pooling "
+                         "adds no padding")  # fmt: skip
+    return lines
+
+
 def pool_text(r: PoolResult, decimals: int = 2) -> str:
     h, w, c = r.x.shape
     oh, ow = next(iter(r.maps.values())).shape[:2]
     out = [f"input {shape_text(r.x)}, window {r.size}x{r.size}, stride {r.stride} (no padding, no weights to learn)",
            channels_text(r.x, decimals), "",
-           ("output size: (H - size)/stride + 1 = "
-           f"({h} - {r.size})/{r.stride} + 1 = {oh} rows, ({w} - {r.size})/{r.stride} + 1 = {ow} columns"), ""]
+           ("output size: floor((H - size)/stride) + 1 = "
+           f"floor(({h} - {r.size})/{r.stride}) + 1 = {oh} row{'s' * (oh != 1)}, "
+           f"floor(({w} - {r.size})/{r.stride}) + 1 = {ow} column{'s' * (ow != 1)}"),
+           *dropped_text(h, w, oh, ow, r.size, r.stride), ""]
     for i in range(oh):
         for j in range(ow):
             rows, cols = r.window(i, j)

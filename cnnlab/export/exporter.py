@@ -60,8 +60,10 @@ def export_run(loaded, formats, quantize: str = "none", output: Path | None = No
                        "results there) or pass another --output")  # fmt: skip
     say = report or (lambda line: None)
 
+    say("reading the run's data ...")
     source, x_test, y_test = _prepare(loaded, quantize, representative)
     x_verify, y_verify = x_test[:verify_images], y_test[:verify_images]
+    say(f"Keras predictions on {len(y_verify)} test images, the reference every export must match ...")
     reference = predict_probabilities(loaded.model, x_verify)  # (N, classes) float64
     keras_test = {}  # full-test-set Keras accuracy, computed once for quantized exports
     results = []
@@ -69,7 +71,7 @@ def export_run(loaded, formats, quantize: str = "none", output: Path | None = No
         say(f"exporting {name}" + (f" ({quantize})" if quantize != "none" else "") + " ...")
         try:
             result = _export_one(FORMATS[name], source, quantize, root, x_verify, y_verify, reference,
-                                 (x_test, y_test, keras_test))  # fmt: skip
+                                 (x_test, y_test, keras_test), say)  # fmt: skip
             results.append(result)
             _merge_verify(verify_file, result.name, result.verification)
         except Exception as exc:  # noqa: BLE001  TensorFlow reports a full disk as its own error classes
@@ -102,18 +104,21 @@ def _write_problem(exc: BaseException) -> str | None:
 
 def _prepare(loaded, quantize: str, representative: int):
     """Source (model + facts) with representative training images for int8, and the run's test split."""
+    from cnnlab.data.photos import reference_background
     from cnnlab.export.graph import Source
 
     h, w, c = (int(d) for d in loaded.model.input_shape[1:])
     data = run_dataset(loaded, fix="export from the run directory that trained this model")
     rep = data.x_train[:representative] if quantize == "int8" else None  # already shuffled with the run's seed
     origin = str(loaded.run_dir) if loaded.run_dir is not None else "a .keras file"
-    source = Source(loaded.model, list(loaded.class_names), (h, w, c), origin, rep,
-                    extra={"representative_images": len(rep)} if rep is not None else {})  # fmt: skip
+    extra = {"representative_images": len(rep)} if rep is not None else {}
+    extra["background"] = round(reference_background(data.x_train), 1)  # predict compares a photo's with it
+    source = Source(loaded.model, list(loaded.class_names), (h, w, c), origin, rep, extra=extra)
     return source, data.x_test, data.y_test
 
 
-def _export_one(module, source, quantize, root: Path, x_verify, y_verify, reference, test) -> ExportResult:
+def _export_one(module, source, quantize, root: Path, x_verify, y_verify, reference, test,
+                say: Callable[[str], None] = lambda line: None) -> ExportResult:  # fmt: skip
     from cnnlab.export.formats import artifact_dir_name
     from cnnlab.export.graph import metadata, write_sidecars
     from cnnlab.export.verify import compare
@@ -127,9 +132,11 @@ def _export_one(module, source, quantize, root: Path, x_verify, y_verify, refere
     try:
         write_sidecars(staging, metadata(source, module.NAME, quantize))
         artifact = module.write(source, staging, quantize)
+        say(f"  verifying {name} in its own runtime on {len(y_verify)} test images ...")
         loaded_artifact = module.load(artifact, unsafe=True)  # the graph just written here
         verification = compare(reference, loaded_artifact.predict(x_verify), y_verify, quantize)
         if verification["passed"] and quantize != "none":
+            say(f"  {name}: accuracy on all {len(test[1])} test images ...")
             verification.update(_test_accuracy(loaded_artifact, source.model, test))
         if not verification["passed"]:
             hint = ("this is a cnnlab bug, please report it" if quantize == "none"

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cnnlab import runs
-from cnnlab.config.diff import config_diff
+from cnnlab.config.diff import ABSENT, config_diff
+from cnnlab.config.diff import value_text as _value_text
 from cnnlab.errors import RunError, printable
 from cnnlab.inspect import html_page as h
 from cnnlab.runs import RunDir, RunFiles, read_run
@@ -85,7 +86,68 @@ def compare_runs(paths) -> Comparison:
     labels = [printable(r.label) for r in found]  # a folder name could hold a newline
     if len(set(labels)) < len(labels):
         labels = [printable(str(r.path)) for r in found]  # same name/stamp under two output folders
-    return Comparison(found, labels, config_diff([r.config for r in found]))
+    return Comparison(found, labels, grouped_diff([r.config for r in found]))
+
+
+LAYER_LISTS = ("model.layers", "model.head")  # shown one row per layer, side by side
+DIFFERS = " *"  # marks a layer row whose layers differ
+
+
+def grouped_diff(configs: list[dict | None]) -> list[tuple[str, list[str]]]:
+    """cnnlab.config.diff.config_diff for the reader: [(dotted key, [value in each config])].
+    A layer list that differs (model.layers, model.head) is shown whole, one row per layer
+    in index order, each layer on one line ("Conv2D(filters=48, kernel_size=3)"), the rows
+    whose layers differ marked " *", instead of one row per changed layer argument."""
+    out = [(key, values) for key, values in config_diff(configs) if not _in_layer_list(key)]
+    for name in LAYER_LISTS:
+        lists = [_dotted(c, name) for c in configs]
+        if all(layers == lists[0] for layers in lists[1:]):
+            continue
+        for i in range(max(len(layers) if isinstance(layers, list) else 0 for layers in lists)):
+            row = [layer_text(layers[i]) if isinstance(layers, list) and i < len(layers) else ABSENT for layers in lists]
+            mark = DIFFERS if any(v != row[0] for v in row[1:]) else ""
+            out.append((f"{name}.{i}{mark}", row))
+    return out
+
+
+def layer_text(layer) -> str:
+    """{"type": "Conv2D", "filters": 48, "kernel_size": 3} -> "Conv2D(filters=48, kernel_size=3)"."""
+    if not isinstance(layer, dict):
+        return _value_text(layer)
+    args = ", ".join(f"{k}={_value_text(v)}" for k, v in layer.items() if k != "type")
+    return f"{layer.get('type', '?')}({args})"
+
+
+def legend_labels(comparison: "Comparison") -> list[str]:
+    """What tells the runs apart, for the curves' legend, instead of their stamps: the name
+    when names differ, then other config keys that differ ("learning_rate=0.003"), then the
+    first differing layer ("layers.4=Flatten()"), two items at most; the run's label when
+    the configs are identical, or beside it when two runs would read the same."""
+    scalar = [(key, values) for key, values in comparison.diff if not any(key.startswith(f"{n}.") for n in LAYER_LISTS)]
+    names = [values for key, values in scalar if key == "name"]
+    others = [(key, values) for key, values in scalar if key != "name"]
+    layers = [(key.removesuffix(DIFFERS), values) for key, values in comparison.diff if key.endswith(DIFFERS)]
+    labels = []
+    for i, label in enumerate(comparison.labels):
+        parts = [names[0][i]] if names else []
+        parts += [f"{key.rsplit('.', 1)[-1]}={values[i]}" for key, values in others[: 2 - len(parts)]]
+        if layers and len(parts) < 2:
+            key, values = layers[0]
+            text = f"{key.removeprefix('model.')}={values[i]}"
+            parts.append(text if len(text) <= 36 else text[:35] + "…")
+        labels.append(", ".join(parts) or label)
+    return [f"{text} ({label})" if labels.count(text) > 1 and text != label else text
+            for text, label in zip(labels, comparison.labels)]  # fmt: skip
+
+
+def _in_layer_list(key: str) -> bool:
+    return any(key.startswith(f"{name}.") and key[len(name) + 1 :].split(".")[0].isdigit() for name in LAYER_LISTS)
+
+
+def _dotted(config, key: str):
+    for part in key.split("."):
+        config = config.get(part) if isinstance(config, dict) else None
+    return config
 
 
 def write_curves(comparison: Comparison, path: Path) -> Path | None:
@@ -95,7 +157,7 @@ def write_curves(comparison: Comparison, path: Path) -> Path | None:
 
 
 def curves_figure(comparison: Comparison):
-    series = [(label, run.history) for label, run in zip(comparison.labels, comparison.runs) if run.history]
+    series = [(label, run.history) for label, run in zip(legend_labels(comparison), comparison.runs) if run.history]
     if not series:
         return None
     from cnnlab.inspect.curves import plot_curves

@@ -225,26 +225,33 @@ def plot_strip(image: np.ndarray, stages: list[tuple[str, np.ndarray]], caption:
 def plot_filter_map_pairs(kernel: np.ndarray, maps: np.ndarray, image: np.ndarray, layer: str, caption: str = "",
                           max_pairs: int = 8):  # fmt: skip
     """Filter #i beside the map #i it makes from the image: what the filter looks for,
-    and where it found it. kernel (kh, kw, in, out), maps (h, w, out)."""
+    and where it found it. kernel (kh, kw, in, out), maps (h, w, out).
+    The input once at the top (every map is made from it), then one row per filter; the
+    filters' colour bar spans the filter column only, on its left."""
     n = min(kernel.shape[-1], maps.shape[-1], max_pairs)
     vmax = float(np.abs(kernel[..., :n]).max()) or 1.0
-    fig, axes = plt.subplots(n, 3, figsize=(5.4, 1.7 * n + 0.9), squeeze=False)
+    fig = plt.figure(figsize=(4.4, 1.55 * n + 2.6), layout="constrained")
+    grid = fig.add_gridspec(n + 1, 2, height_ratios=[1.5] + [1] * n)
+    ax_in = fig.add_subplot(grid[0, :])
+    _show_image(ax_in, image)
+    ax_in.set_title(f"input: {caption}" if caption else "input", fontsize=8)
+    filter_axes = []
     for i in range(n):
-        ax_f, ax_m, ax_i = axes[i]
+        ax_f, ax_m = fig.add_subplot(grid[i + 1, 0]), fig.add_subplot(grid[i + 1, 1])
         im_f = ax_f.imshow(kernel[:, :, 0, i], cmap="RdBu_r", vmin=-vmax, vmax=vmax)
-        ax_f.set_title(f"filter #{i} (input channel 0)", fontsize=7)
+        ax_f.set_title(f"filter #{i}", fontsize=7)
         m = maps[..., i]
         ax_m.imshow(m, cmap="viridis")
         ax_m.set_title(f"map #{i}: max {m.max():.2g}", fontsize=7)
         ax_m.set_label(PANEL)
-        _show_image(ax_i, image)
-        ax_i.set_title(caption or "input", fontsize=7)
         for ax in (ax_f, ax_m):
             ax.set_xticks([])
             ax.set_yticks([])
-    fig.colorbar(im_f, ax=axes[:, 0], shrink=0.6, label="weight")
+        filter_axes.append(ax_f)
+    bar = fig.colorbar(im_f, ax=filter_axes, location="left", shrink=0.9, aspect=40)
+    bar.set_label("filter weight" + (" (input channel 0)" if kernel.shape[2] > 1 else ""), fontsize=8)
     fig.suptitle(f"{layer}: each filter beside the map it makes ({shown_text(n, kernel.shape[-1], 'filters')})",
-                 fontsize=10)  # fmt: skip
+                 fontsize=9)  # fmt: skip
     return fig
 
 
@@ -276,7 +283,10 @@ def plot_channel_stats(mean: np.ndarray, zero_fraction: np.ndarray, layer: str, 
 def plot_grad_cam(image: np.ndarray, heatmaps: list[tuple[str, np.ndarray]], layer: str, caption: str = ""):
     """The image, then each class's heatmap (H, W) in [0, 1] laid over it."""
     n = 1 + len(heatmaps)
-    fig, axes = plt.subplots(1, n, figsize=(3.0 * n + 0.8, 3.4), squeeze=False)
+    # the colour bar gets a column of its own, so the image and every heatmap are the same size
+    fig, axes = plt.subplots(1, n + 1, figsize=(3.0 * n + 0.8, 3.4), squeeze=False, layout="constrained",
+                             gridspec_kw={"width_ratios": [1] * n + [0.06]})
+    cax, axes = axes[0, -1], axes[:, :-1]
     _show_image(axes[0, 0], image)
     axes[0, 0].set_title(caption or "input", fontsize=9)
     gray = np.asarray(image, np.float32).mean(axis=-1)  # (H, W): colour would fight the heatmap
@@ -288,7 +298,9 @@ def plot_grad_cam(image: np.ndarray, heatmaps: list[tuple[str, np.ndarray]], lay
         ax.set_xticks([])
         ax.set_yticks([])
     if heatmaps:
-        fig.colorbar(im, ax=list(axes[0, 1:]), shrink=0.8, label="importance")
+        fig.colorbar(im, cax=cax, label="importance")
+    else:
+        cax.axis("off")
     fig.suptitle(f"Grad-CAM on {layer}", fontsize=10)
     return fig
 

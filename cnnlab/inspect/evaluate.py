@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -11,7 +12,8 @@ from cnnlab import runs
 from cnnlab.config import DataConfig
 from cnnlab.data import load_dataset
 from cnnlab.data.images import model_image_shape
-from cnnlab.errors import DataError
+from cnnlab.data.photos import reference_background
+from cnnlab.errors import CnnlabError, DataError
 from cnnlab.model import outputs_logits
 from cnnlab.plots import plot_confusion_matrix, plot_misclassified
 
@@ -67,7 +69,30 @@ def evaluate_model(model, x_test: np.ndarray, y_test: np.ndarray, class_names: l
         "class_names": list(class_names),
         "confusion_matrix": cm.tolist(),  # rows: true class, columns: predicted class
     }
+    if len(getattr(x_test, "shape", ())) == 4 and len(x_test):  # images, not cached features (N, F)
+        # the mean of the test images' border pixels, 0..255: predict and visualize --image
+        # compare a photo's background with it (cnnlab.data.photos)
+        metrics["test_background"] = round(reference_background(x_test), 1)
     return Evaluation(metrics, probs, y_true)
+
+
+MISTAKES_FILE = runs.RunDir.MISTAKES  # in the run directory: every misclassified test image, by test index
+
+
+def csv_field(text: str) -> str:
+    """A class name as one CSV field (quoted when it holds a comma or a quote)."""
+    return '"' + text.replace('"', '""') + '"' if any(ch in text for ch in ',"\n') else text
+
+
+def misclassified(y_true: np.ndarray, probs: np.ndarray, class_names: list[str]) -> list[dict]:
+    """Every wrongly predicted test image, most confidently wrong first: its index in the
+    run's test split (what `cnnlab visualize --index N` takes), true and predicted class,
+    and the predicted class's probability."""
+    y_pred = probs.argmax(axis=1)
+    wrong = np.flatnonzero(y_pred != y_true)
+    wrong = wrong[np.argsort(-probs[wrong, y_pred[wrong]], kind="stable")]
+    return [{"index": int(i), "true": class_names[int(y_true[i])], "predicted": class_names[int(y_pred[i])],
+             "confidence": round(float(probs[i, y_pred[i]]), 4)} for i in wrong]  # fmt: skip
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
@@ -77,10 +102,13 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> 
 
 
 def write_evaluation(run: Path, evaluation: Evaluation, x_test: np.ndarray) -> None:
-    """metrics.json, plots/confusion_matrix.png and plots/misclassified.png."""
+    """metrics.json, the mistakes file, plots/confusion_matrix.png and plots/misclassified.png."""
     run = runs.RunDir(run)
     names = evaluation.metrics["class_names"]
     run.write_metrics(evaluation.metrics)
+    rows = misclassified(evaluation.y_true, evaluation.probabilities, names)
+    runs.write_text(run.mistakes, "index,true,predicted,confidence\n" + "".join(
+        f"{r['index']},{csv_field(r['true'])},{csv_field(r['predicted'])},{r['confidence']}\n" for r in rows))
     cm = np.array(evaluation.metrics["confusion_matrix"])
     runs.save_figure(plot_confusion_matrix(cm, names), run.confusion_plot)
     y_pred = evaluation.probabilities.argmax(axis=1)
@@ -117,10 +145,32 @@ def run_dataset(loaded, fix: str = "pass the run directory that trained this mod
     return data
 
 
-def evaluate_run(loaded, batch_size: int = 256) -> Evaluation:
+def run_background(loaded) -> tuple[float | None, str]:
+    """(the run's images' background level, "") for the photo check of predict and
+    visualize --image: metrics.json's test_background, else measured on the run's test
+    split; (None, the reason) when neither can be read here (then --invert auto inverts nothing)."""
+    if loaded.run_dir is not None:
+        try:
+            level = runs.RunDir(loaded.run_dir).read_metrics().get("test_background")
+        except (OSError, ValueError, AttributeError):
+            level = None
+        if isinstance(level, (int, float)):
+            return float(level), ""
+    try:
+        x_test, _ = run_test_data(loaded)
+    except (CnnlabError, OSError) as exc:
+        return None, (f"cannot compare backgrounds: the run's images are not readable here ({exc}); "
+                      "--invert yes or no decides")  # fmt: skip
+    return reference_background(x_test), ""
+
+
+def evaluate_run(loaded, batch_size: int = 256, progress: Callable[[str], None] | None = None) -> Evaluation:
     """Evaluate a loaded run on its test split and, for a run directory, rewrite its
-    metrics.json and plots."""
+    metrics.json and plots. ``progress`` gets one line per step (the CLI prints them)."""
+    say = progress or (lambda line: None)
+    say("reading the test split ...")
     x_test, y_test = run_test_data(loaded)
+    say(f"predicting {len(y_test)} test images ...")
     evaluation = evaluate_model(loaded.model, x_test, y_test, loaded.class_names, batch_size)
     if loaded.run_dir is not None:
         # Keep what only training knows (time, best epoch): `cnnlab runs` and reports read it.
@@ -131,6 +181,7 @@ def evaluate_run(loaded, batch_size: int = 256) -> Evaluation:
         for key in TRAINING_KEYS:
             if key in trained and key not in evaluation.metrics:
                 evaluation.metrics[key] = trained[key]
+        say("writing the metrics, the confusion matrix and the misclassified images ...")
         write_evaluation(loaded.run_dir, evaluation, x_test)
     return evaluation
 

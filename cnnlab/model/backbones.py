@@ -224,6 +224,21 @@ def pooling_for(bc) -> str:
     return "flatten" if bc.name == RUN_BACKBONE else "avg"
 
 
+def fit_run_unfreeze(cfg):
+    """--backbone run with the config file's unfreeze (10, sized for ResNet50) and a run whose
+    convolutional base is smaller: unfreeze all of its layers instead. -> (cfg, note or "")."""
+    bc = cfg.model.backbone
+    if bc is None or bc.name != RUN_BACKBONE or bc.mode != "fine_tune" or bc.unfreeze is None or not is_run_path(bc.weights):
+        return cfg, ""
+    count = len(base_layers(_base_from_run(bc).model))
+    if bc.unfreeze <= count:
+        return cfg, ""
+    fitted = bc.model_copy(update={"unfreeze": count})
+    note = (f"the run's base has {count} layers: phase 2 unfreezes all {count} (the config's unfreeze is "
+            f"{bc.unfreeze}; --unfreeze N picks fewer)")  # fmt: skip
+    return cfg.model_copy(update={"model": cfg.model.model_copy(update={"backbone": fitted})}), note
+
+
 def check_unfreeze(bc, base_model) -> None:
     """unfreeze / unfreeze_from must fit the built base (known only once it is built)."""
     layers = base_layers(base_model)

@@ -6,6 +6,7 @@ A run is ``outputs/<name>/<YYYYmmdd-HHMMSS>[-N]/``:
     model.keras          the best model so far
     history.csv          one row per finished epoch
     metrics.json         test metrics (written when training finishes, or by cnnlab evaluate)
+    mistakes.csv         every misclassified test image: index,true,predicted,confidence
     summary.txt          the layer table
     classes.json         class names, in the model's output order
     status.json          running | interrupted | failed | done, with the epoch and the owner
@@ -54,6 +55,7 @@ class RunLayout:
     EXPORT = "export"
     VERIFY = "verify.json"  # under export/: how each artifact compared with Keras
     TTA = "tta.json"  # cnnlab evaluate --tta
+    MISTAKES = "mistakes.csv"  # every misclassified test image by test index, most confidently wrong first
     # Pictures under plots/
     HISTORY_PLOT = "history.png"
     CONFUSION_PLOT = "confusion_matrix.png"
@@ -93,6 +95,7 @@ class RunLayout:
     export_dir = property(lambda self: self.path / self.EXPORT)
     verify = property(lambda self: self.export_dir / self.VERIFY)
     tta = property(lambda self: self.path / self.TTA)
+    mistakes = property(lambda self: self.path / self.MISTAKES)
     history_plot = property(lambda self: self.plots / self.HISTORY_PLOT)
     confusion_plot = property(lambda self: self.plots / self.CONFUSION_PLOT)
     mistakes_plot = property(lambda self: self.plots / self.MISTAKES_PLOT)

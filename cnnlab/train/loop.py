@@ -32,7 +32,7 @@ from cnnlab.train.guard import TrainingGuard
 from cnnlab.train.launcher import write_run_file
 from cnnlab.train.lock import run_lock
 from cnnlab.config.phases import plan_phases
-from cnnlab.train.phases import apply_phase, cache_features, uses_feature_cache
+from cnnlab.train.phases import apply_phase, cache_features, phase_text, uses_feature_cache
 from cnnlab.train.resume import mark_done, resume_state
 from cnnlab.train.class_weights import class_weights, describe_class_weights
 from cnnlab.train.state import RunState
@@ -140,6 +140,8 @@ def _train(cfg, run: runs.RunDir, dist, data, model, timings: Timings, weights: 
             continue  # finished before the interruption: the backup and model.keras hold its result
         # Phase boundary: trainable flags change, so recompile (Keras fixes the trained variables at compile).
         apply_phase(phase, model, cfg)
+        if len(phases) > 1 and dist.is_chief:  # say which phase the epochs that follow belong to
+            print(f"phase {number} of {len(phases)}, {phase_text(phase, model)}", flush=True)
         with dist.scope():  # the optimizer's variables are mirrored too
             compile_model(fit_model, cfg, steps_per_epoch, optimizer_cfg=phase.optimizer, epochs=phase.epochs)
         history.start_phase(number)  # one epoch count and one history.csv across the phases

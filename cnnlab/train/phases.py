@@ -89,14 +89,21 @@ def describe_phases(model, cfg, phases: list[Phase] | None = None) -> str:
     lines = ["Phases (what each trains):"]
     for number, phase in enumerate(phases, 1):
         apply_phase(phase, model, cfg)
-        trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-        base = find_backbone(model)
-        unfrozen = [layer.name for layer in base_layers(base) if base.trainable and layer.trainable and layer.weights]
-        what = "the head only, base frozen" if not unfrozen else (
-            f"the head + {len(unfrozen)} base layers with weights: {', '.join(unfrozen[:6])}"
-            + (", ..." if len(unfrozen) > 6 else "") + " (BatchNorm stays frozen)"
-        )  # fmt: skip
-        lines.append(f"  {number}. {phase.name}: {phase.epochs} epochs at learning rate "
-                     f"{phase.optimizer.learning_rate:g}, {trainable:,} trainable weights: {what}")  # fmt: skip
+        lines.append(f"  {number}. {phase_text(phase, model)}")
     apply_phase(phases[0], model, cfg)  # leave the model as training starts
     return "\n".join(lines)
+
+
+def phase_text(phase: Phase, model) -> str:
+    """'head: 3 epochs at learning rate 0.001, 1,290 trainable weights: the head only, base
+    frozen', for a model whose trainable flags ``phase.apply`` has just set."""
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    base = find_backbone(model)
+    unfrozen = [layer.name for layer in base_layers(base) if base.trainable and layer.trainable and layer.weights]
+    what = "the head only, base frozen" if not unfrozen else (
+        f"the head + {len(unfrozen)} base layers with weights: {', '.join(unfrozen[:6])}"
+        + (", ..." if len(unfrozen) > 6 else "") + " (BatchNorm stays frozen)"
+    )  # fmt: skip
+    epochs = f"{phase.epochs} epoch{'s' * (phase.epochs != 1)}"
+    return (f"{phase.name}: {epochs} at learning rate {phase.optimizer.learning_rate:g}, "
+            f"{trainable:,} trainable weights: {what}")  # fmt: skip

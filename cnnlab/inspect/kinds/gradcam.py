@@ -25,6 +25,7 @@ def draw(ctx: DrawContext) -> list[Written]:
 
 
 KIND = Kind(
-    "gradcam", "where the image speaks for the predicted (and true) class",
+    "gradcam", "where the image speaks for the predicted (and true) class (by default at the last "
+    "conv layer)",
     applies=has_maps, requirement=MAPS, draw=draw, needs_image=True, needs_probe=True,
 )  # fmt: skip
