@@ -9,20 +9,21 @@ from cnnlab.backend import cpu_has_bfloat16, has_gpu, keras
 from cnnlab.model import outputs_logits
 
 
-def precision_policy(wanted, gpu: bool, cpu_bfloat16: bool | None = False) -> str:
-    """train.mixed_precision -> a Keras dtype policy. 'auto' picks what is fast where it
-    runs: mixed_float16 on a GPU, mixed_bfloat16 on a CPU with bfloat16 instructions
-    (AVX512_BF16 or AMX), float32 elsewhere: without those instructions TensorFlow
-    computes bfloat16 in software, many times slower (benchmarks/layer_profile.py)."""
+def precision_policy(wanted, gpu: bool) -> str:
+    """train.mixed_precision -> a Keras dtype policy. 'auto' turns mixed precision on only
+    with a GPU. On a CPU bfloat16 is opt-in (true or mixed_bfloat16): it is fast only where
+    the CPU has bfloat16 instructions (without them TensorFlow computes it in software, many
+    times slower: benchmarks/layer_profile.py), it changes the numerics, and a model trained
+    in it does not convert to TFLite today ("op Mul has no TFLite equivalent")."""
     if wanted == "auto":
-        return "mixed_float16" if gpu else "mixed_bfloat16" if cpu_bfloat16 else "float32"
+        return "mixed_float16" if gpu else "float32"
     if wanted is True:
         return "mixed_float16" if gpu else "mixed_bfloat16"
     return "float32" if wanted is False else wanted
 
 
 def set_precision_policy(cfg) -> None:
-    policy = precision_policy(cfg.train.mixed_precision, has_gpu(), cpu_has_bfloat16())
+    policy = precision_policy(cfg.train.mixed_precision, has_gpu())
     if policy == "mixed_bfloat16" and not has_gpu() and cpu_has_bfloat16() is False:
         # The user's choice stands, but a ~10x slower run (benchmarks/layer_profile.py) deserves a line.
         print(
