@@ -369,12 +369,12 @@ def test_cli_writes_every_kind_for_conv2d_on_a_real_run(cli, fashion_run):
     assert result.exit_code == 0, result.output
     folder = fashion_run / "plots" / "visualize" / "conv2d"
     kinds = ["filters", "histogram", "feature-maps", "stats", "patterns"]  # Grad-CAM: at the last conv layer
-    assert str(fashion_run / "plots" / "visualize" / "conv2d_1" / "gradcam.png") in result.stdout
+    assert str(fashion_run / "plots" / "visualize" / "conv2d_1" / "gradcam-test3.png") in result.stdout  # test #3's
     assert "Grad-CAM is drawn at the last conv layer unless --kind gradcam asks for another" in result.stdout
     for step in ("reading the test images ...", "drawing filters of conv2d ...", "drawing gradcam of conv2d_1 ..."):
         assert step in result.stdout  # a line per step (issue 24)
     for kind in kinds:
-        png = folder / f"{kind}.png"
+        png = folder / (f"{kind}-test3.png" if kind == "feature-maps" else f"{kind}.png")  # named by the image shown
         assert str(png) in result.stdout
         with Image.open(png) as img:
             assert img.format == "PNG" and min(img.size) > 200
@@ -432,9 +432,9 @@ def test_cli_nested_backbone_from_a_keras_file(cli, nested_model, tmp_path):
     result = cli("visualize", path, "--layer", "block_1_expand", "--image", tmp_path / "gray.png", "--max-maps", "4")
     assert result.exit_code == 0, result.output
     folder = path.parent / "plots" / "visualize" / base / "block_1_expand"
-    for kind in ("filters", "histogram", "feature-maps", "stats", "patterns"):
-        assert (folder / f"{kind}.png").is_file()
-    assert not (folder / "gradcam.png").exists() and "/gradcam.png" in result.stdout  # at the last conv layer
+    for name in ("filters", "histogram", "feature-maps-photo-gray", "stats", "patterns"):  # named by the image shown
+        assert (folder / f"{name}.png").is_file()
+    assert not list(folder.glob("gradcam*.png")) and "/gradcam-photo-gray.png" in result.stdout  # at the last conv layer
     assert "initial weights not saved" in result.stdout  # a bare .keras file has no run directory
 
 
@@ -550,7 +550,7 @@ def test_strip_pairs_shared_scale_and_before(fashion_run, tmp_path):
     written = visualize_run(loaded, "conv2d", kinds=["pairs", "feature-maps", "filters"], out_dir=tmp_path,
                             shared_scale=True, before=True)  # fmt: skip
     names = [w.path.name for w in written]
-    assert names == ["filters.png", "filters-before.png", "feature-maps.png", "pairs.png"]
+    assert names == ["filters.png", "filters-before.png", "feature-maps-shared.png", "pairs.png"]
     for w in written:
         assert Image.open(w.path).size[0] > 100
     before = np.asarray(Image.open(tmp_path / "conv2d" / "filters-before.png").convert("L"), float)
@@ -699,3 +699,33 @@ def test_mistakes_keep_their_test_index_in_metrics_and_under_each_tile():
     assert captions == ["test #1", "test #3"]
     assert overlapping_texts(fig) == []
     plt.close(fig)
+
+
+def test_pictures_of_other_images_sit_beside_and_the_report_captions_what_made_them(cli, fashion_run, tmp_path):
+    """Issue 24: after visualize --shared-scale --index 4, --index 11 and --image photo.jpg the
+    pictures are named by what made them (none replaced), each has a sidecar, and the report
+    captions each for its own image and scale."""
+    import shutil
+    from pathlib import Path
+
+    from cnnlab.inspect.report import write_report
+    from tests.test_report import Page
+
+    run = Path(shutil.copytree(fashion_run, tmp_path / "run", ignore=shutil.ignore_patterns("visualize", "report.html")))
+    Image.fromarray(np.full((28, 28), 90, np.uint8)).save(tmp_path / "photo.jpg")
+    for args in (("--kind", "feature-maps", "--shared-scale", "--index", "4"), ("--kind", "feature-maps,gradcam", "--index", "11"),
+                 ("--kind", "gradcam", "--image", tmp_path / "photo.jpg")):  # fmt: skip
+        result = cli("visualize", run, "--layer", "conv2d_1", *args)
+        assert result.exit_code == 0, result.output
+    folder = run / "plots" / "visualize" / "conv2d_1"
+    assert sorted(p.name for p in folder.glob("*.png")) == [
+        "feature-maps-shared-test4.png", "feature-maps-test11.png", "gradcam-photo-photo.png", "gradcam-test11.png"]
+    about = json.loads((folder / "feature-maps-shared-test4.about.json").read_text())
+    assert about["kind"] == "feature-maps" and about["shared_scale"] and about["image"].startswith("test #4: ")
+    captions = Page(write_report(run, visualize_budget=0).path.read_text()).captions
+    shared = [c for c in captions if c.startswith("Feature maps of conv2d_1 for test #4")]
+    assert len(shared) == 1 and "one colour scale centred at 0" in shared[0] and "bright means" not in shared[0]
+    assert any(c.startswith("Feature maps of conv2d_1 for test #11") and "bright means" in c for c in captions)
+    assert any(c.startswith("Grad-CAM at conv2d_1 for photo.jpg") for c in captions)
+    assert any(c.startswith("Grad-CAM at conv2d_1 for test #11") for c in captions)
+    assert not any("the test image" in c for c in captions)

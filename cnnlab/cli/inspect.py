@@ -163,7 +163,8 @@ class KindsHelpCommand(click.Command):
     cls=KindsHelpCommand,
     help="Draw what a trained model learned at one layer (or all conv/pooling layers).\n\n"
     "\b\nKinds (default: all that apply to the layer):\n{kinds}\n\n"
-    "Files go to RUN/plots/visualize/<layer>/<kind>.png.\n\n"
+    "Files go to RUN/plots/visualize/<layer>/<kind>.png (<kind>-test4.png, <kind>-photo-NAME.png for other "
+    "images than test #0).\n\n"
     "Grad-CAM defaults to the last conv layer, wherever --layer points: its maps are the most "
     "class-specific that still keep positions, while an early layer's maps are edges and textures, and its "
     "Grad-CAM is usually flat (no positive evidence). --layer X --kind gradcam draws it at X anyway.\n\n"

@@ -26,18 +26,22 @@ from cnnlab.runs import RunDir, RunFiles, read_run
 
 REPORT_FILE = RunDir.REPORT
 VISUALIZE_BUDGET_SECONDS = 60.0  # drawing stops starting new layers after this
-MADE_KINDS = ("filters", "feature-maps")  # drawn for each top-level conv layer; Grad-CAM once, at the last
+MADE_KINDS = ("filters", "feature-maps")  # drawn for each top-level conv layer; Grad-CAM for the top mistakes
+MISTAKES_SHOWN = 3  # Grad-CAM of the most confident mistakes (mistakes.csv), at the last conv layer
 
-# What each picture of cnnlab visualize shows; {layer} is the layer's path.
+# What each picture of cnnlab visualize shows; {layer} is the layer's path, {image} the image
+# its sidecar names ("test #4: Sneaker", "shoe.jpg"; "one test image" for pictures without one).
 KIND_CAPTIONS = {
     "filters": "Filters of {layer}: each learned kernel (first input channel) on one colour scale centred at 0; "
     "red weights are positive, blue negative.",
     "histogram": "Weights of {layer}: their distribution before training (initial weights) and after.",
-    "feature-maps": "Feature maps of {layer}: each channel's output for one test image (shown first), scaled per "
+    "feature-maps": "Feature maps of {layer} for {image} (shown first): each channel's output, scaled per "
     "channel; bright means strongly activated.",
+    "feature-maps-shared": "Feature maps of {layer} for {image} (shown first) on one colour scale centred at 0 "
+    "(the colour bar): red is positive, blue negative, white zero, so channels compare with each other.",
     "stats": "Activation statistics of {layer} over many test images: mean activation and fraction of zeros per "
     "channel (a channel that is always zero is dead).",
-    "gradcam": "Grad-CAM at {layer}: the parts of the test image that speak for the predicted class (and for the "
+    "gradcam": "Grad-CAM at {layer} for {image}: the parts of it that speak for the predicted class (and for the "
     "true class when they differ); red is most important.",
     "patterns": "Filter patterns of {layer}: the input each filter responds to most, found by gradient ascent.",
 }
@@ -311,14 +315,37 @@ def section_learned(ctx: _Context) -> str:
         parts_first,
         (
             "<p class=muted>Made by <code>cnnlab visualize</code> (plots/visualize/&lt;layer&gt;/&lt;kind&gt;.png); "
-            "one test image is used for the feature maps and Grad-CAM.</p>"
+            "each caption says which image a picture shows. Grad-CAM is drawn for the model's most confident "
+            "mistakes (mistakes.csv), to see what misled it.</p>"
         )
     ]
     for layer in sorted(by_layer, key=lambda name: (order.get(name, len(order)), name)):
-        files = sorted(by_layer[layer], key=lambda p: (KIND_ORDER.index(p.stem) if p.stem in KIND_ORDER else 99, p.stem))
-        figures = [h.figure_file(p, KIND_CAPTIONS.get(p.stem, "{kind} of {layer}").format(layer=layer, kind=p.stem)) for p in files]
+        pictures = [(png, _about(png)) for png in by_layer[layer]]
+        pictures.sort(key=lambda pa: (KIND_ORDER.index(pa[1]["kind"]) if pa[1]["kind"] in KIND_ORDER else 99, pa[0].stem))
+        figures = [h.figure_file(png, _caption(layer, about)) for png, about in pictures]
         parts.append(f"<h3>{h.esc(layer)}</h3><div class=gallery>{''.join(f for f in figures if f)}</div>")
     return "".join(parts)
+
+
+def _about(png: Path) -> dict:
+    """What made a picture: its sidecar (cnnlab.inspect.visualize.write_about), else what its
+    name says (pictures from before sidecars: one test image, per-channel scale)."""
+    from cnnlab.inspect.visualize import ABOUT
+
+    about = runs.read_json_file(png.with_name(png.stem + ABOUT), dict) or {}
+    kind = about.get("kind") if isinstance(about.get("kind"), str) else next(
+        (k for k in sorted(KIND_CAPTIONS, key=len, reverse=True) if png.stem.startswith(k)), png.stem)  # fmt: skip
+    return {**about, "kind": kind}
+
+
+def _caption(layer: str, about: dict) -> str:
+    kind = about["kind"]
+    key = "feature-maps-shared" if kind == "feature-maps" and about.get("shared_scale") else kind
+    image = about.get("image") if isinstance(about.get("image"), str) else "one test image"
+    caption = KIND_CAPTIONS.get(key, "{kind} of {layer}").format(layer=layer, kind=kind, image=image)
+    if kind == "gradcam" and isinstance(about.get("note"), str) and about["note"]:
+        caption += f" The model {about['note'].replace('predicted:', 'predicted', 1)}."
+    return caption
 
 
 def section_augmentation(ctx: _Context) -> str:
@@ -395,7 +422,7 @@ def _pictures_complete(ctx: _Context) -> bool:
     """Whether every picture the report would draw is there: MADE_KINDS for each conv layer
     that summary.txt lists, and one Grad-CAM."""
     root = ctx.run.layout.visualize_dir
-    if not ctx.run.summary_text or not (root.is_dir() and any(root.rglob("gradcam.png"))):
+    if not ctx.run.summary_text or not (root.is_dir() and any(root.rglob("gradcam*.png"))):
         return False
     rows = [line.split() for line in ctx.run.summary_text.splitlines()]
     convs = [row[0] for row in rows if len(row) > 2 and row[1] in CONV_TYPES]
@@ -406,10 +433,11 @@ def _draw_missing_pictures(ctx: _Context, budget: float, unsafe: bool, say=lambd
     """Filters and feature maps of each conv layer and one Grad-CAM, where not drawn yet,
     by cnnlab visualize; stops starting new layers once ``budget`` seconds are spent."""
     root = ctx.run.layout.visualize_dir
-    plan = [(name, [k for k in MADE_KINDS if not (runs.inside(root, name) / f"{k}.png").is_file()]) for name in _conv_layers(ctx.model)]
-    plan = [(name, kinds) for name, kinds in plan if kinds]
-    if not (root.is_dir() and any(root.rglob("gradcam.png"))):
-        plan.append((None, ["gradcam"]))  # None: visualize picks the last conv layer
+    plan = [(name, [k for k in MADE_KINDS if not (runs.inside(root, name) / f"{k}.png").is_file()], None)
+            for name in _conv_layers(ctx.model)]  # fmt: skip
+    plan = [(name, kinds, index) for name, kinds, index in plan if kinds]
+    if not (root.is_dir() and any(root.rglob("gradcam*.png"))):  # None: visualize picks the last conv layer
+        plan += [(None, ["gradcam"], index) for index in _top_mistakes(ctx)] or [(None, ["gradcam"], None)]
     if not plan:
         return
     try:
@@ -420,15 +448,15 @@ def _draw_missing_pictures(ctx: _Context, budget: float, unsafe: bool, say=lambd
     from cnnlab.inspect.visualize import visualize_run
 
     started = time.perf_counter()
-    for i, (layer, kinds) in enumerate(plan):
+    for i, (layer, kinds, index) in enumerate(plan):
         if time.perf_counter() - started > budget:
-            left = ", ".join(name or "Grad-CAM" for name, _ in plan[i:])
+            left = ", ".join(dict.fromkeys(name or "Grad-CAM" for name, _, _ in plan[i:]))
             ctx.notes.append(f"not drawn within the {budget:.0f} s budget: {left}; "
                              f"cnnlab visualize {ctx.run.path} --layer NAME draws them")  # fmt: skip
             return
         say(f"drawing {', '.join(kinds)} of {layer or 'the last conv layer'} ...")
         try:
-            written = visualize_run(loaded, layer, kinds=kinds, unsafe=unsafe)
+            written = visualize_run(loaded, layer, kinds=kinds, index=index, unsafe=unsafe)
         except CnnlabError as exc:
             ctx.notes.append(f"{layer or 'Grad-CAM'}: not drawn: {exc}")
             continue
@@ -436,6 +464,15 @@ def _draw_missing_pictures(ctx: _Context, budget: float, unsafe: bool, say=lambd
             ctx.notes.append(f"{layer or 'Grad-CAM'}: not drawn: {type(exc).__name__}: {str(exc).strip()[:200]}")
             continue
         ctx.drawn += [w.path for w in written if w.path.suffix == ".png"]
+
+
+def _top_mistakes(ctx: _Context) -> list[int]:
+    """The test indices of the most confident mistakes (mistakes.csv, most confident first)."""
+    try:
+        lines = ctx.run.layout.mistakes.read_text(encoding="utf-8").splitlines()[1 : 1 + MISTAKES_SHOWN]
+        return [int(line.split(",", 1)[0]) for line in lines]
+    except (OSError, ValueError, UnicodeDecodeError):
+        return []
 
 
 def _write_network_page(ctx: _Context, say=lambda line: None) -> None:

@@ -114,8 +114,24 @@ def visualize_run(loaded, layer: str | None = None, *, kinds=(), image: str | Pa
                           options={"shared_scale": shared_scale, "before": before})  # fmt: skip
         for kind in ks:
             say(f"drawing {kind} of {ref.path} ...")
-            written += KINDS[kind].draw(ctx)
+            drawn = KINDS[kind].draw(ctx)
+            write_about(drawn, kind, ref, chosen if KINDS[kind].needs_image else None, shared_scale)
+            written += drawn
     return written
+
+
+ABOUT = ".about.json"  # beside each picture: what made it, so the report captions it rightly
+
+
+def write_about(written: list[Written], kind: str, ref: LayerRef, chosen: ChosenImage | None, shared: bool) -> None:
+    """A small sidecar per picture: its kind, layer and image (a picture is redrawn for other
+    images and options, and the report must not caption a shared-scale grid or a photo's
+    Grad-CAM as if it were the default)."""
+    for item in written:
+        if item.path.suffix == ".png" and item.path.is_file():
+            about = {"kind": kind, "layer": ref.path, "image": chosen.caption if chosen is not None else None,
+                     "shared_scale": shared and kind == "feature-maps", "note": item.note}  # fmt: skip
+            runs.write_json(item.path.with_name(item.path.stem + ABOUT), about)
 
 
 def choose_image(loaded, image: str | Path | None, index: int | None, *, fit: str = "stretch", invert: str = "auto",
@@ -132,7 +148,8 @@ def choose_image(loaded, image: str | Path | None, index: int | None, *, fit: st
             say(photo.note)
         array = photo.pixels
         name = Path(image).name + (" (inverted)" if photo.inverted else "")
-        return ChosenImage(array, name, None, array[None], f"image {name}")
+        tag = "photo-" + runs.safe_name(Path(image).stem)[:40]
+        return ChosenImage(array, name, None, array[None], f"image {name}", tag)
     x_test, y_test = test_split(loaded)
     index = 0 if index is None else index
     if not 0 <= index < len(x_test):
@@ -140,7 +157,8 @@ def choose_image(loaded, image: str | Path | None, index: int | None, *, fit: st
     label = int(y_test[index])
     sample = x_test[:STATS_IMAGES]
     name = loaded.class_names[label] if 0 <= label < len(loaded.class_names) else str(label)
-    return ChosenImage(x_test[index], f"test #{index}: {name}", label, sample, f"the first {len(sample)} test images")
+    tag = "" if index == 0 else f"test{index}"  # test #0 keeps the plain names (the report draws it)
+    return ChosenImage(x_test[index], f"test #{index}: {name}", label, sample, f"the first {len(sample)} test images", tag)
 
 
 def test_split(loaded) -> tuple[np.ndarray, np.ndarray]:

@@ -25,6 +25,7 @@ class ChosenImage:
     label: int | None  # true class when known
     sample: np.ndarray = field(repr=False)  # (N, H, W, C) images for stats
     sample_text: str = ""
+    tag: str = ""  # in the file names of pictures of this image: "" (test #0, the default), "test4", "photo-shoe"
 
 
 @dataclass
@@ -39,6 +40,13 @@ class DrawContext:
     chosen: ChosenImage | None = None  # when a kind needs an image
     initial: object | None = None  # InitialWeights of the run (histogram, filters --before)
     options: dict = field(default_factory=dict)  # drawing switches: shared_scale, before
+
+    def image_file(self, name: str) -> Path:
+        """Where a picture of the chosen image goes: ``name`` with the image's tag, so that
+        pictures of other images (--index, --image) sit beside it instead of replacing it."""
+        stem, dot, suffix = name.partition(".")
+        tag = self.chosen.tag if self.chosen is not None else ""
+        return self.folder / (f"{stem}-{tag}{dot}{suffix}" if tag else name)
 
     def class_name(self, i: int) -> str:
         names = self.loaded.class_names

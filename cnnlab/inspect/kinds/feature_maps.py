@@ -15,7 +15,8 @@ def draw(ctx: DrawContext) -> list[Written]:
                             shared=bool(ctx.options.get("shared_scale")))  # fmt: skip
     k = maps.shape[-1]
     note = shown_text(min(k, ctx.max_maps), k, "channels")
-    return [Written(runs.save_figure(fig, ctx.folder / "feature-maps.png"), note)]
+    shared = "-shared" if ctx.options.get("shared_scale") else ""  # another picture, not a replacement
+    return [Written(runs.save_figure(fig, ctx.image_file(f"feature-maps{shared}.png")), note)]
 
 
 KIND = Kind(

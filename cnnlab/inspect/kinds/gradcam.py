@@ -21,7 +21,7 @@ def draw(ctx: DrawContext) -> list[Written]:
         label = chosen.label
         heatmaps.append((f"true: {ctx.class_name(label)} ({probs[label]:.2f})", probes.grad_cam(ctx.probe, chosen.image, label)))
     fig = plot_grad_cam(chosen.image, heatmaps, ctx.ref.path, chosen.caption)
-    return [Written(runs.save_figure(fig, ctx.folder / "gradcam.png"), pred_title.replace("\n", " "))]
+    return [Written(runs.save_figure(fig, ctx.image_file("gradcam.png")), pred_title.replace("\n", " "))]
 
 
 KIND = Kind(
