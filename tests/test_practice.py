@@ -83,6 +83,9 @@ def test_lr_find_command_writes_a_plot_and_prints_the_set_line(cli, tmp_path):
     with Image.open(tmp_path / "out" / "tiny" / "lr-find.png") as img:
         img.load()
         assert img.size[0] > 300 and img.size[1] > 200
+    sweep = json.loads(cli("lr-find", config, "--steps", "60", "--output-dir", tmp_path / "out", "--json").stdout)
+    assert sweep["suggestion"] == pytest.approx(rate, rel=0.01) and sweep["method"] in ("valley", "minimum / 10")
+    assert sweep["suggestion"] < sweep["minimum"] and 0 < len(sweep["learning_rates"]) == len(sweep["losses"]) <= 60
 
 
 def test_suggestion_stays_below_a_minimum_at_the_end_of_a_steep_fall():

@@ -14,7 +14,8 @@ from cnnlab.errors import RunError
 @click.option("--min-lr", default=1e-7, show_default=True, type=float, help="Learning rate of the first step.")
 @click.option("--max-lr", default=10.0, show_default=True, type=float, help="Learning rate of the last step.")
 @output_dir_option
-def lr_find(config, overrides, steps, min_lr, max_lr, output_dir):
+@json_option
+def lr_find(config, overrides, steps, min_lr, max_lr, output_dir, as_json):
     """Learning-rate range test: train CONFIG's model for STEPS batches while the learning
     rate grows exponentially from MIN_LR to MAX_LR; stop when the loss explodes.
 
@@ -35,6 +36,12 @@ def lr_find(config, overrides, steps, min_lr, max_lr, output_dir):
             f"the loss was not finite or did not fall in {len(result.losses)} steps from {min_lr:g}; "
             "lower --min-lr or check the data"
         )
+    if as_json:  # the estimates and the whole sweep, for a script or a notebook
+        echo_json({"suggestion": result.suggestion, "method": result.method, "valley": result.valley,
+                   "minimum": result.minimum, "minimum_tenth": result.minimum_tenth,
+                   "stopped_early": result.stopped_early, "plot": str(plot),
+                   "learning_rates": result.learning_rates, "losses": result.losses})  # fmt: skip
+        return
     last = result.learning_rates[-1]
     ending = f"the loss exploded at {last:.2e}" if result.stopped_early else f"reached {last:.2e}"
     click.echo(f"{len(result.losses)} steps from {min_lr:.1e}; {ending}")
