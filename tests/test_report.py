@@ -318,7 +318,14 @@ def open_in_chromium(browser, html_file: Path, screenshot_dir: Path, sizes=tuple
             sections: [...document.querySelectorAll('section[id]')].map(s => s.id),
             overflow: document.documentElement.scrollWidth - window.innerWidth,
             widest_image: Math.max(...[...document.images].map(i => i.getBoundingClientRect().right)),
+            layers_cut: (() => { const t = document.querySelector('#layers table');
+                                 const box = t && t.parentElement;
+                                 return box ? box.scrollWidth - box.clientWidth : null; })(),
         })""")
+        img = page.locator("#learned figure img").first
+        img.focus()  # a tap: the picture is shown whole over the page
+        seen[name]["zoomed"] = page.evaluate(
+            "() => { const r = document.activeElement.getBoundingClientRect(); return [r.width, window.innerWidth]; }")
         shot = screenshot_dir / f"report-{name}.png"
         page.screenshot(path=str(shot), full_page=True)
         seen[f"{name}_screenshot"] = shot
@@ -338,6 +345,10 @@ def test_report_in_headless_chromium(browser, reported, tmp_path):
         assert set(SECTIONS) <= set(seen[size]["sections"])
         assert seen[size]["overflow"] <= 1  # no sideways scrolling of the page (wide tables scroll alone)
     assert seen["phone"]["widest_image"] <= 390  # pictures shrink to the phone's width
+    assert seen["laptop"]["layers_cut"] <= 1  # the arithmetic column wraps instead of running off a laptop
+    for size in ("laptop", "phone"):  # a tapped picture fills the screen's width (a 64-map grid on a phone)
+        width, screen = seen[size]["zoomed"]
+        assert abs(width - screen) <= 1, seen[size]["zoomed"]
     assert Image.open(seen["laptop_screenshot"]).height > 2000
 
 

@@ -46,7 +46,11 @@ dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1re
 dl.facts dt { color: var(--muted); }
 dl.facts dd { margin: 0; word-break: break-word; }
 figure { margin: 1rem 0 1.5rem; }
-figure img { display: block; max-width: 100%; height: auto; border: 1px solid var(--line); background: #fff; }
+figure img { display: block; max-width: 100%; height: auto; border: 1px solid var(--line); background: #fff; cursor: zoom-in; }
+/* Tap or click a picture (it takes focus) to see it whole over the page; tap again or Esc-Tab to leave.
+   No script: a 64-map grid is readable on a phone this way. */
+figure img:focus { position: fixed; inset: 0; z-index: 10; width: 100vw; height: 100vh; max-width: none;
+                   object-fit: contain; background: #fff; cursor: zoom-out; outline: none; }
 figcaption { color: var(--muted); font-size: .9rem; margin-top: .35rem; max-width: 60rem; }
 .gallery { display: grid; grid-template-columns: repeat(auto-fill, minmax(440px, 1fr)); gap: 0 1.25rem; }
 @media (max-width: 640px) {
@@ -77,7 +81,7 @@ def png_data_uri(data: bytes) -> str:
 def figure_png(data: bytes, caption: str, alt: str | None = None) -> str:
     """A picture with the caption that says what it shows; ``caption`` is plain text."""
     return (
-        f'<figure><img src="{png_data_uri(data)}" alt="{esc(alt or caption)}" loading="eager">'
+        f'<figure><img src="{png_data_uri(data)}" alt="{esc(alt or caption)}" loading="eager" tabindex="0">'
         f"<figcaption>{esc(caption)}</figcaption></figure>"
     )
 

@@ -199,7 +199,9 @@ def _layer_table(ctx: _Context) -> str:
         rows.append([layer.name, type(layer).__name__, shape, f"{layer.count_params():,}", *phase_cells(layer, bool(nested)), arithmetic])
     trainable = sum(int(_size(w)) for w in model.trainable_weights)
     total = model.count_params()
-    numeric, nowrap = {3}, set(range(len(rows[0]) if rows else 0))  # on a phone the table scrolls sideways in its box
+    # shapes and numbers on one line (on a phone the table scrolls sideways in its box); the
+    # arithmetic, the last column, wraps instead of running past a laptop's screen
+    numeric, nowrap = {3}, set(range(len(rows[0]) - 1 if rows else 0))
     header = ["layer", "type", "output shape", "params", *phase_headers, "arithmetic"]
     return (
         f"<p>Input {h.esc(shape_text(tuple(model.input.shape)))}: raw pixels 0..255 (the model rescales them). "
