@@ -318,7 +318,7 @@ def open_in_chromium(browser, html_file: Path, screenshot_dir: Path, sizes=tuple
             sections: [...document.querySelectorAll('section[id]')].map(s => s.id),
             overflow: document.documentElement.scrollWidth - window.innerWidth,
             widest_image: Math.max(...[...document.images].map(i => i.getBoundingClientRect().right)),
-            layers_cut: (() => { const t = document.querySelector('#layers table');
+            layers_cut: (() => { const t = document.querySelector('#layers table, #layers pre');
                                  const box = t && t.parentElement;
                                  return box ? box.scrollWidth - box.clientWidth : null; })(),
         })""")
