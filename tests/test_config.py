@@ -131,3 +131,12 @@ def test_union_fields_report_one_problem_with_every_choice():
 def test_empty_model_points_at_layers_or_backbone(tmp_path):
     message = load_error(write_config(tmp_path / "c.yaml", data={"path": "x"}, model={"layers": []}))
     assert "model.layers: is empty" in message and "model.backbone" in message
+
+
+def test_value_rules_apply_only_where_the_argument_means_it(tmp_path):
+    """ZeroPadding2D's padding is a number of pixels; a pooling layer's strides may be null."""
+    layers = [{"type": "ZeroPadding2D", "padding": 1}, {"type": "MaxPooling2D", "strides": None},
+              {"type": "Conv1D", "filters": 2, "kernel_size": 3, "padding": "causal"}, {"type": "Flatten"}]  # fmt: skip
+    cfg = load_config(write_config(tmp_path / "z.yaml", data={"path": "x"}, model={"layers": layers}))
+    assert cfg.model.layers[0]["padding"] == 1
+

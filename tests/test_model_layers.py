@@ -38,3 +38,15 @@ def test_layer_errors_from_set_name_the_set_item():
     assert message.startswith(
         "--set model.layers.0.filter=3: model.layers[0].filter: unknown argument for Conv2D (did you mean 'filters'?)"
     )
+
+
+def test_summary_input_asks_keras_where_its_rules_cannot_tell(cli, tmp_path):
+    """summary --input computes shapes without Keras for the textbook layers, but a missing
+    argument or an activation typo goes to Keras's check, blaming the file as train does."""
+    for layer, expected in (({"type": "Conv2D", "filters": 4}, "kernel_size"),
+                            ({"type": "Dense", "units": 3, "activation": "relux"}, "invalid Dense arguments")):  # fmt: skip
+        path = write_config(tmp_path / "s.yaml", data={"path": "x"}, model={"layers": [{"type": "Flatten"}, layer]})
+        result = cli("summary", "--input", "28x28x1", path)
+        assert result.exit_code == 2 and result.stderr.startswith(f"Error: {path}: model.layers[1]"), result.output
+        assert expected in result.stderr
+

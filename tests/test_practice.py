@@ -303,6 +303,10 @@ def tune_config(tmp_path, npz, space=None, **tune):
         ({"train.optimizer.learning_rate": {"uniform": [0.1, 20]}},
          "tune.space.train.optimizer.learning_rate: train.optimizer.learning_rate: input should be less than or "
          "equal to 10, got 20.0"),
+        ({"model.layers.0.type": ["Conv2D", "Conv2d"]},  # Keras's check, before any trial trains
+         "tune.space.model.layers.0.type: model.layers[0].type: unknown layer 'Conv2d' (did you mean 'Conv2D'?); "
+         "use a keras.layers class name such as Conv2D, MaxPooling2D, AveragePooling2D, MinPooling2D, "
+         "GlobalAveragePooling2D, Flatten, Dense, Dropout (cnnlab layers lists every one)"),
     ],
 )  # fmt: skip
 def test_bad_search_space_is_one_error_line(cli, tmp_path, pattern_npz, space, error):
@@ -361,6 +365,8 @@ def test_tune_runs_trials_as_normal_runs_and_writes_the_best_config(cli, tmp_pat
     again = cli("tune", config, "--output-dir", out)
     assert again.exit_code == 0 and len(runs_under(out / "tiny")) == 2
     assert again.stdout == result.stdout
+    fresh = cli("tune", config, "--output-dir", tmp_path / "fresh", "--json")  # a search that trains: JSON alone on stdout
+    assert fresh.exit_code == 0 and len(json.loads(fresh.stdout)["trials"]) == 2
     table = json.loads(cli("tune", config, "--output-dir", out, "--json").stdout)
     assert [t["run"] for t in table["trials"]] == [row.split()[5] for row in rows]
     assert [t["val_accuracy"] for t in table["trials"]] == pytest.approx(scores, abs=5e-5)

@@ -158,6 +158,9 @@ def test_compare_survives_names_that_look_like_tex_or_hold_newlines(cli, tmp_pat
     data = json.loads(cli("compare", a, b, "--json").stdout)
     assert [r["test_accuracy"] for r in data["runs"]] == [0.9, 0.8]
     assert {"key": "name", "values": ["fashion", "mlp"]} in data["config_diff"]
+    (b / RunDir.CONFIG).write_text("name: mlp\nseed: 1\nmodel:\n  layers:\n  - type: Dense\n    units: 3\n")
+    rows = json.loads(cli("compare", a, b, "--json").stdout)["config_diff"]
+    assert {"key": "model.layers.0", "values": ["Flatten()", "Dense(units=3)"], "differs": True} in rows
 
 
 # ---------------------------------------------------------------- writing: umask, symlinks
@@ -207,3 +210,27 @@ def test_listing_comparing_and_reporting_finished_runs_never_start_tensorflow(ou
         assert finished.returncode == 0, (command, finished.stderr[-600:])
         assert imported == [], command
     assert "GPUs not checked" in RunDir(done).report.read_text()
+
+
+def test_a_project_folder_with_a_config_above_a_symlinked_outputs_is_not_taken_for_a_run(tmp_path):
+    """Only a stamped run folder is a run to guard: a project folder holding its own
+    config.yaml, whose outputs/ is a link to a data disk, must not refuse the run's files."""
+    project, disk = tmp_path / "proj", tmp_path / "disk"
+    project.mkdir()
+    disk.mkdir()
+    (project / "config.yaml").write_text("name: mine\n")
+    (project / "outputs").symlink_to(disk)
+    run = runs.create_run_dir(project / "outputs", "fashion")
+    runs.write_text(RunDir(run).config, "name: fashion\n")  # the run's first file
+    runs.write_json(RunDir(run).status, {"state": "running", "epoch": 0})
+    assert (disk / "fashion" / run.name / RunDir.STATUS).is_file()
+
+
+def test_resume_may_change_where_it_trains(tmp_path):
+    from cnnlab.train.resume import plan_resume
+
+    run = make_run(tmp_path / "out" / "fashion" / "20260101-120000", state="interrupted")
+    plan = plan_resume(str(run), tmp_path / "out", None, ["train.distribute=mirrored", "train.devices=[CPU:0, CPU:1]"])
+    assert plan.cfg.train.devices == ["CPU:0", "CPU:1"]
+    with pytest.raises(Exception, match="differs at seed"):
+        plan_resume(str(run), tmp_path / "out", None, ["seed=2"])

@@ -99,7 +99,12 @@ def tune(config, overrides, fresh, output_dir, as_json, trackers):
     cfg, tune_cfg = load_tune_config(config, overrides)
     cfg = with_trackers(cfg, trackers)  # every trial's run is tracked
     keras_tuner()  # installed? say so before any training
-    with stop_signals():
+    import contextlib
+    import sys
+
+    # --json: stdout carries the JSON alone; the trials' progress goes to stderr
+    quiet = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
+    with stop_signals(), quiet:
         result = search(cfg, tune_cfg, output_dir, fresh, say=lambda line: click.echo(line, err=True))
     if as_json:
         echo_json({"objective": result.objective, "trials": summary_rows(result),

@@ -31,7 +31,7 @@ def _rate(value) -> bool:
 
 
 def _padding(value) -> bool:
-    return value in ("valid", "same")
+    return value in ("valid", "same", "causal")  # causal: Conv1D
 
 
 # argument -> (test, what it must be); applied to whichever layer type takes the argument
@@ -40,10 +40,16 @@ VALUE_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "units": (_positive_int, "a positive integer (the number of neurons)"),
     "kernel_size": (_positive_ints, "a positive integer or a list of them, e.g. 3 or [3, 3]"),
     "pool_size": (_positive_ints, "a positive integer or a list of them, e.g. 2 or [2, 2]"),
-    "strides": (_positive_ints, "a positive integer or a list of them, e.g. 1 or [2, 2]"),
+    "strides": (lambda v: v is None or _positive_ints(v), "a positive integer or a list of them, e.g. 1 or [2, 2]"),
     "rate": (_rate, "a number from 0 up to (not including) 1"),
     "padding": (_padding, "'valid' (no padding) or 'same' (output size = input size / stride)"),
 }
+# The layer types whose arguments of these names mean what VALUE_RULES says (ZeroPadding2D's
+# padding is a number of pixels, for example): conv and pooling layers, Dense, Dropout.
+RULED_TYPES = ("Conv1D", "Conv2D", "Conv3D", "SeparableConv1D", "SeparableConv2D", "DepthwiseConv1D",
+               "DepthwiseConv2D", "Conv2DTranspose", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D",
+               "AveragePooling1D", "AveragePooling2D", "AveragePooling3D", "MinPooling2D", "Dense", "Dropout",
+               "SpatialDropout1D", "SpatialDropout2D")  # fmt: skip
 
 
 def check_layer_specs(specs: list[dict[str, Any]] | None, path: str, source=lambda where: "config") -> None:
@@ -61,6 +67,6 @@ def check_layer_specs(specs: list[dict[str, Any]] | None, path: str, source=lamb
         if not isinstance(type_name, str):
             raise ConfigError(f"{blame}: {where}.type: expected a keras.layers class name such as Conv2D, got {type_name!r}")
         for arg, value in spec.items():
-            rule = VALUE_RULES.get(arg)
+            rule = VALUE_RULES.get(arg) if type_name in RULED_TYPES else None
             if rule is not None and not rule[0](value):
                 raise ConfigError(f"{blame}: {where}: invalid {type_name} arguments: {arg} must be {rule[1]}, got {value!r}")

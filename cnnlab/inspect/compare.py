@@ -68,7 +68,9 @@ class Comparison:
                  "problems": run.problems}
                 for label, run in zip(self.labels, self.runs)
             ],  # fmt: skip
-            "config_diff": [{"key": key, "values": values} for key, values in self.diff],
+            "config_diff": [{"key": key.removesuffix(DIFFERS), "values": values,
+                             **({"differs": key.endswith(DIFFERS)} if key.startswith(LAYER_LISTS) else {})}
+                            for key, values in self.diff],  # fmt: skip
         }
 
 

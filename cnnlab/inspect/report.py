@@ -34,6 +34,8 @@ MISTAKES_SHOWN = 3  # Grad-CAM of the most confident mistakes (mistakes.csv), at
 KIND_CAPTIONS = {
     "filters": "Filters of {layer}: each learned kernel (first input channel) on one colour scale centred at 0; "
     "red weights are positive, blue negative.",
+    "filters-before": "Filters of {layer} before training (the initial weights): compare them with the trained "
+    "filters to see what training changed.",
     "histogram": "Weights of {layer}: their distribution before training (initial weights) and after.",
     "feature-maps": "Feature maps of {layer} for {image} (shown first): each channel's output, scaled per "
     "channel; bright means strongly activated.",
@@ -45,7 +47,7 @@ KIND_CAPTIONS = {
     "true class when they differ); red is most important.",
     "patterns": "Filter patterns of {layer}: the input each filter responds to most, found by gradient ascent.",
 }
-KIND_ORDER = ("filters", "histogram", "feature-maps", "stats", "gradcam", "patterns")
+KIND_ORDER = ("filters", "filters-before", "histogram", "feature-maps", "stats", "gradcam", "patterns")
 
 
 @dataclass
@@ -363,14 +365,14 @@ def section_augmentation(ctx: _Context) -> str:
 def section_environment(ctx: _Context) -> str:
     from cnnlab import __version__
 
-    from importlib.metadata import PackageNotFoundError, version
-
     pairs = [("cnnlab", __version__), ("Python", sys.version.split()[0])]
-    for package, shown in (("tensorflow", "TensorFlow"), ("keras", "Keras")):
-        try:
-            pairs.append((shown, version(package)))
-        except PackageNotFoundError:
-            pairs.append((shown, "not installed"))
+    for packages, module, shown in ((("tensorflow", "tensorflow-cpu", "tensorflow-macos"), "tensorflow", "TensorFlow"),
+                                     (("keras",), "keras", "Keras")):  # fmt: skip
+        if module in sys.modules:  # started for this report: its own word
+            found = getattr(sys.modules[module], "__version__", None)
+        else:  # not started: what is installed, under any of its distribution names
+            found = next((v for v in (_installed(p) for p in packages) if v), None)
+        pairs.append((shown, found or "not installed"))
     if "tensorflow" in sys.modules:  # started for this report (drawing) or by training: ask it
         from cnnlab.backend import tf
 
@@ -540,6 +542,15 @@ def _duration(seconds: float) -> str:
     minutes, secs = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
+
+
+def _installed(package: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
 
 
 def _cpu_count() -> int:

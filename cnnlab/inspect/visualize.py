@@ -129,7 +129,8 @@ def write_about(written: list[Written], kind: str, ref: LayerRef, chosen: Chosen
     Grad-CAM as if it were the default)."""
     for item in written:
         if item.path.suffix == ".png" and item.path.is_file():
-            about = {"kind": kind, "layer": ref.path, "image": chosen.caption if chosen is not None else None,
+            variant = f"{kind}-before" if item.path.stem.startswith(f"{kind}-before") else kind  # filters --before
+            about = {"kind": variant, "layer": ref.path, "image": chosen.caption if chosen is not None else None,
                      "shared_scale": shared and kind == "feature-maps", "note": item.note}  # fmt: skip
             runs.write_json(item.path.with_name(item.path.stem + ABOUT), about)
 

@@ -44,9 +44,10 @@ def describe_specs(cfg, input_shape: tuple[int, int, int]) -> str:
     shape = (None, *input_shape)
     rows = [("image", "InputLayer", shape_text(shape), 0, ""), ("rescaling", "Rescaling", shape_text(shape), 0, "")]
     layers = spec_layers(cfg.model.layers)
-    if layers is None:  # a layer type without a rule here: ask Keras (starts TensorFlow)
-        from cnnlab.model.layer_specs import make_layers
+    if layers is None:  # a type, argument or value without a rule here: ask Keras (starts TensorFlow)
+        from cnnlab.model.layer_specs import check_model_layers, make_layers
 
+        check_model_layers(cfg)  # its errors name the config file or --set item, as train's do
         layers = make_layers(cfg.model.layers)
     total = 0
     for i, layer in enumerate(layers):
@@ -199,6 +200,10 @@ SPEC_RULES = {
     "BatchNormalization": (COMMON | {"momentum", "epsilon", "center", "scale"}, {"center": True, "scale": True}, _same_output),
 }  # fmt: skip
 WINDOWS = ("kernel_size", "pool_size", "strides", "dilation_rate")
+REQUIRED = {"Conv2D": {"filters", "kernel_size"}, "Dense": {"units"}, "Dropout": {"rate"},
+            "SpatialDropout2D": {"rate"}, "Activation": {"activation"}}  # fmt: skip
+ACTIVATIONS = {None, "relu", "sigmoid", "softmax", "tanh", "linear", "elu", "selu", "gelu", "swish", "silu",
+               "softplus", "softsign", "leaky_relu", "relu6", "exponential", "hard_sigmoid", "mish"}  # fmt: skip
 
 
 def spec_layers(specs) -> list[SpecLayer] | None:
@@ -209,7 +214,9 @@ def spec_layers(specs) -> list[SpecLayer] | None:
     layers = []
     for spec, name in zip(specs, layer_names(specs)):
         rule = SPEC_RULES.get(spec.get("type"))
-        if rule is None or not set(spec) - {"type"} <= rule[0]:
+        if rule is None or not set(spec) - {"type"} <= rule[0] or not REQUIRED.get(spec["type"], set()) <= set(spec):
+            return None
+        if spec.get("activation") not in ACTIVATIONS:  # a typo ("relux") is Keras's to refuse
             return None
         args = {**rule[1], **{k: v for k, v in spec.items() if k not in ("type", "name")}}
         if "pool_size" in args and args.get("strides") is None:

@@ -16,11 +16,19 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from cnnlab.errors import RunError
-from cnnlab.runs.layout import RunLayout
+from cnnlab.runs.layout import STAMP, RunLayout
 
 
 def _umask() -> int:
-    mask = os.umask(0)  # the only portable way to read it: set and put back at once
+    """The process's umask: from /proc on Linux; elsewhere by setting and restoring it (a
+    moment in which another thread's new file could get the wrong mode)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0)
     os.umask(mask)
     return mask
 
@@ -36,9 +44,12 @@ def check_within(path: Path, root: Path) -> None:
 
 
 def run_root(path: Path) -> Path | None:
-    """The run directory that ``path`` lies in (lexically, before resolving links), or None."""
+    """The run directory that ``path`` lies in (lexically, before resolving links), or None:
+    a folder named by its stamp (outputs/<name>/<YYYYmmdd-HHMMSS>) that training started in.
+    (Any folder holding a config.yaml would also take a project folder above a symlinked
+    outputs/ for a run, and refuse the run's own files.)"""
     for parent in Path(path).absolute().parents:
-        if RunLayout(parent).is_run_like():
+        if STAMP.match(parent.name) and RunLayout(parent).is_run_like():
             return parent
     return None
 

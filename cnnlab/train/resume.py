@@ -142,7 +142,7 @@ def plan_resume(run_arg: str | None, output_dir: Path, config: Path | None = Non
         given = load_config(config or runs.RunDir(run).config, overrides)
         changed = changed_keys(cfg.model_dump(mode="json"), given.model_dump(mode="json"))
         # Where it trains is not part of the experiment: a run may resume on more or fewer workers.
-        changed = [c for c in changed if c not in HOW_KEYS]
+        changed = [c for c in changed if not any(c == k or c.startswith(k + ".") for k in HOW_KEYS)]
         if changed:
             shown = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
             raise ConfigError(

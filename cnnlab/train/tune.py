@@ -77,6 +77,7 @@ def check_space(cfg, tune: TuneConfig, source: str) -> dict:
     CHECKED_CHOICES of them; trial_config checks the others when a trial draws them) in the
     config, so an unknown key or an impossible value is an error now, not in trial 7."""
     from cnnlab.config import config_from_dict
+    from cnnlab.model.layer_specs import check_model_layers
 
     try:
         space = parse_space(tune.space)
@@ -87,7 +88,9 @@ def check_space(cfg, tune: TuneConfig, source: str) -> dict:
     for key, dist in space.items():
         for value in _checked_samples(dist):
             try:
-                config_from_dict(json.loads(json.dumps(base)), [f"{key}={json.dumps(value)}"], source=source)
+                trial = config_from_dict(json.loads(json.dumps(base)), [f"{key}={json.dumps(value)}"], source=source)
+                if key.startswith(("model.layers", "model.head")):  # a layer type or argument: ask Keras now
+                    check_model_layers(trial)
             except ConfigError as exc:
                 problem = str(exc).split(": ", 1)[1] if str(exc).startswith("--set ") else str(exc)
                 if isinstance(dist, Uniform) and value == dist.inside and not dist.log:
