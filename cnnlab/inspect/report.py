@@ -422,26 +422,32 @@ def _conv_layers(model) -> list[str]:
 CONV_TYPES = ("Conv2D", "Conv2DTranspose")  # the layer types _conv_layers finds, as summary.txt names them
 
 
-def _pictures_complete(ctx: _Context) -> bool:
-    """Whether every picture the report would draw is there: MADE_KINDS for each conv layer
-    that summary.txt lists, and one Grad-CAM."""
-    root = ctx.run.layout.visualize_dir
-    if not ctx.run.summary_text or not (root.is_dir() and any(root.rglob("gradcam*.png"))):
-        return False
-    rows = [line.split() for line in ctx.run.summary_text.splitlines()]
-    convs = [row[0] for row in rows if len(row) > 2 and row[1] in CONV_TYPES]
-    return all((runs.inside(root, name) / f"{kind}.png").is_file() for name in convs for kind in MADE_KINDS)
-
-
-def _draw_missing_pictures(ctx: _Context, budget: float, unsafe: bool, say=lambda line: None) -> None:
-    """Filters and feature maps of each conv layer and one Grad-CAM, where not drawn yet,
-    by cnnlab visualize; stops starting new layers once ``budget`` seconds are spent."""
+def _missing_pictures(ctx: _Context, conv_layers: list[str]) -> list[tuple]:
+    """The one rule for what the report draws: [(layer or None, kinds, test index or None)]
+    still missing: MADE_KINDS of each conv layer, and Grad-CAM (at the last conv layer) of
+    the top mistakes when no Grad-CAM is there yet."""
     root = ctx.run.layout.visualize_dir
     plan = [(name, [k for k in MADE_KINDS if not (runs.inside(root, name) / f"{k}.png").is_file()], None)
-            for name in _conv_layers(ctx.model)]  # fmt: skip
+            for name in conv_layers]  # fmt: skip
     plan = [(name, kinds, index) for name, kinds, index in plan if kinds]
     if not (root.is_dir() and any(root.rglob("gradcam*.png"))):  # None: visualize picks the last conv layer
         plan += [(None, ["gradcam"], index) for index in _top_mistakes(ctx)] or [(None, ["gradcam"], None)]
+    return plan
+
+
+def _pictures_complete(ctx: _Context) -> bool:
+    """Whether nothing is missing for the conv layers that summary.txt lists (so the model
+    need not be loaded to find out)."""
+    if not ctx.run.summary_text:
+        return False
+    rows = [line.split() for line in ctx.run.summary_text.splitlines()]
+    return not _missing_pictures(ctx, [row[0] for row in rows if len(row) > 2 and row[1] in CONV_TYPES])
+
+
+def _draw_missing_pictures(ctx: _Context, budget: float, unsafe: bool, say=lambda line: None) -> None:
+    """Filters and feature maps of each conv layer and Grad-CAM of the top mistakes, where not
+    drawn yet, by cnnlab visualize; stops starting new layers once ``budget`` seconds are spent."""
+    plan = _missing_pictures(ctx, _conv_layers(ctx.model))
     if not plan:
         return
     try:

@@ -120,7 +120,7 @@ def visualize_run(loaded, layer: str | None = None, *, kinds=(), image: str | Pa
     return written
 
 
-ABOUT = ".about.json"  # beside each picture: what made it, so the report captions it rightly
+ABOUT = runs.RunDir.ABOUT  # beside each picture: what made it, so the report captions it rightly
 
 
 def write_about(written: list[Written], kind: str, ref: LayerRef, chosen: ChosenImage | None, shared: bool) -> None:

@@ -62,6 +62,7 @@ class RunLayout:
     MISTAKES_PLOT = "misclassified.png"
     AUGMENT_PREVIEW = "augment-preview.png"  # also beside the runs, under outputs/<name>/ (cnnlab augment)
     VISUALIZE = "visualize"  # plots/visualize/<layer>/<kind>.png (cnnlab visualize)
+    ABOUT = ".about.json"  # beside each of those pictures: <name>.about.json, what made it (kind, layer, image)
     # Files a run may hold that are not its own results (skipped when copying a run)
     SCRATCH = (TENSORBOARD, PLOTS)
     # A folder holding any of these is a run that training started in, however far it got.
