@@ -199,3 +199,26 @@ def browser():
         yield chromium
         chromium.close()
 
+
+
+def train_until_backup(cfg, output_dir, epoch: int, monkeypatch):
+    """Train ``cfg`` and stop it, as SIGTERM would, right after epoch ``epoch`` is backed up
+    (a resumable interrupted run); returns its run directory."""
+    from cnnlab.errors import TrainingInterrupted
+    from cnnlab.train import guard, resume, signals, train
+
+    real_save = resume.save_backup
+
+    def save_then_stop(run, model, state):
+        real_save(run, model, state)
+        if state.epoch == epoch:
+            signals.request_stop(15)
+
+    monkeypatch.setattr(guard, "save_backup", save_then_stop)
+    try:
+        with pytest.raises(TrainingInterrupted):
+            train(cfg, output_dir)
+    finally:
+        monkeypatch.setattr(guard, "save_backup", real_save)
+        signals.request_stop(None)
+    return next(Path(output_dir).glob("*/*"))

@@ -15,7 +15,7 @@ import yaml
 
 from cnnlab.runs import RunDir
 from cnnlab.track import TRACKING_FILE, flatten
-from tests.conftest import write_config
+from tests.conftest import train_until_backup, write_config
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # offline: no usage reports from the suite
 
@@ -148,29 +148,12 @@ def test_train_logs_params_epochs_test_metrics_and_files_to_mlflow(cli, tiny_con
 @requires_mlflow
 def test_a_resumed_run_continues_its_mlflow_run(tmp_path, pattern_npz, monkeypatch, capsys):
     from cnnlab.config import load_config
-    from cnnlab.errors import TrainingInterrupted
-    from cnnlab.train import guard as guard_module
-    from cnnlab.train import resume, signals, train
+    from cnnlab.train import train
 
     config = write_config(tmp_path / "c.yaml", data={"path": str(pattern_npz)}, track=["mlflow"],
                           train={"epochs": 3, "early_stopping": {"enabled": False}})  # fmt: skip
-    cfg = load_config(config)
-    real_save = resume.save_backup
-
-    def save_then_stop(run, model, state):
-        real_save(run, model, state)
-        if state.epoch == 1:
-            signals.request_stop(15)
-
-    monkeypatch.setattr(guard_module, "save_backup", save_then_stop)
     out = tmp_path / "out"
-    try:
-        with pytest.raises(TrainingInterrupted):
-            train(cfg, out)
-    finally:
-        monkeypatch.setattr(guard_module, "save_backup", real_save)
-        signals.request_stop(None)
-    run = next((out / "tiny").iterdir())
+    run = train_until_backup(load_config(config), out, 1, monkeypatch)
     first = _saved(run)["run_id"]
     client = _client(out)
     assert client.get_run(first).info.status == "KILLED"  # stopped, resumable

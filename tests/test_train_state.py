@@ -18,7 +18,7 @@ import yaml
 from cnnlab.runs import RunDir
 from cnnlab.train import signals
 from cnnlab.train.state import RunState
-from tests.conftest import REPO, make_pattern_dataset, write_config
+from tests.conftest import REPO, make_pattern_dataset, train_until_backup, write_config
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -141,29 +141,14 @@ def test_reduce_lr_state_survives_a_resume(tmp_path, monkeypatch):
     """A stateful callback registered in STATEFUL_CALLBACKS: interrupted after epoch 2 and
     resumed, the run matches an uninterrupted one bit for bit, learning rates included."""
     from cnnlab.config import load_config
-    from cnnlab.train import resume, train
-    from cnnlab.train import guard as guard_module
+    from cnnlab.train import train
 
     config = tiny_run_config(tmp_path, reduce_lr={"enabled": True, "patience": 0, "factor": 0.5, "min_delta": 0.5},
                              monitor="accuracy", early_stopping={"enabled": False})  # fmt: skip
     cfg = load_config(config)
     straight = train(cfg, tmp_path / "straight")
 
-    real_save = resume.save_backup
-
-    def save_then_stop(run, model, state):
-        real_save(run, model, state)
-        if state.epoch == 2:
-            signals.request_stop(15)
-
-    monkeypatch.setattr(guard_module, "save_backup", save_then_stop)
-    from cnnlab.errors import TrainingInterrupted
-
-    with pytest.raises(TrainingInterrupted):
-        train(cfg, tmp_path / "interrupted")
-    monkeypatch.setattr(guard_module, "save_backup", real_save)
-    signals.request_stop(None)
-    run = next((tmp_path / "interrupted" / "tiny").iterdir())
+    run = train_until_backup(cfg, tmp_path / "interrupted", 2, monkeypatch)
     assert "reduce_lr" in json.loads(str(np.load(RunDir(run).backup)["record"]))
     resumed = train(cfg, resume_run=run)
 
