@@ -102,7 +102,6 @@ def report_run(run: Path, html: bool = True) -> None:
     """The last lines of train/finetune; benchmarks parse 'run saved to'. The result comes
     first, then ``html``: RUN/report.html, which takes seconds (a report that cannot be
     made is a note, never a failed run)."""
-
     metrics = RunDir(run).read_metrics()
     click.echo(f"test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f}")
     if html:

@@ -7,7 +7,7 @@ import json
 
 from cnnlab.errors import RunError, first_line
 from cnnlab.runs.layout import RunLayout
-from cnnlab.runs.read import history_csv, parse_history, read_json_file
+from cnnlab.runs.read import History, history_csv, parse_history, read_json_file
 from cnnlab.runs.write import write_json, write_text
 
 
@@ -32,9 +32,7 @@ class RunDir(RunLayout):
 
     def read_history(self) -> dict[str, list[float]]:
         """history.csv as columns: {"epoch": [...], "loss": [...], ...}."""
-        rows = self.read_history_rows()
-        keys = dict.fromkeys(key for row in rows for key in row)
-        return {key: [float(r[key]) for r in rows if key in r] for key in keys}
+        return History([], self.read_history_rows()).columns()
 
     def read_metrics(self) -> dict:
         return json.loads(self.metrics.read_text())

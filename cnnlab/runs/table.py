@@ -1,5 +1,5 @@
-"""Tables for the terminal: the one fixed-width printer every listing uses (runs,
-compare, tune, evaluate, predict, data, lr-find), and ``cnnlab runs``'s rows.
+"""Tables for the terminal: the one fixed-width printer of the listings (runs, compare,
+tune, data), and ``cnnlab runs``'s rows.
 ``--json`` prints the same rows through cnnlab.runs.write.json_text (strict JSON)."""
 
 from __future__ import annotations
