@@ -12,7 +12,7 @@ import pytest
 from cnnlab.config import DataConfig
 from cnnlab.data import adapt_images, load_dataset
 from cnnlab.data.idx import read_idx
-from cnnlab.data.pipeline import make_pipeline
+from cnnlab.data.pipeline import EVAL_BATCH, fit_pipelines, make_pipeline
 from cnnlab.errors import DataError
 from tests.conftest import requires_fashion
 
@@ -98,6 +98,21 @@ def test_pipeline_keeps_uint8_and_batches():
 
 
 @requires_fashion
+def test_fit_batches_train_at_the_recipes_size_and_validate_in_large_batches():
+    """Training batches are the config's (the recipe); validation only runs forward, so it
+    takes large batches: fewer steps, the same numbers."""
+    x = np.arange(1000 * 4, dtype=np.uint8).reshape(1000, 2, 2, 1)
+    y = np.arange(1000) % 10
+    train, val = fit_pipelines(x[:700], y[:700], x[700:], y[700:], 32, seed=0)
+    assert [len(b[1]) for b in train][:2] == [32, 32] and sum(len(b[1]) for b in train) == 700
+    assert [len(b[1]) for b in val] == [EVAL_BATCH, 300 - EVAL_BATCH]
+    assert np.array_equal(np.concatenate([b[1] for b in val]), y[700:])  # in order, all of them
+    _, none = fit_pipelines(x, y, x[:0], y[:0], 512, seed=0)
+    assert none is None
+    _, val = fit_pipelines(x[:500], y[:500], x[500:], y[500:], 512, seed=0)  # never smaller than training's
+    assert [len(b[1]) for b in val] == [500]
+
+
 def test_real_fashion_mnist_split():
     data = load_dataset(DataConfig(), seed=42)
     assert (len(data.x_train), len(data.x_val), len(data.x_test)) == (48000, 12000, 10000)

@@ -13,6 +13,7 @@ from cnnlab.config import DataConfig
 from cnnlab.data import load_dataset
 from cnnlab.data.images import model_image_shape
 from cnnlab.data.photos import reference_background
+from cnnlab.data.pipeline import EVAL_BATCH
 from cnnlab.errors import CnnlabError, DataError
 from cnnlab.model import outputs_logits
 from cnnlab.plots import plot_confusion_matrix, plot_misclassified
@@ -24,8 +25,7 @@ class Evaluation:
     probabilities: np.ndarray  # (N, classes)
     y_true: np.ndarray  # (N,)
 
-
-def predict_probabilities(model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+def predict_probabilities(model, images: np.ndarray, batch_size: int = EVAL_BATCH) -> np.ndarray:
     """images: an array, or a streamed folder split (cnnlab.data.FileSplit), read in batches."""
     from cnnlab.data.files import FileSplit
     from cnnlab.data.pipeline import model_input
@@ -41,7 +41,7 @@ def predict_probabilities(model, images: np.ndarray, batch_size: int = 256) -> n
     return scores
 
 
-def evaluate_model(model, x_test: np.ndarray, y_test: np.ndarray, class_names: list[str], batch_size: int = 256) -> Evaluation:
+def evaluate_model(model, x_test: np.ndarray, y_test: np.ndarray, class_names: list[str], batch_size: int = EVAL_BATCH) -> Evaluation:
     probs = predict_probabilities(model, x_test, batch_size)
     y_true = np.asarray(y_test, np.int64)
     y_pred = probs.argmax(axis=1)
@@ -164,7 +164,7 @@ def run_background(loaded) -> tuple[float | None, str]:
     return reference_background(x_test), ""
 
 
-def evaluate_run(loaded, batch_size: int = 256, progress: Callable[[str], None] | None = None) -> Evaluation:
+def evaluate_run(loaded, batch_size: int = EVAL_BATCH, progress: Callable[[str], None] | None = None) -> Evaluation:
     """Evaluate a loaded run on its test split and, for a run directory, rewrite its
     metrics.json and plots. ``progress`` gets one line per step (the CLI prints them)."""
     say = progress or (lambda line: None)

@@ -19,7 +19,7 @@ from cnnlab.backend import keras
 from cnnlab.config import dump_config
 from cnnlab.data import load_dataset
 from cnnlab.data.mixing import mix_batches
-from cnnlab.data.pipeline import make_pipeline
+from cnnlab.data.pipeline import EVAL_BATCH, fit_pipelines
 from cnnlab.inspect.evaluate import evaluate_model, write_evaluation
 from cnnlab.model import build_model, check_model
 from cnnlab.model.summary import describe_model
@@ -113,13 +113,9 @@ def _train(cfg, run: runs.RunDir, dist, data, model, timings: Timings, weights: 
     batch = cfg.data.batch_size
     # cache_features: the frozen base runs once here, and fit_model is the head alone on (N, F) features.
     fit_model, fit_data = cache_features(model, data, batch) if uses_feature_cache(cfg) else (model, data)
-    train_ds = make_pipeline(fit_data.x_train, data.y_train, batch, shuffle=True, seed=cfg.seed, one_hot=one_hot)
+    train_ds, val_ds = fit_pipelines(fit_data.x_train, data.y_train, fit_data.x_val, data.y_val, batch,
+                                     seed=cfg.seed, one_hot=one_hot)  # fmt: skip
     train_ds = mix_batches(train_ds, cfg.augment, cfg.seed)  # MixUp/CutMix on training batches; no-op when off
-    val_ds = (
-        make_pipeline(fit_data.x_val, data.y_val, batch, shuffle=False, seed=cfg.seed, one_hot=one_hot)
-        if len(data.x_val)
-        else None
-    )
     steps_per_epoch = math.ceil(len(data.x_train) / batch)
     phases = plan_phases(cfg)  # [train] for a plain model; cnnlab.train.phases explains the others
 
@@ -167,9 +163,10 @@ def _train(cfg, run: runs.RunDir, dist, data, model, timings: Timings, weights: 
         # Evaluate once, on the chief, the saved best model alone, outside the strategy:
         # no collective op, and metrics.json is what `cnnlab evaluate RUN` reports.
         fit_model = runs.load_model(run.model)
-    evaluation = evaluate_model(fit_model, fit_data.x_test, data.y_test, data.class_names, batch_size=max(batch, 256))
+    evaluation = evaluate_model(fit_model, fit_data.x_test, data.y_test, data.class_names, batch_size=max(batch, EVAL_BATCH))
     timings.lap("evaluate")
     evaluation.metrics["train_seconds"] = round(train_seconds, 2)
+    evaluation.metrics["train_images"] = len(data.x_train)  # images per epoch: with train_seconds, the run's speed
     evaluation.metrics["best_epoch"] = state.best_epoch + 1  # 1-based, as history.csv counts
     evaluation.metrics["timings_seconds"] = timings.rounded()  # up to the evaluation
     write_evaluation(run.path, evaluation, data.x_test)
