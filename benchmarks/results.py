@@ -47,5 +47,8 @@ def cpu_flags_summary() -> str:
 
 
 def machine() -> str:
+    # ONEDNN_MAX_CPU_ISA=AVX2 on a newer CPU stands in for a learner's AVX2 laptop: say so.
+    isa = os.environ.get("ONEDNN_MAX_CPU_ISA")
     return (f"{platform.system()} {platform.machine()}, {cpu_name()} ({cpu_flags_summary()}), "
-            f"{os.cpu_count()} cores; Python {platform.python_version()}")  # fmt: skip
+            f"{os.cpu_count()} cores{f', oneDNN limited to {isa} (ONEDNN_MAX_CPU_ISA)' if isa else ''}; "
+            f"Python {platform.python_version()}")  # fmt: skip
