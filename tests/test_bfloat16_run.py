@@ -31,7 +31,6 @@ def _requires(fmt: str):
 def bf16_run(tmp_path_factory):
     """One epoch on 300 pattern images in mixed_bfloat16, with a rate high enough for
     confident predictions (near-ties could flip between bfloat16 and float32)."""
-    from cnnlab.backend import keras
     from cnnlab.config import load_config
     from cnnlab.train import train
 
@@ -41,10 +40,7 @@ def bf16_run(tmp_path_factory):
     config = write_config(folder / "bf16.yaml", name="bf16", data={"path": str(folder / "patterns.npz")},
                           train={"epochs": 1, "mixed_precision": "mixed_bfloat16",
                                  "optimizer": {"name": "adam", "learning_rate": 0.01}})  # fmt: skip
-    try:
-        return train(load_config(config), folder / "outputs")
-    finally:
-        keras().mixed_precision.set_global_policy("float32")
+    return train(load_config(config), folder / "outputs")  # Keras's global policy is float32 again after it
 
 
 @pytest.fixture(scope="module")

@@ -74,19 +74,27 @@ def test_shipped_configs_leave_precision_to_auto():
         assert "mixed_bfloat16" not in path.read_text().split("#")[0], path
 
 
-@pytest.fixture
-def float32_afterwards():
-    yield
-    keras().mixed_precision.set_global_policy("float32")  # train() sets it globally
-
-
-def test_bfloat16_training_keeps_the_output_in_float32(tiny_config, tmp_path, float32_afterwards):
+def test_bfloat16_training_keeps_the_output_in_float32(tiny_config, tmp_path):
     cfg = load_config(tiny_config, ["train.mixed_precision=mixed_bfloat16", "train.epochs=3"])
     run = train(cfg, tmp_path)
+    assert keras().mixed_precision.global_policy().name == "float32"  # the run's policy ends with it
     model = load_model(run / "model.keras")
     assert model.get_layer("conv2d").compute_dtype == "bfloat16"
     assert model.get_layer("dense_1").compute_dtype == "float32"  # the softmax
     assert json.loads((run / "metrics.json").read_text())["test_accuracy"] > 0.6
+
+
+def test_lr_find_puts_back_the_global_policy_it_found(tiny_config, tmp_path):
+    """train() and lr_find() set Keras's global policy for the model they build; a notebook's
+    next model (or a later command's in the same process) is built in the policy from before."""
+    from cnnlab.train.lr_find import lr_find
+
+    keras().mixed_precision.set_global_policy("mixed_float16")  # whatever the caller had, not only float32
+    try:
+        lr_find(load_config(tiny_config, ["train.mixed_precision=mixed_bfloat16"]), tmp_path, steps=10)
+        assert keras().mixed_precision.global_policy().name == "mixed_float16"
+    finally:
+        keras().mixed_precision.set_global_policy("float32")
 
 
 def test_cosine_schedule_with_warmup_and_label_smoothing(tiny_config, tmp_path):
