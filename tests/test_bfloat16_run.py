@@ -137,3 +137,23 @@ def test_visualize_and_report_draw_every_picture(cli, bf16_run):
     result = cli("report", bf16_run)
     assert result.exit_code == 0, result.output
     assert "Note" not in result.stderr, result.stderr  # e.g. "Grad-CAM: not drawn"
+
+
+def test_an_interrupted_bfloat16_run_resumes_bit_exact(tmp_path, pattern_npz, monkeypatch):
+    """auto trains in bfloat16 on AMX/AVX512_BF16 CPUs: --resume must end where an
+    uninterrupted run ends there too (the backup holds float32 variables either way)."""
+    from cnnlab.config import load_config
+    from cnnlab.runs import RunDir, load_model
+    from cnnlab.train import train
+    from tests.conftest import train_until_backup
+
+    config = write_config(tmp_path / "c.yaml", data={"path": str(pattern_npz)},
+                          train={"epochs": 3, "mixed_precision": "mixed_bfloat16"})  # fmt: skip
+    cfg = load_config(config)
+    straight = train(cfg, tmp_path / "straight")
+    run = train_until_backup(cfg, tmp_path / "interrupted", 1, monkeypatch)
+    resumed = train(cfg, resume_run=run)
+    assert RunDir(resumed).read_history()["loss"] == RunDir(straight).read_history()["loss"]
+    for a, b in zip(load_model(RunDir(straight).model).get_weights(), load_model(RunDir(resumed).model).get_weights(),
+                    strict=True):  # fmt: skip
+        np.testing.assert_array_equal(a, b)
