@@ -49,9 +49,10 @@ def images(bf16_run, tmp_path_factory):
     from PIL import Image
 
     folder = tmp_path_factory.mktemp("images")
-    x, y = make_pattern_dataset(3, seed=7)
+    x, y = make_pattern_dataset(30, seed=7)
     paths = []
-    for i, label in enumerate(y):
+    for label in range(3):
+        i = int(np.flatnonzero(y == label)[0])
         paths.append(folder / f"class{label}-{i}.png")
         Image.fromarray(x[i, :, :, 0]).save(paths[-1])
     return paths
