@@ -78,6 +78,32 @@ def cpu_has_bfloat16() -> bool | None:
     return None if flags is None else bool(flags & {"avx512_bf16", "amx_bf16"})
 
 
+# ONEDNN_MAX_CPU_ISA values below AVX512_CORE_BF16, oneDNN's first ISA with bfloat16 dot
+# products (AVX2_VNNI_2 only converts to and from bfloat16).
+_ISAS_WITHOUT_BFLOAT16 = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI")
+
+
+def onednn_bfloat16_blocked() -> str | None:
+    """What keeps TensorFlow from the CPU's bfloat16 instructions, as a phrase; None if nothing.
+    Without oneDNN (TF_ENABLE_ONEDNN_OPTS=0) TensorFlow's CPU kernels are Eigen's, which
+    compute bfloat16 in software; ONEDNN_MAX_CPU_ISA (oneDNN's own cap, e.g. AVX2 to stand in
+    for a laptop on a server) below AVX512_CORE_BF16 does the same. Other values (ALL, a
+    higher ISA, a name this list does not know) cap nothing here."""
+    if os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1").strip().lower() in ("0", "false"):
+        return "TF_ENABLE_ONEDNN_OPTS=0 turns oneDNN off"
+    for name in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):  # oneDNN reads the old name too, the new one first
+        cap = os.environ.get(name, "").strip()
+        if cap:
+            return f"{name}={cap} keeps oneDNN below AVX512_CORE_BF16" if cap.upper() in _ISAS_WITHOUT_BFLOAT16 else None
+    return None
+
+
+def fast_bfloat16() -> bool | None:
+    """Whether TensorFlow computes bfloat16 with the CPU's own instructions: the CPU has
+    them (cpu_has_bfloat16) and nothing blocks oneDNN from them; None where the CPU is unknown."""
+    return False if onednn_bfloat16_blocked() else cpu_has_bfloat16()
+
+
 @functools.cache
 def has_gpu() -> bool:
     return bool(tf().config.list_physical_devices("GPU"))

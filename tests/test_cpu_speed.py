@@ -1,5 +1,6 @@
-"""What cnnlab sets up for speed on a CPU: oneDNN kernels on, and a warning before a
-bfloat16 run on a CPU that would compute it in software."""
+"""What cnnlab sets up for speed on a CPU: oneDNN kernels on, bfloat16 where the CPU
+multiplies it (and says so), and a warning before a bfloat16 run that would be computed
+in software."""
 
 from __future__ import annotations
 
@@ -39,16 +40,49 @@ def test_cpu_bfloat16_probe_reads_this_machines_flags():
     assert backend.cpu_has_bfloat16() is expected
 
 
-@pytest.mark.parametrize(("native", "noted"), [(False, True), (True, False), (None, False)])
-def test_bfloat16_on_a_cpu_without_it_gets_one_note(monkeypatch, capsys, native, noted):
+AMX = {"avx512f", "avx512_bf16", "amx_bf16"}
+
+
+def _stderr_of_set_precision_policy(monkeypatch, capsys, flags, mixed_precision, env=()) -> tuple[str, str]:
+    """(the global policy set_precision_policy chose, what it printed on stderr) on a CPU
+    with ``flags`` and no GPU, with oneDNN's environment ``env`` alone."""
     monkeypatch.setattr(compile_stage, "has_gpu", lambda: False)
-    monkeypatch.setattr(compile_stage, "cpu_has_bfloat16", lambda: native)
-    cfg = load_config(CONFIGS / "fashion.yaml", ["train.mixed_precision=mixed_bfloat16"])
+    monkeypatch.setattr(backend, "cpu_flags", lambda: flags)
+    for name in ("TF_ENABLE_ONEDNN_OPTS", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env:
+        monkeypatch.setenv(name, value)
+    cfg = load_config(CONFIGS / "fashion.yaml", [f"train.mixed_precision={mixed_precision}"])
     try:
         compile_stage.set_precision_policy(cfg)
-        assert compile_stage.keras().mixed_precision.global_policy().name == "mixed_bfloat16"  # the choice stands
+        policy = compile_stage.keras().mixed_precision.global_policy().name
     finally:
         compile_stage.keras().mixed_precision.set_global_policy("float32")
-    err = capsys.readouterr().err
-    assert ("Note: this CPU has no bfloat16 instructions" in err) is noted
-    assert err.count("\n") == int(noted)
+    return policy, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flags", "env", "note"),
+    [
+        ({"avx2"}, (), "Note: this CPU has no bfloat16 instructions (AVX512_BF16/AMX), so mixed_bfloat16 runs in software"),
+        (AMX, (("ONEDNN_MAX_CPU_ISA", "AVX2"),), "Note: ONEDNN_MAX_CPU_ISA=AVX2 keeps oneDNN below AVX512_CORE_BF16, so"),
+        (AMX, (("TF_ENABLE_ONEDNN_OPTS", "0"),), "Note: TF_ENABLE_ONEDNN_OPTS=0 turns oneDNN off, so mixed_bfloat16 runs"),
+        (AMX, (), None),
+        (None, (), None),  # unknown CPU: nothing to warn about
+    ],
+)  # fmt: skip
+def test_bfloat16_computed_in_software_gets_one_note(monkeypatch, capsys, flags, env, note):
+    policy, err = _stderr_of_set_precision_policy(monkeypatch, capsys, flags, "mixed_bfloat16", env)
+    assert policy == "mixed_bfloat16"  # the choice stands
+    if note is None:
+        assert err == ""
+    else:
+        assert err.startswith(note) and err.endswith("; set train.mixed_precision: false\n") and err.count("\n") == 1
+
+
+def test_auto_says_when_it_picks_bfloat16(monkeypatch, capsys):
+    policy, err = _stderr_of_set_precision_policy(monkeypatch, capsys, AMX, "auto")
+    assert policy == "mixed_bfloat16"
+    assert err == "Precision: mixed_bfloat16 (this CPU has AVX512_BF16/AMX; train.mixed_precision: false for float32)\n"
+    for flags, env in (({"avx2"}, ()), (AMX, (("ONEDNN_MAX_CPU_ISA", "AVX2"),))):  # float32: nothing to say
+        assert _stderr_of_set_precision_policy(monkeypatch, capsys, flags, "auto", env) == ("float32", "")

@@ -127,7 +127,7 @@ def test_training_at_the_suggested_rate_learns(tmp_path, steps):
     from cnnlab.train import train
     from cnnlab.train.lr_find import lr_find
 
-    subset = ["data.limit=2000"]
+    subset = ["data.limit=2000", "train.mixed_precision=false"]  # float32 on every CPU (auto: bfloat16 on AMX)
     result, _ = lr_find(load_config(CONFIGS / "fashion.yaml", subset), tmp_path, steps)
     assert result.suggestion <= result.minimum / 10
     quick = subset + ["train.epochs=2", "train.verbose=0", "train.tensorboard=false"]

@@ -23,7 +23,9 @@ from cnnlab.train import signals
 from tests.conftest import CONFIGS, REPO, make_pattern_dataset, requires_fashion, write_config
 
 # Fashion-MNIST subset: 1,600 train / 400 validation / 2,000 test images, ~1 s an epoch.
-FASHION_SETS = ["data.limit=2000", "train.epochs=4", "train.verbose=0", "train.tensorboard=false"]
+# float32 on every CPU, as tests/conftest.py's configs (auto would be bfloat16 on AMX/AVX512_BF16)
+FASHION_SETS = ["data.limit=2000", "train.epochs=4", "train.verbose=0", "train.tensorboard=false",
+                "train.mixed_precision=false"]  # fmt: skip
 TIMEOUT = 180
 
 

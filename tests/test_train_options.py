@@ -8,6 +8,7 @@ import numpy as np
 
 import pytest
 
+from cnnlab import backend
 from cnnlab.backend import keras
 from cnnlab.config import load_config
 from cnnlab.runs import load_model
@@ -17,21 +18,52 @@ from cnnlab.train.compile import precision_policy
 from tests.conftest import CONFIGS
 
 
-@pytest.fixture(autouse=True)
-def float32_afterwards():
-    yield
-    keras().mixed_precision.set_global_policy("float32")  # train() sets it globally
+AMX = {"avx512f", "avx512_bf16", "amx_bf16"}  # a Xeon with AMX (this project's servers)
+AVX2 = {"avx2", "fma"}  # a learner's laptop
+NO_LIMIT = {}
+
+
+@pytest.fixture
+def cpu(monkeypatch):
+    """The facts precision_policy reads: the CPU's flags and oneDNN's environment."""
+
+    def given(flags, env):
+        monkeypatch.setattr(backend, "cpu_flags", lambda: flags)
+        for name in ("TF_ENABLE_ONEDNN_OPTS", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+
+    return given
 
 
 @pytest.mark.parametrize(
-    "wanted, gpu, policy",
+    "wanted, gpu, flags, env, policy",
     [
-        ("auto", True, "mixed_float16"), ("auto", False, "float32"),
-        (True, True, "mixed_float16"), (True, False, "mixed_bfloat16"),
-        (False, True, "float32"), ("mixed_bfloat16", False, "mixed_bfloat16"),  # an explicit choice stands
+        ("auto", True, AMX, NO_LIMIT, "mixed_float16"),
+        ("auto", False, AMX, NO_LIMIT, "mixed_bfloat16"),
+        ("auto", False, {"avx512_bf16"}, NO_LIMIT, "mixed_bfloat16"),
+        ("auto", False, AVX2, NO_LIMIT, "float32"),  # software bfloat16 would be ~10x slower
+        ("auto", False, None, NO_LIMIT, "float32"),  # no /proc/cpuinfo: unknown is no bfloat16
+        ("auto", False, AMX, {"ONEDNN_MAX_CPU_ISA": "AVX2"}, "float32"),  # an AVX2 laptop emulated
+        ("auto", False, AMX, {"ONEDNN_MAX_CPU_ISA": "avx512_core_vnni"}, "float32"),
+        ("auto", False, AMX, {"DNNL_MAX_CPU_ISA": "AVX2"}, "float32"),  # oneDNN's older name
+        ("auto", False, AMX, {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16"}, "mixed_bfloat16"),
+        ("auto", False, AMX, {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_AMX"}, "mixed_bfloat16"),
+        ("auto", False, AMX, {"ONEDNN_MAX_CPU_ISA": "ALL"}, "mixed_bfloat16"),
+        ("auto", False, AMX, {"ONEDNN_MAX_CPU_ISA": "SOMETHING_NEW"}, "mixed_bfloat16"),  # unknown: no limit
+        ("auto", False, AMX, {"TF_ENABLE_ONEDNN_OPTS": "0"}, "float32"),  # Eigen: software bfloat16
+        ("auto", False, AMX, {"TF_ENABLE_ONEDNN_OPTS": "1"}, "mixed_bfloat16"),
+        (True, True, AVX2, NO_LIMIT, "mixed_float16"),
+        (True, False, AVX2, NO_LIMIT, "mixed_bfloat16"),  # an explicit choice stands
+        (False, True, AMX, NO_LIMIT, "float32"),
+        (False, False, AMX, NO_LIMIT, "float32"),
+        ("mixed_bfloat16", False, AVX2, {"ONEDNN_MAX_CPU_ISA": "AVX2"}, "mixed_bfloat16"),
+        ("mixed_float16", False, AMX, NO_LIMIT, "mixed_float16"),
     ],
 )  # fmt: skip
-def test_precision_policy(wanted, gpu, policy):
+def test_precision_policy(cpu, wanted, gpu, flags, env, policy):
+    cpu(flags, env)
     assert precision_policy(wanted, gpu) == policy
 
 
@@ -45,10 +77,24 @@ def test_shipped_configs_leave_precision_to_auto():
 def test_bfloat16_training_keeps_the_output_in_float32(tiny_config, tmp_path):
     cfg = load_config(tiny_config, ["train.mixed_precision=mixed_bfloat16", "train.epochs=3"])
     run = train(cfg, tmp_path)
+    assert keras().mixed_precision.global_policy().name == "float32"  # the run's policy ends with it
     model = load_model(run / "model.keras")
     assert model.get_layer("conv2d").compute_dtype == "bfloat16"
     assert model.get_layer("dense_1").compute_dtype == "float32"  # the softmax
     assert json.loads((run / "metrics.json").read_text())["test_accuracy"] > 0.6
+
+
+def test_lr_find_puts_back_the_global_policy_it_found(tiny_config, tmp_path):
+    """train() and lr_find() set Keras's global policy for the model they build; a notebook's
+    next model (or a later command's in the same process) is built in the policy from before."""
+    from cnnlab.train.lr_find import lr_find
+
+    keras().mixed_precision.set_global_policy("mixed_float16")  # whatever the caller had, not only float32
+    try:
+        lr_find(load_config(tiny_config, ["train.mixed_precision=mixed_bfloat16"]), tmp_path, steps=10)
+        assert keras().mixed_precision.global_policy().name == "mixed_float16"
+    finally:
+        keras().mixed_precision.set_global_policy("float32")
 
 
 def test_cosine_schedule_with_warmup_and_label_smoothing(tiny_config, tmp_path):

@@ -579,7 +579,8 @@ def test_shift_test_compares_a_cnn_with_a_dense_network(cli, fashion_run, tmp_pa
     assert (moved[:, :, 0] == 0).all() and (moved[:, :, 1:] == x[:, :, :-1]).all()
 
     mlp = train(load_config(CONFIGS / "mlp.yaml", ["data.limit=3000", "train.epochs=1", "train.verbose=0",
-                                                   "train.tensorboard=false"]), tmp_path / "out")  # fmt: skip
+                                                   "train.tensorboard=false", "train.mixed_precision=false"]),
+                tmp_path / "out")  # fmt: skip  (float32 like fashion_run, on every CPU)
     result = cli("shift", fashion_run, mlp, "--max-shift", "4", "--output", tmp_path / "shift.png")
     assert result.exit_code == 0, result.output
     rows = {line.split()[0]: [float(v) for v in line.split()[1:]] for line in result.stdout.splitlines()[1:3]}

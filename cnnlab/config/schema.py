@@ -79,8 +79,9 @@ class TrainConfig(Section):
     steps_per_execution: int = Field(1, ge=1)
     # "auto" = on where it helps (GPU), off on CPU, where XLA made epochs about 2.5x slower.
     jit_compile: Literal["auto"] | bool = "auto"
-    # auto: mixed_float16 with a GPU, float32 on CPU. true: mixed_float16 on GPU, mixed_bfloat16
-    # on CPU (about 2x faster where the CPU has bfloat16 instructions, e.g. AVX512_BF16/AMX).
+    # auto: mixed_float16 with a GPU; on a CPU mixed_bfloat16 where TensorFlow multiplies bfloat16
+    # natively (AVX512_BF16/AMX, oneDNN allowed to use them), else float32 (software bfloat16 is
+    # ~10x slower). true: mixed_float16 on GPU, mixed_bfloat16 on any CPU. false: float32.
     mixed_precision: Literal["auto", "mixed_float16", "mixed_bfloat16"] | bool = "auto"
     # auto: the progress bar on a terminal, one line per epoch when output goes to a file (Keras's 2)
     verbose: Literal["auto", 0, 1, 2] = "auto"

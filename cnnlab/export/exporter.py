@@ -64,7 +64,8 @@ def export_run(loaded, formats, quantize: str = "none", output: Path | None = No
     source, x_test, y_test = _prepare(loaded, quantize, representative)
     x_verify, y_verify = x_test[:verify_images], y_test[:verify_images]
     say(f"Keras predictions on {len(y_verify)} test images, the reference every export must match ...")
-    reference = predict_probabilities(loaded.model, x_verify)  # (N, classes) float64
+    reference = predict_probabilities(source.model, x_verify)  # (N, classes) float64
+    trained = _trained_precision(loaded.model, source, reference, x_verify, say)
     keras_test = {}  # full-test-set Keras accuracy, computed once for quantized exports
     results = []
     for name in names:
@@ -72,6 +73,7 @@ def export_run(loaded, formats, quantize: str = "none", output: Path | None = No
         try:
             result = _export_one(FORMATS[name], source, quantize, root, x_verify, y_verify, reference,
                                  (x_test, y_test, keras_test), say)  # fmt: skip
+            result.verification.update(trained)
             results.append(result)
             _merge_verify(verify_file, result.name, result.verification)
         except Exception as exc:  # noqa: BLE001  TensorFlow reports a full disk as its own error classes
@@ -103,8 +105,10 @@ def _write_problem(exc: BaseException) -> str | None:
 
 
 def _prepare(loaded, quantize: str, representative: int):
-    """Source (model + facts) with representative training images for int8, and the run's test split."""
+    """Source (model + facts) with representative training images for int8, and the run's test split.
+    A model trained in mixed precision is exported as its float32 copy (cnnlab.export.float32_copy)."""
     from cnnlab.data.photos import reference_background
+    from cnnlab.export.float32_copy import float32_copy, mixed_policy
     from cnnlab.export.graph import Source
 
     h, w, c = (int(d) for d in loaded.model.input_shape[1:])
@@ -113,8 +117,23 @@ def _prepare(loaded, quantize: str, representative: int):
     origin = str(loaded.run_dir) if loaded.run_dir is not None else "a .keras file"
     extra = {"representative_images": len(rep)} if rep is not None else {}
     extra["background"] = round(reference_background(data.x_train), 1)  # predict compares a photo's with it
-    source = Source(loaded.model, list(loaded.class_names), (h, w, c), origin, rep, extra=extra)
+    policy = mixed_policy(loaded.model)
+    if policy is not None:
+        extra["trained_precision"] = policy  # the artifact computes in float32, as its copy does
+    source = Source(float32_copy(loaded.model), list(loaded.class_names), (h, w, c), origin, rep, extra=extra)
     return source, data.x_test, data.y_test
+
+
+def _trained_precision(trained, source, reference, x_verify, say: Callable[[str], None]) -> dict:
+    """For a float32 copy: how often it picks the class the mixed-precision model picks
+    (16-bit arithmetic rounds differently, so near-ties may flip); {} for a float32 model."""
+    policy = source.extra.get("trained_precision")
+    if policy is None:
+        return {}
+    agreement = float((predict_probabilities(trained, x_verify).argmax(1) == reference.argmax(1)).mean())
+    say(f"the model computes in {policy}: exporting a float32 copy with its weights (the trained model's class "
+        f"on {agreement:.2%} of {len(x_verify)} test images); every format is verified against the copy")  # fmt: skip
+    return {"trained_precision": policy, "trained_top1_agreement": agreement}
 
 
 def _export_one(module, source, quantize, root: Path, x_verify, y_verify, reference, test,

@@ -118,11 +118,13 @@ def grad_cam(probe: Probe, image: np.ndarray, class_index: int) -> np.ndarray:
     with t.GradientTape() as tape:
         tape.watch(x)  # frozen (non-trainable) layers would otherwise leave the tape empty
         activation, logits = probe(x)  # (1, h, w, k), (1, classes)
-        activation = t.cast(activation, "float32")
         score = logits[:, class_index]
+    # The gradient is taken at the layer's own tensor: under mixed precision it is bfloat16
+    # or float16, and the score does not depend on a float32 cast made after it.
     grads = tape.gradient(score, activation)  # (1, h, w, k)
     if grads is None:
         raise ModelError(f"the class score does not depend on layer {probe.ref.path!r}; pick a layer before the head")
+    grads, activation = t.cast(grads, "float32"), t.cast(activation, "float32")
     weights = t.reduce_mean(grads, axis=(1, 2), keepdims=True)  # (1, 1, 1, k): channel importance
     cam = t.nn.relu(t.reduce_sum(weights * activation, axis=-1, keepdims=True))  # (1, h, w, 1)
     cam = t.image.resize(cam, image.shape[:2], method="bilinear")[0, ..., 0].numpy()

@@ -4,35 +4,52 @@ schedule, loss (from logits or probabilities), XLA and steps per execution."""
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 
-from cnnlab.backend import cpu_has_bfloat16, has_gpu, keras
+from cnnlab.backend import fast_bfloat16, has_gpu, keras, onednn_bfloat16_blocked
 from cnnlab.model import outputs_logits
 
 
 def precision_policy(wanted, gpu: bool) -> str:
-    """train.mixed_precision -> a Keras dtype policy. 'auto' turns mixed precision on only
-    with a GPU. On a CPU bfloat16 is opt-in (true or mixed_bfloat16): it is fast only where
-    the CPU has bfloat16 instructions (without them TensorFlow computes it in software, many
-    times slower: benchmarks/layer_profile.py), it changes the numerics, and a model trained
-    in it does not convert to TFLite today ("op Mul has no TFLite equivalent")."""
+    """train.mixed_precision -> a Keras dtype policy. 'auto': mixed_float16 with a GPU;
+    on a CPU mixed_bfloat16 only where TensorFlow multiplies bfloat16 with the CPU's own
+    instructions (AVX512_BF16/AMX, oneDNN on and not capped below them: backend.fast_bfloat16),
+    else float32: without them bfloat16 is computed in software, many times slower
+    (benchmarks/layer_profile.py). true: mixed_float16 on a GPU, mixed_bfloat16 on any CPU.
+    A model trained in either mixed policy is exported as its float32 copy (cnnlab.export)."""
     if wanted == "auto":
-        return "mixed_float16" if gpu else "float32"
+        return "mixed_float16" if gpu else ("mixed_bfloat16" if fast_bfloat16() else "float32")
     if wanted is True:
         return "mixed_float16" if gpu else "mixed_bfloat16"
     return "float32" if wanted is False else wanted
 
 
 def set_precision_policy(cfg) -> None:
-    policy = precision_policy(cfg.train.mixed_precision, has_gpu())
-    if policy == "mixed_bfloat16" and not has_gpu() and cpu_has_bfloat16() is False:
-        # The user's choice stands, but a ~10x slower run (benchmarks/layer_profile.py) deserves a line.
-        print(
-            "Note: this CPU has no bfloat16 instructions (AVX512_BF16/AMX), so mixed_bfloat16 runs "
-            "in software, several times slower than float32; set train.mixed_precision: false",
-            file=sys.stderr,
-            flush=True,
-        )
+    gpu = has_gpu()
+    policy = precision_policy(cfg.train.mixed_precision, gpu)
+    if policy == "mixed_bfloat16" and not gpu:
+        if cfg.train.mixed_precision == "auto":  # not the float32 the learner may expect: say so, once a run
+            print("Precision: mixed_bfloat16 (this CPU has AVX512_BF16/AMX; train.mixed_precision: false for float32)",
+                  file=sys.stderr, flush=True)  # fmt: skip
+        elif fast_bfloat16() is False:
+            # The user's choice stands, but a ~10x slower run (benchmarks/layer_profile.py) deserves a line.
+            why = onednn_bfloat16_blocked() or "this CPU has no bfloat16 instructions (AVX512_BF16/AMX)"
+            print(f"Note: {why}, so mixed_bfloat16 runs in software, several times slower than float32; "
+                  "set train.mixed_precision: false", file=sys.stderr, flush=True)  # fmt: skip
     keras().mixed_precision.set_global_policy(policy)
+
+
+@contextmanager
+def global_policy_restored():
+    """set_precision_policy sets Keras's global dtype policy for the model a run builds (its
+    layers keep it); afterwards the policy from before comes back, so that a notebook's or a
+    later command's next model in the same process is not built in bfloat16 unasked."""
+    k = keras()
+    before = k.mixed_precision.global_policy()
+    try:
+        yield
+    finally:
+        k.mixed_precision.set_global_policy(before)
 
 
 def make_optimizer(opt_cfg, total_steps: int, steps_per_epoch: int):

@@ -26,7 +26,7 @@ from cnnlab.model.summary import describe_model
 from cnnlab.inspect.curves import plot_curves
 from cnnlab.track import open_tracking
 from cnnlab.train.callbacks import BestModel, HistoryRecorder, stateful_callbacks
-from cnnlab.train.compile import compile_model, fit_verbosity, set_precision_policy
+from cnnlab.train.compile import compile_model, fit_verbosity, global_policy_restored, set_precision_policy
 from cnnlab.train.distribute import choose, writable_run_dir
 from cnnlab.train.guard import TrainingGuard
 from cnnlab.train.launcher import write_run_file
@@ -56,7 +56,7 @@ def train(cfg, output_dir: Path = runs.DEFAULT_OUTPUT_DIR, resume_run: Path | No
         print(dist.describe(cfg.data.batch_size), file=sys.stderr, flush=True)
     # One trainer per run directory (cnnlab.train.lock), held until this returns or raises;
     # taken by the chief, which alone writes the run.
-    with contextlib.ExitStack() as locks:
+    with global_policy_restored(), contextlib.ExitStack() as locks:
         if resume_run is not None and dist.is_chief:
             locks.enter_context(run_lock(resume_run))  # before minutes of loading: a second --resume is refused at once
         return _load_and_train(cfg, output_dir, resume_run, timings, dist, locks)

@@ -183,21 +183,22 @@ def lr_find(cfg, output_dir: Path = runs.DEFAULT_OUTPUT_DIR, steps: int = 200, m
     from cnnlab.data import load_dataset
     from cnnlab.data.pipeline import make_pipeline
     from cnnlab.model import build_model, check_model
-    from cnnlab.train.compile import compile_model, set_precision_policy
+    from cnnlab.train.compile import compile_model, global_policy_restored, set_precision_policy
 
     runs.check_writable(output_dir)
     check_model(cfg)  # before the seed: a test-built layer draws from the global generator
     keras().utils.set_random_seed(cfg.seed)
-    set_precision_policy(cfg)
-    data = load_dataset(cfg.data, cfg.seed)
-    model = build_model(cfg, data.input_shape, data.num_classes)
-    # A constant rate that the test sets before every batch (a schedule cannot be set).
-    constant = cfg.train.optimizer.model_copy(update={"schedule": "constant", "warmup_epochs": 0})
-    compile_model(model, cfg, steps, optimizer_cfg=constant, epochs=1)
-    one_hot = data.num_classes if cfg.train.loss == "categorical_crossentropy" else 0
-    batches = make_pipeline(data.x_train, data.y_train, cfg.data.batch_size, shuffle=True, seed=cfg.seed, one_hot=one_hot)
-    batches = mix_batches(batches, cfg.augment, cfg.seed).repeat()  # as training sees them, for as many steps as asked
-    result = range_test(model, batches, steps, min_lr, max_lr)
+    with global_policy_restored():  # the range test's model alone is built in the run's precision
+        set_precision_policy(cfg)
+        data = load_dataset(cfg.data, cfg.seed)
+        model = build_model(cfg, data.input_shape, data.num_classes)
+        # A constant rate that the test sets before every batch (a schedule cannot be set).
+        constant = cfg.train.optimizer.model_copy(update={"schedule": "constant", "warmup_epochs": 0})
+        compile_model(model, cfg, steps, optimizer_cfg=constant, epochs=1)
+        one_hot = data.num_classes if cfg.train.loss == "categorical_crossentropy" else 0
+        batches = make_pipeline(data.x_train, data.y_train, cfg.data.batch_size, shuffle=True, seed=cfg.seed, one_hot=one_hot)
+        batches = mix_batches(batches, cfg.augment, cfg.seed).repeat()  # as training sees them, for as many steps as asked
+        result = range_test(model, batches, steps, min_lr, max_lr)
     folder = runs.inside(output_dir, cfg.name)
     rows = ["step,learning_rate,loss,smoothed_loss"] + [
         f"{i},{lr:.6g},{loss:.6g},{result.smoothed[i]:.6g}" if i < len(result.smoothed) else f"{i},{lr:.6g},{loss:.6g},"
