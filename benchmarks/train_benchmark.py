@@ -132,7 +132,9 @@ def main():
     print(f"overhead: textbook model, {args.epochs} epochs, limit={args.limit}", flush=True)
     a = plain(args.epochs, args.limit, early_stopping=False)
     print(json.dumps(a), flush=True)
-    b = cnnlab("configs/fashion.yaml", [f"train.epochs={args.epochs}", "train.early_stopping.enabled=false"],
+    # float32 like the plain script: on a CPU with AMX, auto would pick bfloat16
+    b = cnnlab("configs/fashion.yaml", [f"train.epochs={args.epochs}", "train.early_stopping.enabled=false",
+                                        "train.mixed_precision=false"],
                "cnnlab train configs/fashion.yaml", args.limit, out)  # fmt: skip
     print(json.dumps(b), flush=True)
     sections = [

@@ -69,6 +69,8 @@ def test_the_run_computes_in_bfloat16(bf16_run):
     model = load_model(bf16_run / "model.keras")
     assert model.get_layer("conv2d").compute_dtype == "bfloat16"
     assert model.get_layer("dense_1").compute_dtype == "float32"  # the softmax
+    metrics = json.loads((bf16_run / "metrics.json").read_text())
+    assert metrics["precision"] == "mixed_bfloat16"  # the run says what it computed in
 
 
 def test_float32_copy_has_the_same_weights_and_predictions(bf16_run):

@@ -112,6 +112,8 @@ def test_sigterm_in_epoch_2_then_resume_ends_bit_exact_like_an_uninterrupted_run
     assert not (run / "backup").exists()
     metrics = json.loads((run / "metrics.json").read_text())
     assert {"test_accuracy", "test_loss", "train_seconds", "best_epoch"} <= set(metrics)
+    # data.limit=2000 with fashion.yaml's 20 % validation: 1,600 images an epoch, in float32 as set
+    assert (metrics["train_images"], metrics["precision"]) == (1600, "float32")
     assert (run / "plots" / "history.png").is_file()
 
     # The same config and seed, never interrupted: the same numbers, bit for bit.

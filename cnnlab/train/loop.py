@@ -167,6 +167,7 @@ def _train(cfg, run: runs.RunDir, dist, data, model, timings: Timings, weights: 
     timings.lap("evaluate")
     evaluation.metrics["train_seconds"] = round(train_seconds, 2)
     evaluation.metrics["train_images"] = len(data.x_train)  # images per epoch: with train_seconds, the run's speed
+    evaluation.metrics["precision"] = model.dtype_policy.name  # what train.mixed_precision (auto) chose here
     evaluation.metrics["best_epoch"] = state.best_epoch + 1  # 1-based, as history.csv counts
     evaluation.metrics["timings_seconds"] = timings.rounded()  # up to the evaluation
     write_evaluation(run.path, evaluation, data.x_test)
