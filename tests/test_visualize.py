@@ -745,8 +745,11 @@ def test_mistakes_keep_their_test_index_in_metrics_and_under_each_tile():
     assert (csv_field("T-shirt/top"), csv_field("a, b")) == ("T-shirt/top", '"a, b"')
     images = np.random.default_rng(0).integers(0, 255, (5, 28, 28, 1), dtype=np.uint8)
     fig = plot_misclassified(images, y_true, probs.argmax(1), probs, names)
-    captions = [t.get_text() for ax in fig.axes for t in ax.texts]
-    assert captions == ["test #1", "test #3"]
+    from cnnlab.mosaic import grid_panels
+
+    shown = grid_panels(fig)
+    assert [p.caption.get_text() for p in shown] == ["test #1", "test #3"]
+    np.testing.assert_allclose(shown[1].pixels(), (images[3, ..., 0] - images[3].min()) / np.ptp(images[3]), rtol=1e-6)
     assert overlapping_texts(fig) == []
     plt.close(fig)
 

@@ -2,7 +2,7 @@
 (Agg backend, never shown). ``cnnlab.inspect.probes`` computes the arrays.
 
 Grids of one panel per channel/filter (filters, feature maps, patterns) are one image
-mosaic each (cnnlab.inspect.mosaic); ``grid_panels(fig)`` lists their panels. Figures
+mosaic each (cnnlab.mosaic); ``grid_panels(fig)`` lists their panels. Figures
 with a few larger panels (histograms, strip, pairs, Grad-CAM) give each panel an Axes
 labelled "panel": ``[ax for ax in fig.axes if ax.get_label() == "panel"]``.
 """
@@ -17,7 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from cnnlab.inspect.mosaic import draw_mosaic, grid_panels, grid_shape  # noqa: E402
+from cnnlab.mosaic import draw_mosaic, grid_panels, grid_shape  # noqa: E402
 
 PANEL = "panel"
 TOP_INCHES = 0.72  # under the suptitle of a grid: its two lines, then the panels' numbers

@@ -29,10 +29,11 @@ ATTRIBUTE = "cnnlab_panels"
 class Panel:
     """One tile of a mosaic: its number's text and where its values lie in the image."""
 
-    label: object  # matplotlib Text
+    label: object  # matplotlib Text above the tile
     image: object  # the mosaic's AxesImage (shared by all panels of the grid)
     rows: slice  # with the repeat factor as step: pixels() gives the tile at its own size
     cols: slice
+    caption: object = None  # matplotlib Text under the tile, when given
 
     def pixels(self) -> np.ndarray:
         """The values this tile shows (h, w) or (h, w, 3|4), before any colour map."""
@@ -50,16 +51,20 @@ def grid_panels(fig) -> list[Panel]:
     return list(getattr(fig, ATTRIBUTE, []))
 
 
-def draw_mosaic(ax, tiles: np.ndarray, labels: list[str], colors: list[str] | None = None, **imshow) -> list[Panel]:
+def draw_mosaic(ax, tiles: np.ndarray, labels: list[str], colors: list[str] | None = None, *, cols: int | None = None,
+                captions: list[str] | None = None, gap_y: float = GAP_Y, fontsize: float = 7, frames: bool = True,
+                **imshow) -> list[Panel]:  # fmt: skip
     """Tiles (n, h, w) of values, or (n, h, w, 3|4) of RGB(A) in 0..1, as one image in ``ax``:
-    a near-square grid, each tile framed and numbered by ``labels`` (in ``colors``).
-    ``imshow``: cmap, vmin, vmax for value tiles. Gaps are transparent (masked)."""
+    a near-square grid (or ``cols`` wide), each tile framed and titled by ``labels`` (in
+    ``colors``), with ``captions`` under them. ``gap_y``: the gap between rows, in tiles (room
+    for the labels and captions). ``imshow``: cmap, vmin, vmax for value tiles. Gaps are
+    transparent (masked)."""
     n, h, w = tiles.shape[:3]
     rgb = tiles.ndim == 4
-    rows, cols = grid_shape(n)
+    rows, cols = (math.ceil(n / cols), cols) if cols else grid_shape(n)
     f = max(1, math.ceil(TILE_PIXELS / max(h, w)))
     th, tw = h * f, w * f
-    gx, gy = max(1, round(GAP_X * tw)), max(1, round(GAP_Y * th))
+    gx, gy = max(1, round(GAP_X * tw)), max(1, round(gap_y * th))
     height, width = rows * th + (rows - 1) * gy, cols * tw + (cols - 1) * gx
     if rgb:  # alpha 0 in the gaps
         canvas = np.zeros((height, width, 4), np.float32)
@@ -79,15 +84,20 @@ def draw_mosaic(ax, tiles: np.ndarray, labels: list[str], colors: list[str] | No
     ax.set_axis_off()
     # Frames as the panel Axes' spines were: one collection, not 4n lines; unclipped, or the
     # outer tiles' frames lose the half of the line that lies outside the Axes.
-    frames = [Rectangle((x0 - 0.5, y0 - 0.5), tw, th) for y0, x0 in places]
-    ax.add_collection(PatchCollection(frames, facecolor="none", edgecolor="black", linewidth=0.8, clip_on=False),
-                      autolim=False)  # fmt: skip
+    if frames:
+        boxes = [Rectangle((x0 - 0.5, y0 - 0.5), tw, th) for y0, x0 in places]
+        ax.add_collection(PatchCollection(boxes, facecolor="none", edgecolor="black", linewidth=0.8, clip_on=False),
+                          autolim=False)  # fmt: skip
     above = offset_copy(ax.transData, fig=ax.figure, y=LABEL_PAD_POINTS, units="points")
+    below = offset_copy(ax.transData, fig=ax.figure, y=-LABEL_PAD_POINTS, units="points")
     colors = colors or ["black"] * n
     panels = []
-    for (y0, x0), label, color in zip(places, labels, colors):
-        text = ax.text(x0 - 0.5 + tw / 2, y0 - 0.5, label, transform=above, ha="center", va="bottom",
-                       fontsize=7, color=color)  # fmt: skip
-        panels.append(Panel(text, image, slice(y0, y0 + th, f), slice(x0, x0 + tw, f)))
+    for i, ((y0, x0), label, color) in enumerate(zip(places, labels, colors)):
+        x = x0 - 0.5 + tw / 2
+        text = ax.text(x, y0 - 0.5, label, transform=above, ha="center", va="bottom", fontsize=fontsize, color=color)
+        caption = None
+        if captions:
+            caption = ax.text(x, y0 + th - 0.5, captions[i], transform=below, ha="center", va="top", fontsize=fontsize)
+        panels.append(Panel(text, image, slice(y0, y0 + th, f), slice(x0, x0 + tw, f), caption))
     setattr(ax.figure, ATTRIBUTE, grid_panels(ax.figure) + panels)
     return panels
