@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from cnnlab.errors import plot_label  # noqa: E402
+from cnnlab.errors import plot_label, printable  # noqa: E402
 from cnnlab.mosaic import GAP_X, draw_mosaic  # noqa: E402
 
 # Class and layer names come from users' files (emoji, CJK): the font draws a box for a
@@ -47,10 +47,11 @@ def image_grid(images: list[np.ndarray], titles: list[str], ncols: int | None = 
                captions: list[str] | None = None):  # fmt: skip
     """Images (H, W, 1|3, uint8 or float; all one size) in a grid, ``ncols`` wide or near
     square, with a title each (and a caption under each, when given). One image in one
-    Axes (cnnlab.mosaic), laid out in inches: the page is the grid plus its texts."""
+    Axes (cnnlab.mosaic), laid out in inches: the page is the grid plus its texts.
+    A title's line breaks are kept: callers pass names from disk through errors.printable."""
     # no images (a run without mistakes): an empty grid of one blank tile
     tiles = np.stack([np.asarray(img) for img in images]) if len(images) else np.zeros((1, 28, 28, 1), np.uint8)
-    titles = [plot_label(t) for t in titles] or [""]  # titles hold class names from disk
+    titles = ["\n".join(map(plot_label, t.split("\n"))) for t in titles] or [""]  # no mathtext from names
     n, h, w = tiles.shape[:3]
     ncols = ncols or math.ceil(math.sqrt(n))
     nrows = math.ceil(n / ncols)
@@ -84,9 +85,8 @@ def plot_misclassified(x, y_true, y_pred, probs, class_names, limit: int = 25):
     and its test index under it (cnnlab visualize --index N looks at it again)."""
     wrong = np.flatnonzero(y_true != y_pred)
     wrong = wrong[np.argsort(-probs[wrong, y_pred[wrong]], kind="stable")][:limit]
-    titles = [
-        f"true: {class_names[y_true[i]]}\npred: {class_names[y_pred[i]]} ({probs[i, y_pred[i]]:.2f})" for i in wrong
-    ]
+    names = [printable(name) for name in class_names]  # a name's own line break stays escaped
+    titles = [f"true: {names[y_true[i]]}\npred: {names[y_pred[i]]} ({probs[i, y_pred[i]]:.2f})" for i in wrong]
     total = int((y_true != y_pred).sum())
     return image_grid([x[i] for i in wrong], titles, captions=[f"test #{i}" for i in wrong],
                       suptitle=f"misclassified: {len(wrong)} of {total} shown (test index under each)")

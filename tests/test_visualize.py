@@ -750,6 +750,9 @@ def test_mistakes_keep_their_test_index_in_metrics_and_under_each_tile():
     shown = grid_panels(fig)
     assert [p.caption.get_text() for p in shown] == ["test #1", "test #3"]
     np.testing.assert_allclose(shown[1].pixels(), (images[3, ..., 0] - images[3].min()) / np.ptp(images[3]), rtol=1e-6)
+    assert shown[0].label.get_text() == "true: b\npred: a (0.70)"  # two lines: the break is not escaped
+    forged = grid_panels(plot_misclassified(images, y_true, probs.argmax(1), probs, ["a\nError: x", "b", "c$"]))
+    assert forged[1].label.get_text() == "true: a\\nError: x\npred: c\\$ (0.60)"  # a name's own break stays escaped
     assert overlapping_texts(fig) == []
     plt.close(fig)
 
