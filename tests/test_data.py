@@ -29,6 +29,23 @@ def test_read_idx_round_trip(tmp_path):
     np.testing.assert_array_equal(read_idx(tmp_path / "x.gz"), images)
 
 
+def test_read_idx_shares_one_read_only_array_until_the_file_changes(tmp_path):
+    """Issue 25: `cnnlab train` read and unzipped Fashion-MNIST twice (training, then the
+    report's pictures). A file read once is shared, read-only so no caller can change it
+    for the others; a rewritten file is read again."""
+    images = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    write_idx(tmp_path / "x.gz", images)
+    first = read_idx(tmp_path / "x.gz")
+    assert read_idx(tmp_path / "x.gz") is first and not first.flags.writeable
+    with pytest.raises(ValueError):
+        first[0, 0, 0] = 1
+    write_idx(tmp_path / "x.gz", images[:1] + 1)
+    np.testing.assert_array_equal(read_idx(tmp_path / "x.gz"), images[:1] + 1)
+    (tmp_path / "x.gz").write_bytes(b"damaged")
+    with pytest.raises(DataError, match="cannot read"):
+        read_idx(tmp_path / "x.gz")
+
+
 def test_idx_from_explicit_path_with_seeded_split_and_limit(tmp_path):
     rng = np.random.default_rng(0)
     for name, n in (("train", 50), ("t10k", 20)):

@@ -16,9 +16,17 @@ SQUARE = 7  # side of the bright square in the Grad-CAM data
 
 
 def panels(fig) -> list:
+    """The Axes of figures that give each panel one (histograms, Grad-CAM, strip, pairs)."""
     from cnnlab.inspect.draw import PANEL
 
     return [ax for ax in fig.axes if ax.get_label() == PANEL]
+
+
+def grid_panels(fig) -> list:
+    """The tiles of the mosaic grids (filters, feature maps, patterns), as the figure lists them."""
+    from cnnlab.inspect.draw import grid_panels as listed
+
+    return listed(fig)
 
 
 def one_line_error(result, starts: str) -> str:
@@ -249,16 +257,22 @@ def test_filter_and_feature_map_grids_count_panels_and_say_n_of_m(fashion):
     loaded, x, _ = fashion
     model = loaded.model
     conv1, conv2 = model.get_layer("conv2d"), model.get_layer("conv2d_1")
-    assert len(panels(plot_filters(conv_kernel(conv1), "conv2d"))) == 32
-    fig = plot_filters(conv_kernel(conv2), "conv2d_1")
-    assert len(panels(fig)) == 64 and "all 64 filters" in fig._suptitle.get_text()
+    assert len(grid_panels(plot_filters(conv_kernel(conv1), "conv2d"))) == 32
+    kernel = conv_kernel(conv2)
+    fig = plot_filters(kernel, "conv2d_1")
+    shown = grid_panels(fig)
+    assert len(shown) == 64 and "all 64 filters" in fig._suptitle.get_text()
+    assert [p.label.get_text() for p in shown] == [f"#{i}" for i in range(64)]
+    for i, panel in enumerate(shown):  # each tile shows its own filter (input channel 0)
+        np.testing.assert_allclose(panel.pixels(), kernel[:, :, 0, i], rtol=1e-6)
     # One symmetric scale centred at zero, shared by every panel.
-    limits = {tuple(ax.images[0].get_clim()) for ax in panels(fig)}
+    limits = {tuple(p.image.get_clim()) for p in shown}
     assert len(limits) == 1 and next(iter(limits))[0] == -next(iter(limits))[1] < 0
+    assert len(fig.axes) == 2  # the mosaic and its colour bar: no Axes per panel
 
     maps = feature_maps(Probe(model, find_layers(model, "conv2d_1")[0]), x[:1])[0]
     fig = plot_feature_maps(maps, x[0], "conv2d_1", max_maps=16)
-    assert len(panels(fig)) == 16
+    assert len(grid_panels(fig)) == 16
     assert "16 of 64 channels shown" in fig._suptitle.get_text()
 
 
@@ -294,8 +308,10 @@ def test_dead_channels_survive_normalisation_and_show_in_stats():
     shown, constant = normalise_maps(np.array([[[-1.0, 0.0, 3.0]]]))
     np.testing.assert_allclose(shown[0, 0], [0.0, 0.25, 1.0])
     assert list(constant) == [False, True, False]
-    titles = [ax.get_title() for ax in panels(plot_feature_maps(maps, images[0], "conv2d"))]
-    assert titles == ["#0", "#1 zero", "#2"]
+    shown = grid_panels(plot_feature_maps(maps, images[0], "conv2d"))
+    assert [p.label.get_text() for p in shown] == ["#0", "#1 zero", "#2"]
+    assert [p.label.get_color() for p in shown] == ["black", "tab:red", "black"]
+    assert not shown[1].pixels().any() and shown[0].pixels().max() == 1  # the dead map drawn as 0, the others 0..1
 
     model.get_layer("conv2d").set_weights([np.zeros_like(kernel), np.full_like(bias, -1.0)])  # all dead
     cam = grad_cam(probe, images[0], 0)
@@ -558,8 +574,9 @@ def test_strip_pairs_shared_scale_and_before(fashion_run, tmp_path):
     assert before.shape != after.shape or np.abs(before - after).mean() > 1
     maps = np.random.default_rng(0).normal(size=(6, 6, 4))
     fig = draw.plot_feature_maps(maps, np.zeros((28, 28, 1), np.uint8), "x", shared=True)
-    images = [im for ax in fig.axes for im in ax.get_images() if ax.get_label() == draw.PANEL]
-    assert {im.get_clim() for im in images} == {(-np.abs(maps).max(), np.abs(maps).max())}
+    shown = draw.grid_panels(fig)
+    assert len(shown) == 4 and {p.image.get_clim() for p in shown} == {(-np.abs(maps).max(), np.abs(maps).max())}
+    np.testing.assert_allclose(shown[3].pixels(), maps[..., 3], rtol=1e-6)  # values, not per-map stretched
     assert any(ax.get_label() == "<colorbar>" for ax in fig.axes)
     plt.close("all")
     # opt-in kinds are not drawn by default
@@ -677,6 +694,39 @@ def test_pairs_gradcam_and_shift_figures_are_laid_out_readably():
     plt.close(fig)
 
 
+def test_panel_grids_are_one_mosaic_whose_numbers_clear_the_title_and_each_other():
+    """Issue 25: a grid of filters, maps or patterns is one image in one Axes (an Axes per
+    panel cost most of a report's drawing time); its numbers keep clear of the two-line
+    title however few rows there are (with 1-5 panels they used to run into it), and each
+    tile shows its own panel's values."""
+    import matplotlib.pyplot as plt
+
+    from cnnlab.inspect.draw import grid_panels, plot_feature_maps, plot_filters, plot_patterns
+    from tests.conftest import overlapping_texts
+
+    rng = np.random.default_rng(0)
+    image = (rng.random((28, 28, 1)) * 255).astype(np.uint8)
+    for n in (1, 3, 5, 64):
+        maps = rng.random((14, 14, n))
+        figures = [plot_feature_maps(maps, image, "conv2d_1", "test #0: Ankle boot"),
+                   plot_feature_maps(maps, image, "conv2d_1", "test #0: Ankle boot", shared=True),
+                   plot_filters(rng.normal(size=(3, 3, 1, n)), "conv2d"),
+                   plot_filters(rng.normal(size=(5, 5, 3, n)), "conv1"),
+                   plot_patterns(rng.random((n, 28, 28, 1)) * 255, list(range(n)), 64, "conv2d")]  # fmt: skip
+        for fig in figures:
+            assert overlapping_texts(fig) == [], (n, fig._suptitle.get_text())
+            shown = grid_panels(fig)
+            assert len(shown) == n and len({id(p.image) for p in shown}) == 1
+            plt.close(fig)
+    patterns = rng.random((2, 28, 28, 3)) * 255
+    shown = grid_panels(plot_patterns(patterns, [5, 9], 64, "conv2d"))
+    assert [p.label.get_text() for p in shown] == ["#5", "#9"]
+    stretched = (patterns[1] - patterns[1].min()) / np.ptp(patterns[1])
+    np.testing.assert_allclose(shown[1].pixels()[..., :3], stretched, rtol=1e-5)
+    assert (shown[1].pixels()[..., 3] == 1).all()  # opaque tiles; the gaps are transparent
+    plt.close("all")
+
+
 def test_mistakes_keep_their_test_index_in_metrics_and_under_each_tile():
     """Issue 24: misclassified.png could not be followed up. The run's mistakes file lists every
     mistake with its test index (most confidently wrong first), and each tile says 'test #N'."""
@@ -696,8 +746,14 @@ def test_mistakes_keep_their_test_index_in_metrics_and_under_each_tile():
     assert (csv_field("T-shirt/top"), csv_field("a, b")) == ("T-shirt/top", '"a, b"')
     images = np.random.default_rng(0).integers(0, 255, (5, 28, 28, 1), dtype=np.uint8)
     fig = plot_misclassified(images, y_true, probs.argmax(1), probs, names)
-    captions = [t.get_text() for ax in fig.axes for t in ax.texts]
-    assert captions == ["test #1", "test #3"]
+    from cnnlab.mosaic import grid_panels
+
+    shown = grid_panels(fig)
+    assert [p.caption.get_text() for p in shown] == ["test #1", "test #3"]
+    np.testing.assert_allclose(shown[1].pixels(), (images[3, ..., 0] - images[3].min()) / np.ptp(images[3]), rtol=1e-6)
+    assert shown[0].label.get_text() == "true: b\npred: a (0.70)"  # two lines: the break is not escaped
+    forged = grid_panels(plot_misclassified(images, y_true, probs.argmax(1), probs, ["a\nError: x", "b", "c$"]))
+    assert forged[1].label.get_text() == "true: a\\nError: x\npred: c\\$ (0.60)"  # a name's own break stays escaped
     assert overlapping_texts(fig) == []
     plt.close(fig)
 

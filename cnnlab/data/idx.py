@@ -91,8 +91,30 @@ def _read_idx_pair(directory: Path):
     return out
 
 
+_READ: dict[tuple, np.ndarray] = {}  # (path, inode, size, mtime) -> the array read
+_READ_KEPT = 8  # the train/test image and label files of MNIST and Fashion-MNIST
+
+
 def read_idx(path: Path) -> np.ndarray:
-    """Read an IDX file (the original MNIST format), gzipped or not."""
+    """Read an IDX file (the original MNIST format), gzipped or not. The arrays are
+    read-only, so one process shares them: `cnnlab train` reads the test split again for
+    the report's pictures, and unzipping Fashion-MNIST costs a quarter of a second."""
+    try:
+        stat = os.stat(path)
+        key = (os.path.abspath(path), stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    except OSError:
+        key = None  # _read_idx says what is wrong
+    if key in _READ:
+        return _READ[key]
+    array = _read_idx(Path(path))
+    if key is not None:
+        if len(_READ) >= _READ_KEPT:
+            _READ.pop(next(iter(_READ)))  # the oldest
+        _READ[key] = array
+    return array
+
+
+def _read_idx(path: Path) -> np.ndarray:
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as f:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab import runs
+from cnnlab.errors import printable
 from cnnlab.runs.table import text_table
 
 SPLITS = ("train", "validation", "test")
@@ -157,7 +158,7 @@ def sample_grid(x: np.ndarray, y: np.ndarray, class_names: list[str], per_class:
         chosen = rng.choice(idx, min(per_class, len(idx)), replace=False) if len(idx) else []
         for j in range(per_class):
             images.append(x[chosen[j]] if j < len(chosen) else np.zeros_like(x[0]))
-            titles.append(f"{name} ({len(idx)})" if j == 0 else "")
+            titles.append(f"{printable(name)} ({len(idx)})" if j == 0 else "")
     return image_grid(images, titles, ncols=per_class, suptitle="training images per class (count)")
 
 
@@ -175,8 +176,6 @@ def imbalance_warning(report: DataReport, limit: float) -> str | None:
 
 
 def format_report(report: DataReport) -> list[str]:
-    from cnnlab.errors import printable
-
     # names from disk: never a line or a control of their own
     rows = [[printable(name), *(report.counts[s][c] for s in SPLITS)] for c, name in enumerate(report.class_names)]
     rows.append(["total", *(sum(report.counts[s]) for s in SPLITS)])

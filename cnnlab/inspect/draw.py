@@ -1,8 +1,10 @@
 """Pictures of what a CNN learned. Pure: numpy arrays in, matplotlib Figure out
 (Agg backend, never shown). ``cnnlab.inspect.probes`` computes the arrays.
 
-Panels that show one channel/filter carry the axes label "panel", so tests and
-callers can count them: ``[ax for ax in fig.axes if ax.get_label() == "panel"]``.
+Grids of one panel per channel/filter (filters, feature maps, patterns) are one image
+mosaic each (cnnlab.mosaic); ``grid_panels(fig)`` lists their panels. Figures
+with a few larger panels (histograms, strip, pairs, Grad-CAM) give each panel an Axes
+labelled "panel": ``[ax for ax in fig.axes if ax.get_label() == "panel"]``.
 """
 
 from __future__ import annotations
@@ -15,30 +17,28 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from cnnlab.mosaic import draw_mosaic, grid_panels, grid_shape  # noqa: E402
+
 PANEL = "panel"
-
-
-def grid_shape(n: int) -> tuple[int, int]:
-    """Near-square (rows, cols) for n panels, wider than tall."""
-    cols = max(1, math.ceil(math.sqrt(n)))
-    return max(1, math.ceil(n / cols)), cols
+TOP_INCHES = 0.72  # under the suptitle of a grid: its two lines, then the panels' numbers
+__all__ = ["PANEL", "grid_panels", "grid_shape"]  # and the plot_* functions
 
 
 def shown_text(shown: int, total: int, noun: str) -> str:
     return f"{shown} of {total} {noun} shown" if shown < total else f"all {total} {noun}"
 
 
-def _panel_grid(fig, n: int, left_cols: int = 0):
-    """n panel axes in a near-square grid, leaving ``left_cols`` columns free on the left."""
+def _grid_axes(fig, n: int, left_cols: int = 0):
+    """(gridspec, the one Axes the n panels' mosaic fills), leaving ``left_cols`` grid columns
+    free on the left; the mosaic keeps to the top, beside whatever sits there."""
     rows, cols = grid_shape(n)
-    gs = fig.add_gridspec(max(rows, 2 if left_cols else 1), cols + left_cols)
-    axes = []
-    for i in range(n):
-        ax = fig.add_subplot(gs[i // cols, left_cols + i % cols], label=PANEL)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        axes.append(ax)
-    return gs, axes
+    # The top margin in inches, not a fraction: the two-line title and the first row's numbers
+    # must fit above the grid however few rows the figure has.
+    top = 0.98 - TOP_INCHES / fig.get_figheight()
+    gs = fig.add_gridspec(max(rows, 2 if left_cols else 1), cols + left_cols, top=top)
+    ax = fig.add_subplot(gs[:, left_cols:])
+    ax.set_anchor("N")
+    return gs, ax
 
 
 def _show_image(ax, image: np.ndarray, **kwargs):
@@ -66,23 +66,22 @@ def plot_filters(kernel: np.ndarray, layer: str, max_panels: int = 64):
     channel 0 (or RGB when in == 3), all on one symmetric scale centred at zero."""
     kh, kw, cin, cout = kernel.shape
     n = min(cout, max_panels)
-    shown = kernel[..., :n]
+    shown = np.moveaxis(kernel[..., :n], -1, 0)  # (n, kh, kw, in)
     vmax = float(np.abs(shown).max()) or 1.0  # all-zero kernels: any non-zero scale
     rgb = cin == 3
     fig = _figure(n)
-    _, axes = _panel_grid(fig, n)
-    for i, ax in enumerate(axes):
-        if rgb:  # zero -> grey 0.5, +-vmax -> 0 / 1 per colour channel
-            ax.imshow(np.clip(0.5 + shown[:, :, :, i] / (2 * vmax), 0, 1))
-        else:
-            im = ax.imshow(shown[:, :, 0, i], cmap="RdBu_r", vmin=-vmax, vmax=vmax)
-        ax.set_title(f"#{i}", fontsize=7)
+    _, ax = _grid_axes(fig, n)
+    labels = [f"#{i}" for i in range(n)]
+    if rgb:  # zero -> grey 0.5, +-vmax -> 0 / 1 per colour channel
+        draw_mosaic(ax, np.clip(0.5 + shown / (2 * vmax), 0, 1), labels)
+    else:
+        panels = draw_mosaic(ax, shown[..., 0], labels, cmap="RdBu_r", vmin=-vmax, vmax=vmax)
     which = "RGB input channels" if rgb else ("input channel 0" if cin > 1 else "")
     size = f"{kh}x{kw}" + (f", {which}" if which else "")
     fig.suptitle(f"{layer}: filters ({size}), {shown_text(n, cout, 'filters')}\n"
                  f"one scale for all panels, centred at 0 (max |w| = {vmax:.3g})", fontsize=10)  # fmt: skip
     if not rgb:
-        fig.colorbar(im, ax=axes, shrink=0.6, label="weight")
+        fig.colorbar(panels[0].image, ax=ax, shrink=0.6, label="weight", panchor=False)  # keeps the grid at the top
     elif cin == 3:
         fig.text(0.5, 0.01, "grey = 0; brighter/darker colour = positive/negative weight on that channel",
                  ha="center", fontsize=8)  # fmt: skip
@@ -151,13 +150,10 @@ def plot_feature_maps(maps: np.ndarray, image: np.ndarray, layer: str, caption: 
     if shared:
         return _shared_scale_maps(maps[..., :n], k, image, layer, caption)
     shown, constant = normalise_maps(maps[..., :n])
-    fig, axes = _maps_figure(n, image, caption)
-    for i, ax in enumerate(axes):
-        ax.imshow(shown[..., i], cmap="viridis", vmin=0, vmax=1)
-        label = f"#{i}"
-        if constant[i]:
-            label += " zero" if not maps[..., i].any() else " flat"
-        ax.set_title(label, fontsize=7, color="tab:red" if constant[i] else "black")
+    fig, ax = _maps_figure(n, image, caption)
+    labels = [f"#{i}" + ((" zero" if not maps[..., i].any() else " flat") if constant[i] else "") for i in range(n)]
+    colors = ["tab:red" if c else "black" for c in constant]
+    draw_mosaic(ax, np.moveaxis(shown, -1, 0), labels, colors, cmap="viridis", vmin=0, vmax=1)
     scale = "one scale for all maps" if h * w == 1 else "each map scaled to its own min..max"
     fig.suptitle(f"{layer}: feature maps {h}x{w}, {shown_text(n, k, 'channels')}\n"
                  f"{scale} (yellow = strongest); red: all zero / flat for this image", fontsize=10)  # fmt: skip
@@ -165,23 +161,22 @@ def plot_feature_maps(maps: np.ndarray, image: np.ndarray, layer: str, caption: 
 
 
 def _maps_figure(n: int, image: np.ndarray, caption: str):
-    """A figure with the image top-left and n map panels beside it -> (figure, panel axes)."""
+    """A figure with the image top-left and the Axes for n map panels beside it."""
     fig = _figure(n, left_cols=2)
-    gs, axes = _panel_grid(fig, n, left_cols=2)
+    gs, ax = _grid_axes(fig, n, left_cols=2)
     ax_img = fig.add_subplot(gs[:2, :2])
     _show_image(ax_img, image)
     ax_img.set_title(caption or "input", fontsize=8)
-    return fig, axes
+    return fig, ax
 
 
 def _shared_scale_maps(maps: np.ndarray, k: int, image: np.ndarray, layer: str, caption: str):
     h, w, n = maps.shape
     vmax = float(np.abs(maps).max()) or 1.0
-    fig, axes = _maps_figure(n, image, caption)
-    for i, ax in enumerate(axes):
-        im = ax.imshow(maps[..., i], cmap="RdBu_r", vmin=-vmax, vmax=vmax)
-        ax.set_title(f"#{i}", fontsize=7)
-    fig.colorbar(im, ax=axes, shrink=0.6, label="activation")
+    fig, ax = _maps_figure(n, image, caption)
+    panels = draw_mosaic(ax, np.moveaxis(maps, -1, 0), [f"#{i}" for i in range(n)], cmap="RdBu_r", vmin=-vmax,
+                         vmax=vmax)  # fmt: skip
+    fig.colorbar(panels[0].image, ax=ax, shrink=0.6, label="activation", panchor=False)
     fig.suptitle(f"{layer}: feature maps {h}x{w}, {shown_text(n, k, 'channels')}\n"
                  f"one scale for all maps, centred at 0 (max |a| = {vmax:.3g}); white = 0", fontsize=10)  # fmt: skip
     return fig
@@ -312,12 +307,15 @@ def plot_patterns(patterns: np.ndarray, channels: list[int], total: int, layer: 
     """Gradient-ascent inputs (n, H, W, C) in 0..255, each stretched to its own range."""
     n = len(patterns)
     fig = _figure(n)
-    _, axes = _panel_grid(fig, n)
-    for ax, pattern, c in zip(axes, patterns, channels):
-        lo, hi = float(pattern.min()), float(pattern.max())
-        shown = (pattern - lo) / (hi - lo) if hi > lo else np.zeros_like(pattern)
-        ax.imshow(shown[..., 0] if shown.shape[-1] == 1 else shown, cmap="gray" if shown.shape[-1] == 1 else None)
-        ax.set_title(f"#{c}", fontsize=7)
+    _, ax = _grid_axes(fig, n)
+    lo = patterns.min(axis=(1, 2, 3), keepdims=True)
+    span = patterns.max(axis=(1, 2, 3), keepdims=True) - lo
+    shown = np.where(span > 0, (patterns - lo) / np.where(span > 0, span, 1.0), 0.0)  # each to its own 0..1
+    labels = [f"#{c}" for c in channels]
+    if shown.shape[-1] == 1:
+        draw_mosaic(ax, shown[..., 0], labels, cmap="gray", vmin=0, vmax=1)
+    else:
+        draw_mosaic(ax, shown, labels)
     rose = f", mean activation rose for {int((gains > 0).sum())} of {n}" if gains is not None else ""
     fig.suptitle(f"{layer}: input patterns that maximise each filter (gradient ascent)\n"
                  f"{shown_text(n, total, 'filters')}{rose}; each stretched to its own range", fontsize=10)  # fmt: skip

@@ -11,7 +11,7 @@ from cnnlab import runs
 from cnnlab.backend import keras
 from cnnlab.data import load_dataset
 from cnnlab.data.mixing import mixing_layers
-from cnnlab.errors import ConfigError
+from cnnlab.errors import ConfigError, printable
 from cnnlab.model.augment import augmentation_block
 from cnnlab.plots import image_grid
 
@@ -60,7 +60,7 @@ def write_preview(cfg, output_dir: Path, index: int = 0, count: int = 16, seed: 
     if not 0 <= index < len(data.x_train):
         raise ConfigError(f"--index {index} is out of range; the training split has images 0 to {len(data.x_train) - 1}")
     seed = cfg.seed if seed is None else seed
-    names = data.class_names
+    names = [printable(name) for name in data.class_names]  # image_grid keeps the titles' own line breaks
     original, label = data.x_train[index], names[int(data.y_train[index])]
     versions = augment_preview(original, aug, count, seed)
     titles = [f"augmented {i + 1}" for i in range(count)]
