@@ -109,6 +109,8 @@ def machine() -> str:
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")
+    isa = os.environ.get("ONEDNN_MAX_CPU_ISA")  # a newer CPU standing in for an older one: say so
+    cpu += f" (oneDNN limited to {isa} by ONEDNN_MAX_CPU_ISA)" if isa else ""
     return (f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} cores, "
             f"{'GPU: ' + ', '.join(g.name for g in gpus) if gpus else 'no GPU'}; Python {platform.python_version()}, "
             f"TensorFlow {tf.__version__}")  # fmt: skip
