@@ -128,7 +128,8 @@ def main() -> None:
     parser.add_argument("--set", dest="sets", action="append", default=[], help="a --set for every run")
     parser.add_argument("--output", type=Path, default=RESULTS, help="default: its section of benchmarks/RESULTS.md")
     args = parser.parse_args()
-    names = args.configs or sorted(p.stem for p in (REPO / "configs").glob("*.yaml"))
+    shipped = sorted(p.stem for p in (REPO / "configs").glob("*.yaml"))
+    names = args.configs or shipped
     command = " ".join(["python benchmarks/time_to_accuracy.py"] + sys.argv[1:])
     started = time.strftime("%Y-%m-%d %H:%M")
     peak = peak_flops()
@@ -161,10 +162,12 @@ def main() -> None:
         "",
         f"| config | {thresholds} | best val acc | test acc | epochs | wall min | train images/s | "
         "forward MFLOP/image | of peak |",
-        "|---|" + "---:|" * (len(THRESHOLDS) + 8),
+        "|---|" + "---:|" * (len(THRESHOLDS) + 7),
         *lines,
         "",
         ("Not run: " + "; ".join(skipped) + "." if skipped else ""),
+        ("Not asked for (--configs): " + ", ".join(n for n in shipped if n not in names) + "."
+         if set(shipped) - set(names) else ""),
         (f"Every run with: {', '.join('--set ' + s for s in args.sets)}." if args.sets else ""),
     ]).rstrip() + "\n"  # fmt: skip
     print(text)
