@@ -40,4 +40,4 @@ def mix_batches(ds, aug, seed: int = 0):
         return out["images"], out["labels"]
 
     # Sequential map: parallel calls would race for the layers' random state (unrepeatable runs).
-    return ds.map(mix).prefetch(t.data.AUTOTUNE)
+    return ds.map(mix).prefetch(2)  # the input pipeline turned the autotuner off (data.pipeline)
