@@ -79,7 +79,8 @@ def train(config: Path, sets: list[str], out: Path) -> dict:
 def minutes_to(result: dict, threshold: float) -> float | None:
     """Minutes from the command's start to the end of the first epoch at >= threshold."""
     metrics, rows = result["metrics"], result["rows"]
-    head = sum(v for k, v in metrics["timings_seconds"].items() if not k.startswith("train"))
+    parts = list(metrics["timings_seconds"].items())
+    head = sum(v for k, v in parts[: [k for k, _ in parts].index("train (compile + fit)")])  # before training
     epoch_seconds = [float(r["epoch_seconds"]) for r in rows]
     scale = metrics["train_seconds"] / sum(epoch_seconds)  # compile and saving, shared out
     elapsed = head
