@@ -280,10 +280,10 @@ def test_resume_refuses_a_changed_config_and_does_nothing_for_a_done_run(cli, ti
 )
 def test_nan_stops_with_status_failed_and_keeps_the_best_model(cli, tiny_config, tmp_path, monkeypatch, poison, what):
     """A poisoned batch (epoch 2, batch 3) in the real training loop."""
-    import cnnlab.train.loop as train_module
+    import cnnlab.data.pipeline as pipeline_module  # fit_pipelines makes the training batches here
     from cnnlab.backend import keras
 
-    real_pipeline = train_module.make_pipeline
+    real_pipeline = pipeline_module.make_pipeline
 
     class Poisoned(keras().utils.PyDataset):
         def __init__(self, x, y, batch_size):
@@ -307,7 +307,7 @@ def test_nan_stops_with_status_failed_and_keeps_the_best_model(cli, tiny_config,
             return Poisoned(x, y, batch_size)
         return real_pipeline(x, y, batch_size, shuffle=shuffle, seed=seed, one_hot=one_hot)
 
-    monkeypatch.setattr(train_module, "make_pipeline", pipeline)
+    monkeypatch.setattr(pipeline_module, "make_pipeline", pipeline)
     out = tmp_path / "out"
     result = cli("train", tiny_config, "--set", "train.epochs=4", "--set", "train.loss=categorical_crossentropy",
                  "--output-dir", out)  # fmt: skip
