@@ -160,3 +160,28 @@ def test_an_interrupted_bfloat16_run_resumes_bit_exact(tmp_path, pattern_npz, mo
     for a, b in zip(load_model(RunDir(straight).model).get_weights(), load_model(RunDir(resumed).model).get_weights(),
                     strict=True):  # fmt: skip
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_resume_keeps_the_precision_auto_chose_when_the_run_began(tmp_path, pattern_npz, monkeypatch, capsys):
+    """auto picked bfloat16 where the run began; resumed where auto would pick float32 (another
+    CPU, or ONEDNN_MAX_CPU_ISA=AVX2), the run goes on in bfloat16, says so, and ends as an
+    uninterrupted bfloat16 run does. (The CPU's answer is the environment: set here.)"""
+    from cnnlab.config import load_config
+    from cnnlab.runs import RunDir, load_model
+    from cnnlab.train import compile as compile_stage
+    from cnnlab.train import train
+    from tests.conftest import train_until_backup
+
+    config = write_config(tmp_path / "c.yaml", data={"path": str(pattern_npz)},
+                          train={"epochs": 3, "mixed_precision": "auto"})  # fmt: skip
+    cfg = load_config(config)
+    monkeypatch.setattr(compile_stage, "fast_bfloat16", lambda: True)
+    straight = train(cfg, tmp_path / "straight")
+    run = train_until_backup(cfg, tmp_path / "interrupted", 1, monkeypatch)
+    monkeypatch.setattr(compile_stage, "fast_bfloat16", lambda: False)
+    capsys.readouterr()
+    resumed = train(cfg, resume_run=run)
+    assert "Precision: mixed_bfloat16, as this run began (auto would choose float32 here)" in capsys.readouterr().err
+    assert load_model(RunDir(resumed).model).get_layer("conv2d").compute_dtype == "bfloat16"
+    assert RunDir(resumed).read_history()["loss"] == RunDir(straight).read_history()["loss"]
+    assert json.loads(RunDir(resumed).metrics.read_text())["precision"] == "mixed_bfloat16"

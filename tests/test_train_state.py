@@ -43,6 +43,8 @@ def test_record_round_trips_and_keeps_the_old_keys():
     assert state.callbacks == {"early_stopping": OLD_RECORD["early_stopping"]}
     assert state.to_record() == OLD_RECORD  # same keys, same values, same order
     assert list(state.to_record()) == list(OLD_RECORD)
+    newer = RunState.from_record({**OLD_RECORD, "precision": "mixed_bfloat16"})  # what a resume keeps
+    assert newer.precision == "mixed_bfloat16" and newer.to_record()["precision"] == "mixed_bfloat16"
 
 
 def test_infinities_survive_json():

@@ -24,18 +24,24 @@ def precision_policy(wanted, gpu: bool) -> str:
     return "float32" if wanted is False else wanted
 
 
-def set_precision_policy(cfg) -> None:
+def set_precision_policy(cfg, resumed: str | None = None) -> None:
+    """Set Keras's global policy for the model about to be built. ``resumed``: the policy
+    the run being resumed trained in; under auto it stands (auto on another CPU, or with
+    another ONEDNN_MAX_CPU_ISA, could choose otherwise half way through a run)."""
     gpu = has_gpu()
+    auto = cfg.train.mixed_precision == "auto"
     policy = precision_policy(cfg.train.mixed_precision, gpu)
-    if policy == "mixed_bfloat16" and not gpu:
-        if cfg.train.mixed_precision == "auto":  # not the float32 the learner may expect: say so, once a run
-            print("Precision: mixed_bfloat16 (this CPU has AVX512_BF16/AMX; train.mixed_precision: false for float32)",
-                  file=sys.stderr, flush=True)  # fmt: skip
-        elif fast_bfloat16() is False:
-            # The user's choice stands, but a ~10x slower run (benchmarks/layer_profile.py) deserves a line.
-            why = onednn_bfloat16_blocked() or "this CPU has no bfloat16 instructions (AVX512_BF16/AMX)"
-            print(f"Note: {why}, so mixed_bfloat16 runs in software, several times slower than float32; "
-                  "set train.mixed_precision: false", file=sys.stderr, flush=True)  # fmt: skip
+    if resumed and auto and resumed != policy:
+        print(f"Precision: {resumed}, as this run began (auto would choose {policy} here)", file=sys.stderr, flush=True)
+        policy = resumed
+    elif policy == "mixed_bfloat16" and not gpu and auto:  # not the float32 a learner may expect: say so
+        print("Precision: mixed_bfloat16 (this CPU has AVX512_BF16/AMX; train.mixed_precision: false for float32)",
+              file=sys.stderr, flush=True)  # fmt: skip
+    if policy == "mixed_bfloat16" and not gpu and fast_bfloat16() is False:
+        # The choice stands, but a ~10x slower run (benchmarks/layer_profile.py) deserves a line.
+        why = onednn_bfloat16_blocked() or "this CPU has no bfloat16 instructions (AVX512_BF16/AMX)"
+        print(f"Note: {why}, so mixed_bfloat16 runs in software, several times slower than float32; "
+              "set train.mixed_precision: false", file=sys.stderr, flush=True)  # fmt: skip
     keras().mixed_precision.set_global_policy(policy)
 
 

@@ -151,6 +151,7 @@ class TrainingGuard(keras().callbacks.Callback):
         state.callbacks = {c.state_key: c.get_state() for c in self.stateful}
         state.iterators = getattr(self.train_ds, "_cnnlab_iterators", 0)
         state.seconds = self._seconds_base + time.perf_counter() - self._fit_started
+        state.precision = self.model.dtype_policy.name  # a resume keeps it, on any CPU
         save_backup(self.run, self.model, state)
         self.in_epoch = False  # a stop from here on loses nothing
         self._write_running(epoch + 1)

@@ -33,7 +33,7 @@ from cnnlab.train.launcher import write_run_file
 from cnnlab.train.lock import run_lock
 from cnnlab.config.phases import plan_phases
 from cnnlab.train.phases import apply_phase, cache_features, phase_text, uses_feature_cache
-from cnnlab.train.resume import mark_done, resume_state
+from cnnlab.train.resume import backed_up_precision, mark_done, resume_state
 from cnnlab.train.class_weights import class_weights, describe_class_weights
 from cnnlab.train.state import RunState
 from cnnlab.train.timing import Timings
@@ -70,7 +70,7 @@ def _load_and_train(cfg, output_dir: Path, resume_run: Path | None, timings: Tim
     # seed (a test-built Dropout draws its seed from the global generator).
     check_model(cfg)
     keras().utils.set_random_seed(cfg.seed)  # python, numpy and TF generators
-    set_precision_policy(cfg)
+    set_precision_policy(cfg, backed_up_precision(runs.RunDir(resume_run)) if resume_run else None)
     data = load_dataset(cfg.data, cfg.seed)
     timings.lap("load data")
     with dist.scope():  # variables made here are mirrored on every replica

@@ -47,6 +47,17 @@ def save_backup(run: runs.RunDir, model, state: RunState) -> None:
         np.savez(tmp, **arrays)
 
 
+def backed_up_precision(run: runs.RunDir) -> str | None:
+    """The dtype policy the run's backup was trained in (None: no backup, or one from before
+    cnnlab recorded it). Reads the record alone: np.load opens the arrays lazily."""
+    try:
+        with np.load(run.backup, allow_pickle=False) as f:
+            precision = json.loads(str(f["record"])).get("precision")
+    except Exception:  # no backup, or a damaged one: resume_state says so, with the fix
+        return None
+    return precision if isinstance(precision, str) else None
+
+
 def load_backup(run: runs.RunDir):
     """-> (record, model arrays, optimizer arrays), or None when no epoch was backed up."""
     path = run.backup

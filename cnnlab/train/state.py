@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass, field
 
 # The record keys RunState owns; every other key of a record is a stateful callback's state.
-CORE_KEYS = ("epoch", "phase", "phase_start", "stopped", "best", "best_epoch", "iterators", "seconds")
+CORE_KEYS = ("epoch", "phase", "phase_start", "stopped", "best", "best_epoch", "iterators", "seconds", "precision")
 
 
 @dataclass
@@ -31,6 +31,7 @@ class RunState:
     best_epoch: int = -1  # 0-based epoch of the best value; -1: none yet
     iterators: int = 0  # tf.data iterators made from the training set (the shuffle order follows it)
     seconds: float = 0.0  # training seconds, over every session of this run
+    precision: str | None = None  # the dtype policy it trains in (auto may choose otherwise on another CPU)
     callbacks: dict[str, dict] = field(default_factory=dict)  # state_key -> a stateful callback's state
     history: list[dict] = field(default_factory=list)  # history.csv rows (the run directory keeps them)
 
@@ -46,6 +47,7 @@ class RunState:
             **{key: _json_values(state) for key, state in self.callbacks.items()},
             "iterators": self.iterators,
             "seconds": round(self.seconds, 3),
+            **({"precision": self.precision} if self.precision else {}),  # absent from older records
         }
 
     @classmethod
@@ -60,6 +62,7 @@ class RunState:
             best_epoch=int(record.get("best_epoch", -1)),
             iterators=int(record.get("iterators", 0)),
             seconds=float(record.get("seconds", 0.0)),
+            precision=record.get("precision") if isinstance(record.get("precision"), str) else None,
             callbacks=callbacks,
             history=list(history or []),
         )
