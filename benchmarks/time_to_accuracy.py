@@ -104,8 +104,9 @@ def forward_flops(config: Path, sets: list[str]) -> float:
 
 
 def peak_flops() -> float:
-    out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "flops_benchmark.py"), "--job", "peak", "float32"],
-                         capture_output=True, text=True, check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})  # fmt: skip
+    cmd = [sys.executable, str(REPO / "benchmarks" / "flops_benchmark.py"), "--job", "peak", "float32"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])["flops_per_s"]
 
 

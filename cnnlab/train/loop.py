@@ -163,7 +163,8 @@ def _train(cfg, run: runs.RunDir, dist, data, model, timings: Timings, weights: 
         # Evaluate once, on the chief, the saved best model alone, outside the strategy:
         # no collective op, and metrics.json is what `cnnlab evaluate RUN` reports.
         fit_model = runs.load_model(run.model)
-    evaluation = evaluate_model(fit_model, fit_data.x_test, data.y_test, data.class_names, batch_size=max(batch, EVAL_BATCH))
+    evaluation = evaluate_model(fit_model, fit_data.x_test, data.y_test, data.class_names,
+                                batch_size=max(batch, EVAL_BATCH))  # fmt: skip
     timings.lap("evaluate")
     evaluation.metrics["train_seconds"] = round(train_seconds, 2)
     evaluation.metrics["train_images"] = len(data.x_train)  # images per epoch: with train_seconds, the run's speed
