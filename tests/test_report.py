@@ -121,6 +121,7 @@ def test_report_of_a_real_run_is_one_self_contained_page(reported):
     assert f"test accuracy <b>{metrics['test_accuracy']:.4f}</b>" in headline and "best epoch 1 of 1" in headline
     assert "done" in page.text and "conv2d_1" in page.text and "333,526" in page.text
     assert "3·3·32·64 + 64 = 18,496" in page.text  # parameter arithmetic
+    assert f"precision {metrics['precision']}" in page.text  # what the run computed in
     for name in metrics["class_names"]:
         assert name in page.text  # the per-class table
     # every picture of the run is in the page: history, confusion matrix, mistakes,

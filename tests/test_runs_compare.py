@@ -152,5 +152,5 @@ def test_evaluate_keeps_what_only_training_knows(cli, tiny_config, tmp_path):
     before = json.loads((run / "metrics.json").read_text())
     assert cli("evaluate", run).exit_code == 0
     after = json.loads((run / "metrics.json").read_text())
-    for key in ("train_seconds", "best_epoch", "timings_seconds"):
+    for key in ("train_seconds", "best_epoch", "timings_seconds", "train_images", "precision"):
         assert after[key] == before[key], key

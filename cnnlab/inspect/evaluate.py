@@ -186,4 +186,5 @@ def evaluate_run(loaded, batch_size: int = EVAL_BATCH, progress: Callable[[str],
     return evaluation
 
 
-TRAINING_KEYS = ("train_seconds", "best_epoch", "timings_seconds")  # metrics.json keys written by train only
+# metrics.json keys written by train only (cnnlab evaluate keeps them)
+TRAINING_KEYS = ("train_seconds", "best_epoch", "timings_seconds", "train_images", "precision")

@@ -127,6 +127,13 @@ def _headline(run: RunFiles) -> str:
 # ---------------------------------------------------------------- sections
 
 
+PRECISION_TEXT = {
+    "float32": "float32",
+    "mixed_bfloat16": "mixed_bfloat16 (layers compute in bfloat16, weights stay float32)",
+    "mixed_float16": "mixed_float16 (layers compute in float16, weights stay float32)",
+}
+
+
 def section_status(ctx: _Context) -> str:
     run, status = ctx.run, ctx.run.status or {}
     state = run.state
@@ -151,6 +158,9 @@ def section_status(ctx: _Context) -> str:
         median = sorted(epoch_seconds)[len(epoch_seconds) // 2]
         per_epoch = f"first {epoch_seconds[0]:.1f} s (includes start-up), median {median:.1f} s, total {sum(epoch_seconds):.1f} s"
         pairs.append(("time per epoch", per_epoch))
+    precision = (run.metrics or {}).get("precision")
+    if isinstance(precision, str):  # what train.mixed_precision (auto) chose on the machine that trained it
+        pairs.append(("precision", PRECISION_TEXT.get(precision, precision)))
     if run.parameters is not None:
         pairs.append(("parameters", f"{run.parameters:,}"))
     html = h.facts(pairs).replace(f"<dd>{h.esc(state)}</dd>", f'<dd class="state-{h.esc(state)}">{h.esc(state)}</dd>', 1)
