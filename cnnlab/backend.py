@@ -104,6 +104,19 @@ def fast_bfloat16() -> bool | None:
     return False if onednn_bfloat16_blocked() else cpu_has_bfloat16()
 
 
+@contextmanager
+def global_policy_restored():
+    """Keras's global dtype policy as it was, once the block ends: training sets it for the
+    model a run builds (its layers keep it) and export sets float32 for a model's copy, and
+    a notebook's or a later command's next model must not be built in bfloat16 unasked."""
+    k = keras()
+    before = k.mixed_precision.global_policy()
+    try:
+        yield
+    finally:
+        k.mixed_precision.set_global_policy(before)
+
+
 @functools.cache
 def has_gpu() -> bool:
     return bool(tf().config.list_physical_devices("GPU"))

@@ -10,7 +10,7 @@ with the same weights are the model to export (and to verify the artifact agains
 
 from __future__ import annotations
 
-from cnnlab.backend import keras
+from cnnlab.backend import global_policy_restored, keras
 
 MIXED = ("mixed_bfloat16", "mixed_float16")
 
@@ -45,13 +45,10 @@ def float32_copy(model):
         return model
     for policy in mixed:
         policy["name"] = "float32"
-    before = k.mixed_precision.global_policy()
-    k.mixed_precision.set_global_policy("float32")  # any layer whose config has no dtype of its own
-    try:
+    with global_policy_restored():
+        k.mixed_precision.set_global_policy("float32")  # any layer whose config has no dtype of its own
         # safe_mode off: the model is already loaded in this process (a Lambda layer passed
         # load_model's own check), and its config here is only re-read, never new code.
         copy = k.saving.deserialize_keras_object(serialized, safe_mode=False)
-    finally:
-        k.mixed_precision.set_global_policy(before)
     copy.set_weights(model.get_weights())  # the same layers in the same order; random seeds are no weights
     return copy

@@ -4,7 +4,6 @@ schedule, loss (from logits or probabilities), XLA and steps per execution."""
 from __future__ import annotations
 
 import sys
-from contextlib import contextmanager
 
 from cnnlab.backend import fast_bfloat16, has_gpu, keras, onednn_bfloat16_blocked
 from cnnlab.model import outputs_logits
@@ -43,19 +42,6 @@ def set_precision_policy(cfg, resumed: str | None = None) -> None:
         print(f"Note: {why}, so mixed_bfloat16 runs in software, several times slower than float32; "
               "set train.mixed_precision: false", file=sys.stderr, flush=True)  # fmt: skip
     keras().mixed_precision.set_global_policy(policy)
-
-
-@contextmanager
-def global_policy_restored():
-    """set_precision_policy sets Keras's global dtype policy for the model a run builds (its
-    layers keep it); afterwards the policy from before comes back, so that a notebook's or a
-    later command's next model in the same process is not built in bfloat16 unasked."""
-    k = keras()
-    before = k.mixed_precision.global_policy()
-    try:
-        yield
-    finally:
-        k.mixed_precision.set_global_policy(before)
 
 
 def make_optimizer(opt_cfg, total_steps: int, steps_per_epoch: int):

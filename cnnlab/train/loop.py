@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from cnnlab import runs
-from cnnlab.backend import keras
+from cnnlab.backend import global_policy_restored, keras
 from cnnlab.config import dump_config
 from cnnlab.data import load_dataset
 from cnnlab.data.mixing import mix_batches
@@ -26,7 +26,7 @@ from cnnlab.model.summary import describe_model
 from cnnlab.inspect.curves import plot_curves
 from cnnlab.track import open_tracking
 from cnnlab.train.callbacks import BestModel, HistoryRecorder, stateful_callbacks
-from cnnlab.train.compile import compile_model, fit_verbosity, global_policy_restored, set_precision_policy
+from cnnlab.train.compile import compile_model, fit_verbosity, set_precision_policy
 from cnnlab.train.distribute import choose, writable_run_dir
 from cnnlab.train.guard import TrainingGuard
 from cnnlab.train.launcher import write_run_file

@@ -179,11 +179,11 @@ def lr_find(cfg, output_dir: Path = runs.DEFAULT_OUTPUT_DIR, steps: int = 200, m
     <output_dir>/<name>/lr-find.png and lr-find.csv. Returns (result, plot path)."""
     check_range(steps, min_lr, max_lr)
     from cnnlab.data.mixing import mix_batches
-    from cnnlab.backend import keras
+    from cnnlab.backend import global_policy_restored, keras
     from cnnlab.data import load_dataset
     from cnnlab.data.pipeline import make_pipeline
     from cnnlab.model import build_model, check_model
-    from cnnlab.train.compile import compile_model, global_policy_restored, set_precision_policy
+    from cnnlab.train.compile import compile_model, set_precision_policy
 
     runs.check_writable(output_dir)
     check_model(cfg)  # before the seed: a test-built layer draws from the global generator
