@@ -40,6 +40,15 @@ class Panel:
         return np.ma.getdata(self.image.get_array()[self.rows, self.cols])
 
 
+def stretch_each(tiles: np.ndarray) -> np.ndarray:
+    """(n, ...) values -> each tile stretched to its own 0..1 (as imshow scales one image);
+    a flat tile is 0, not NaN."""
+    tiles = np.asarray(tiles, np.float32)
+    axes = tuple(range(1, tiles.ndim))
+    lo, span = tiles.min(axis=axes, keepdims=True), np.ptp(tiles, axis=axes, keepdims=True)
+    return np.where(span > 0, (tiles - lo) / np.where(span > 0, span, 1.0), 0.0)
+
+
 def grid_shape(n: int) -> tuple[int, int]:
     """Near-square (rows, cols) for n panels, wider than tall."""
     cols = max(1, math.ceil(math.sqrt(n)))

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from cnnlab.errors import plot_label, printable  # noqa: E402
-from cnnlab.mosaic import GAP_X, draw_mosaic  # noqa: E402
+from cnnlab.mosaic import GAP_X, draw_mosaic, stretch_each  # noqa: E402
 
 # Class and layer names come from users' files (emoji, CJK): the font draws a box for a
 # missing glyph, which is fine; the warning per glyph on the terminal is not.
@@ -56,9 +56,7 @@ def image_grid(images: list[np.ndarray], titles: list[str], ncols: int | None = 
     ncols = ncols or math.ceil(math.sqrt(n))
     nrows = math.ceil(n / ncols)
     if tiles.shape[-1] == 1:  # each grey image on its own min..max, as imshow scales one image
-        x = tiles[..., 0].astype(np.float32)
-        lo, span = x.min(axis=(1, 2), keepdims=True), np.ptp(x, axis=(1, 2), keepdims=True)
-        shown, style = np.where(span > 0, (x - lo) / np.where(span > 0, span, 1), 0.0), {"cmap": "gray", "vmin": 0, "vmax": 1}
+        shown, style = stretch_each(tiles[..., 0]), {"cmap": "gray", "vmin": 0, "vmax": 1}
     else:
         shown, style = (tiles / 255.0 if tiles.dtype == np.uint8 else np.clip(tiles, 0, 1)), {}
     per_pixel = TILE_INCHES / max(h, w)  # inches

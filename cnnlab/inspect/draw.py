@@ -17,7 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from cnnlab.mosaic import draw_mosaic, grid_panels, grid_shape  # noqa: E402
+from cnnlab.mosaic import draw_mosaic, grid_panels, grid_shape, stretch_each  # noqa: E402
 
 PANEL = "panel"
 TOP_INCHES = 0.72  # under the suptitle of a grid: its two lines, then the panels' numbers
@@ -308,9 +308,7 @@ def plot_patterns(patterns: np.ndarray, channels: list[int], total: int, layer: 
     n = len(patterns)
     fig = _figure(n)
     _, ax = _grid_axes(fig, n)
-    lo = patterns.min(axis=(1, 2, 3), keepdims=True)
-    span = patterns.max(axis=(1, 2, 3), keepdims=True) - lo
-    shown = np.where(span > 0, (patterns - lo) / np.where(span > 0, span, 1.0), 0.0)  # each to its own 0..1
+    shown = stretch_each(patterns)  # each to its own 0..1
     labels = [f"#{c}" for c in channels]
     if shown.shape[-1] == 1:
         draw_mosaic(ax, shown[..., 0], labels, cmap="gray", vmin=0, vmax=1)

@@ -25,8 +25,8 @@ def draw(ctx: DrawContext) -> list[Written]:
     outputs = probe(np.asarray(ctx.chosen.image[None], np.float32), training=False)
     outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
     # float32: a mixed-precision model's maps are bfloat16/float16, which numpy's max refuses
-    maps = [np.asarray(keras().ops.convert_to_numpy(out), np.float32)[0] for out in outputs]
-    stages = [(layer.name, m) for layer, m in zip(chain, maps)]
+    stages = [(layer.name, np.asarray(keras().ops.convert_to_numpy(out), np.float32)[0])
+              for layer, out in zip(chain, outputs)]  # fmt: skip
     fig = plot_strip(ctx.chosen.image, stages, ctx.chosen.caption)
     sizes = " -> ".join(str(maps.shape[0]) for _, maps in stages)
     return [Written(runs.save_figure(fig, ctx.folder / "strip.png"), f"{ctx.chosen.image.shape[0]} -> {sizes}")]
