@@ -217,6 +217,57 @@ def test_tta_needs_an_augmentation_block(cli, tta_runs):
     )
 
 
+@pytest.mark.slow
+def test_flip_tta_is_measured_for_a_model_trained_on_mirrors(cli, tta_runs):
+    """The evaluation after training adds the accuracy of averaging each test image's
+    prediction with its mirror's (airbench's flip TTA), beside the plain one."""
+    from cnnlab.inspect.evaluate import predict_probabilities, run_test_data
+    from cnnlab.runs import load_run
+
+    run = tta_runs[0]  # trained with horizontal_flip
+    saved = json.loads((run / "metrics.json").read_text())
+    loaded = load_run(str(run))
+    x_test, y_test = run_test_data(loaded)
+    plain = predict_probabilities(loaded.model, x_test)
+    mirrored = predict_probabilities(loaded.model, x_test[:, :, ::-1].copy())
+    assert not np.allclose(plain, mirrored, atol=1e-3)  # the mirror really is another input
+    expected = ((plain + mirrored).argmax(1) == y_test).mean()
+    assert saved["flip_tta_accuracy"] == pytest.approx(expected, abs=1e-5)
+    assert saved["test_accuracy"] == pytest.approx((plain.argmax(1) == y_test).mean(), abs=1e-5)
+
+    result = cli("evaluate", run)  # cnnlab evaluate measures it again and says it
+    assert result.exit_code == 0, result.output
+    assert f"; {expected:.4f} with flip TTA (each prediction the mean over the image and its mirror)" in result.stdout
+    page = cli("report", run)
+    assert page.exit_code == 0, page.output
+    html = (run / "report.html").read_text()
+    assert f"({expected:.4f} with flip TTA)" in html and "test accuracy with flip TTA" in html
+
+
+@pytest.mark.slow
+def test_no_flip_tta_for_a_model_that_never_saw_mirrors(tta_runs):
+    saved = json.loads((tta_runs[1] / "metrics.json").read_text())
+    assert "test_accuracy" in saved and "flip_tta_accuracy" not in saved
+
+
+def test_only_a_horizontal_flip_in_the_augmentation_block_counts():
+    from cnnlab.backend import keras
+    from cnnlab.inspect.tta import flips_horizontally
+
+    k = keras()
+
+    def model(*augmentations):
+        inputs = k.Input((8, 8, 1))
+        x = k.Sequential(list(augmentations), name="augmentation")(inputs) if augmentations else inputs
+        return k.Model(inputs, k.layers.Dense(2)(k.layers.Flatten()(x)))
+
+    assert flips_horizontally(model(k.layers.RandomFlip("horizontal")))
+    assert flips_horizontally(model(k.layers.RandomRotation(0.1), k.layers.RandomFlip("horizontal_and_vertical")))
+    assert not flips_horizontally(model(k.layers.RandomFlip("vertical")))
+    assert not flips_horizontally(model(k.layers.RandomRotation(0.1)))
+    assert not flips_horizontally(model())
+
+
 # ---------------------------------------------------------------- cnnlab data
 
 

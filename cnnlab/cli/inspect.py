@@ -57,9 +57,11 @@ def evaluate(run, tta, output_dir, unsafe, as_json):
             metrics = {**metrics, "tta": tta_run(loaded, tta)}
         echo_json(metrics)
         return
-    click.echo(f"test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f} "
-               f"on {metrics['test_images']} images")  # fmt: skip
     from cnnlab.errors import printable
+    from cnnlab.inspect.tta import flip_tta_text
+
+    click.echo(f"test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f} "
+               f"on {metrics['test_images']} images{flip_tta_text(metrics)}")  # fmt: skip
 
     width = max(len(printable(n)) for n in metrics["class_names"])
     for name, row in metrics["per_class"].items():

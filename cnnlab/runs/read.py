@@ -202,6 +202,11 @@ class RunFiles:
         return _finite((self.metrics or {}).get("test_accuracy"))
 
     @property
+    def flip_tta_accuracy(self) -> float | None:
+        """Test accuracy averaging each image with its mirror (cnnlab.inspect.tta.FLIP_TTA_KEY)."""
+        return _finite((self.metrics or {}).get("flip_tta_accuracy"))
+
+    @property
     def test_loss(self) -> float | None:
         return _finite((self.metrics or {}).get("test_loss"))
 
