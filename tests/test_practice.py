@@ -252,7 +252,7 @@ def test_no_flip_tta_for_a_model_that_never_saw_mirrors(tta_runs):
 
 def test_only_a_horizontal_flip_in_the_augmentation_block_counts():
     from cnnlab.backend import keras
-    from cnnlab.inspect.tta import flips_horizontally
+    from cnnlab.inspect.flip_tta import flips_horizontally
 
     k = keras()
 

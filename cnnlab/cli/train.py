@@ -103,7 +103,7 @@ def report_run(run: Path, html: bool = True) -> None:
     first, then ``html``: RUN/report.html, which takes seconds (a report that cannot be
     made is a note, never a failed run)."""
     metrics = RunDir(run).read_metrics()
-    from cnnlab.inspect.tta import flip_tta_text
+    from cnnlab.inspect.flip_tta import flip_tta_text
 
     click.echo(f"test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f}{flip_tta_text(metrics)}")
     if html:

@@ -15,7 +15,7 @@ from cnnlab.data.images import model_image_shape
 from cnnlab.data.photos import reference_background
 from cnnlab.data.pipeline import EVAL_BATCH
 from cnnlab.errors import CnnlabError, DataError
-from cnnlab.inspect.tta import FLIP_TTA_KEY, flips_horizontally, mirror_averaged
+from cnnlab.inspect.flip_tta import FLIP_TTA_KEY, flips_horizontally, mirrored
 from cnnlab.model import outputs_logits
 from cnnlab.plots import plot_confusion_matrix, plot_misclassified
 
@@ -75,8 +75,8 @@ def evaluate_model(model, x_test: np.ndarray, y_test: np.ndarray, class_names: l
         # compare a photo's background with it (cnnlab.data.photos)
         metrics["test_background"] = round(reference_background(x_test), 1)
         if flips_horizontally(model):  # one more pass: the accuracy with flip TTA, beside the plain one
-            mirrored = mirror_averaged(model, x_test, probs, batch_size)
-            metrics[FLIP_TTA_KEY] = round(float((mirrored.argmax(axis=1) == y_true).mean()), 5)
+            averaged = (probs + predict_probabilities(model, mirrored(x_test), batch_size)) / 2
+            metrics[FLIP_TTA_KEY] = round(float((averaged.argmax(axis=1) == y_true).mean()), 5)
     return Evaluation(metrics, probs, y_true)
 
 

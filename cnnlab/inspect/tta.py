@@ -14,9 +14,6 @@ import numpy as np
 
 from cnnlab.errors import ModelError
 
-# metrics.json: test accuracy when each prediction averages the image and its mirror
-# (models trained with augment.horizontal_flip only); test_accuracy stays the plain one.
-FLIP_TTA_KEY = "flip_tta_accuracy"
 BLOCK_NAME = "augmentation"  # cnnlab.model.augment.BLOCK_NAME; a literal here keeps TensorFlow out of import time
 
 
@@ -29,34 +26,6 @@ def augmentation_block(model):
             f"model {model.name!r} has no augmentation block, so there is nothing to vary at test time; "
             "--tta needs a run trained with an augment: section (e.g. configs/fashion-aug.yaml)"
         ) from None
-
-
-def flips_horizontally(model) -> bool:
-    """Whether the model was trained on horizontally mirrored images (augment.horizontal_flip):
-    only then is its mirror image as much its input as the image itself. A model trained
-    without flips knows far fewer mirrored test images (0.67 against 0.92 for fashion.yaml)."""
-    try:
-        block = model.get_layer(BLOCK_NAME)
-    except ValueError:
-        return False
-    return any("horizontal" in str(getattr(layer, "mode", "")) for layer in getattr(block, "layers", []))
-
-
-def mirror_averaged(model, images: np.ndarray, plain: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Flip TTA, as in airbench: the mean of the probabilities for each image (``plain``,
-    already computed) and for its left-right mirror. Deterministic: one extra pass."""
-    from cnnlab.inspect.evaluate import predict_probabilities
-
-    mirrors = np.ascontiguousarray(images[:, :, ::-1])  # (N, H, W, C): W reversed
-    return (plain + predict_probabilities(model, mirrors, batch_size)) / 2
-
-
-def flip_tta_text(metrics: dict) -> str:
-    """", 0.9264 with flip TTA (...)" after the test accuracy, when the evaluation measured it."""
-    value = metrics.get(FLIP_TTA_KEY)
-    if not isinstance(value, (int, float)):
-        return ""
-    return f"; {value:.4f} with flip TTA (each prediction the mean over the image and its mirror)"
 
 
 def tta_probabilities(model, images: np.ndarray, copies: int, batch_size: int = 256) -> np.ndarray:

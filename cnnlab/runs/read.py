@@ -203,7 +203,7 @@ class RunFiles:
 
     @property
     def flip_tta_accuracy(self) -> float | None:
-        """Test accuracy averaging each image with its mirror (cnnlab.inspect.tta.FLIP_TTA_KEY)."""
+        """Test accuracy averaging each image with its mirror (cnnlab.inspect.flip_tta.FLIP_TTA_KEY)."""
         return _finite((self.metrics or {}).get("flip_tta_accuracy"))
 
     @property
