@@ -3,6 +3,7 @@
     python benchmarks/time_to_accuracy.py                                  # every config that trains here
     ONEDNN_MAX_CPU_ISA=AVX2 python benchmarks/time_to_accuracy.py          # as on an AVX2 laptop (no AVX-512/AMX)
     python benchmarks/time_to_accuracy.py --configs fashion fashion-fast   # some of them
+    python benchmarks/time_to_accuracy.py --configs fashion-best --seeds 42 43 44   # and the mean over seeds
     python benchmarks/time_to_accuracy.py --set data.limit=3000 --output /tmp/t.md   # a quick look
 
 Each config runs as a user runs it (`cnnlab train configs/NAME.yaml`), in its own process,
@@ -120,14 +121,29 @@ def row_text(name: str, result: dict, flops: float, peak: float) -> str:
     best_val = max(float(r["val_accuracy"]) for r in rows if r.get("val_accuracy"))
     fraction = f"{100 * images_per_s * 3 * flops / peak:.0f} %" if images_per_s else "?"
     speed = f"{images_per_s:,.0f}" if images_per_s else "?"
-    return (f"| {name} | {' | '.join(cells)} | {best_val:.4f} | {metrics['test_accuracy']:.4f} | {len(rows)} | "
-            f"{result['wall_s'] / 60:.1f} | {speed} | {flops / 1e6:.1f} | {fraction} |")  # fmt: skip
+    flip = metrics.get("flip_tta_accuracy")
+    flip_text = f"{flip:.4f}" if flip is not None else "—"
+    return (f"| {name} | {' | '.join(cells)} | {best_val:.4f} | {metrics['test_accuracy']:.4f} | {flip_text} | "
+            f"{len(rows)} | {result['wall_s'] / 60:.1f} | {speed} | {flops / 1e6:.1f} | {fraction} |")  # fmt: skip
+
+
+def mean_row(name: str, results: list[dict]) -> str:
+    """The mean over seeds of the test accuracies (and of the wall time)."""
+    def mean(key):
+        values = [r["metrics"].get(key) for r in results]
+        return f"**{statistics.mean(values):.4f}**" if None not in values else "—"
+
+    cells = " | ".join([""] * len(THRESHOLDS))
+    wall = statistics.mean(r["wall_s"] for r in results) / 60
+    return (f"| {name}, mean of {len(results)} seeds | {cells} | | {mean('test_accuracy')} | "
+            f"{mean('flip_tta_accuracy')} | | {wall:.1f} | | | |")  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configs", nargs="+", help="config names under configs/ (default: all that train here)")
     parser.add_argument("--set", dest="sets", action="append", default=[], help="a --set for every run")
+    parser.add_argument("--seeds", nargs="+", type=int, help="train each config once per seed (default: its own)")
     parser.add_argument("--output", type=Path, default=RESULTS, help="default: its section of benchmarks/RESULTS.md")
     args = parser.parse_args()
     shipped = sorted(p.stem for p in (REPO / "configs").glob("*.yaml"))
@@ -144,10 +160,15 @@ def main() -> None:
         if why:
             skipped.append(f"{name} ({why})")
             continue
-        print(f"training {name} ...", flush=True)
-        result = train(config, args.sets, out)
-        lines.append(row_text(name, result, forward_flops(config, args.sets), peak))
-        print(lines[-1], flush=True)
+        flops, results = forward_flops(config, args.sets), []
+        for seed in args.seeds or [None]:
+            label = name if seed is None else f"{name} (seed {seed})"
+            print(f"training {label} ...", flush=True)
+            results.append(train(config, args.sets + ([f"seed={seed}"] if seed is not None else []), out))
+            lines.append(row_text(label, results[-1], flops, peak))
+            print(lines[-1], flush=True)
+        if len(results) > 1:
+            lines.append(mean_row(name, results))
     thresholds = " | ".join(f"min to ≥ {t:.2f}" for t in THRESHOLDS)
     text = "\n".join([
         "## Time to accuracy of the shipped configs",
@@ -158,13 +179,14 @@ def main() -> None:
         f"Peak: a 2048x2048 float32 matmul, {peak / 1e9:.1f} GFLOP/s.",
         "",
         "Minutes from the command's start to the end of the first epoch whose **validation** accuracy reaches the",
-        "threshold (— = not reached). Test accuracy is the kept model's. Wall = the whole command, report included.",
+        "threshold (— = not reached). Test accuracy is the kept model's; flip TTA: the same model averaging each",
+        "test image with its mirror (models trained with horizontal flips). Wall = the whole command, report included.",
         "Images/s: training images over the median epoch after the first (an epoch includes its validation);",
         "of peak = images/s × 3 × forward FLOPs / peak.",
         "",
-        f"| config | {thresholds} | best val acc | test acc | epochs | wall min | train images/s | "
+        f"| config | {thresholds} | best val acc | test acc | flip TTA | epochs | wall min | train images/s | "
         "forward MFLOP/image | of peak |",
-        "|---|" + "---:|" * (len(THRESHOLDS) + 7),
+        "|---|" + "---:|" * (len(THRESHOLDS) + 8),
         *lines,
         "",
         ("Not run: " + "; ".join(skipped) + "." if skipped else ""),
