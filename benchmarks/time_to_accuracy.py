@@ -3,7 +3,7 @@
     python benchmarks/time_to_accuracy.py                                  # every config that trains here
     ONEDNN_MAX_CPU_ISA=AVX2 python benchmarks/time_to_accuracy.py          # as on an AVX2 laptop (no AVX-512/AMX)
     python benchmarks/time_to_accuracy.py --configs fashion fashion-fast   # some of them
-    python benchmarks/time_to_accuracy.py --configs fashion-best --seeds 42 43 44   # and the mean over seeds
+    python benchmarks/time_to_accuracy.py --configs fashion-best --seeds 42 43 44 --section time_to_accuracy_seeds
     python benchmarks/time_to_accuracy.py --set data.limit=3000 --output /tmp/t.md   # a quick look
 
 Each config runs as a user runs it (`cnnlab train configs/NAME.yaml`), in its own process,
@@ -145,6 +145,8 @@ def main() -> None:
     parser.add_argument("--set", dest="sets", action="append", default=[], help="a --set for every run")
     parser.add_argument("--seeds", nargs="+", type=int, help="train each config once per seed (default: its own)")
     parser.add_argument("--output", type=Path, default=RESULTS, help="default: its section of benchmarks/RESULTS.md")
+    parser.add_argument("--section", default="time_to_accuracy",
+                        help="the RESULTS.md section to write (another name keeps the main table)")
     args = parser.parse_args()
     shipped = sorted(p.stem for p in (REPO / "configs").glob("*.yaml"))
     names = args.configs or shipped
@@ -196,7 +198,7 @@ def main() -> None:
     ]).rstrip() + "\n"  # fmt: skip
     print(text)
     if args.output == RESULTS:
-        write_section("time_to_accuracy", text.rstrip())
+        write_section(args.section, text.rstrip())
     else:
         args.output.write_text(text)
 
