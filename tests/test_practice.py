@@ -250,6 +250,16 @@ def test_no_flip_tta_for_a_model_that_never_saw_mirrors(tta_runs):
     assert "test_accuracy" in saved and "flip_tta_accuracy" not in saved
 
 
+def test_mirrored_reverses_each_image_along_its_width_only():
+    from cnnlab.inspect.flip_tta import flip_tta_text, mirrored
+
+    images = np.arange(2 * 3 * 4 * 2).reshape(2, 3, 4, 2)  # (N, H, W, C), no symmetry
+    assert np.array_equal(mirrored(images), np.flip(images, axis=2))
+    assert flip_tta_text({"flip_tta_accuracy": 0.92641}).startswith("; 0.9264 with flip TTA")
+    assert flip_tta_text({}) == flip_tta_text({"flip_tta_accuracy": float("nan")}) == flip_tta_text(
+        {"flip_tta_accuracy": True}) == ""  # fmt: skip
+
+
 def test_only_a_horizontal_flip_in_the_augmentation_block_counts():
     from cnnlab.backend import keras
     from cnnlab.inspect.flip_tta import flips_horizontally

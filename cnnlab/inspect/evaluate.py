@@ -42,6 +42,18 @@ def predict_probabilities(model, images: np.ndarray, batch_size: int = EVAL_BATC
     return scores
 
 
+MIRROR_CHUNK = 2048  # images mirrored at a time: a streamed split is read one slice at a time
+
+
+def mirrored_probabilities(model, images, batch_size: int = EVAL_BATCH) -> np.ndarray:
+    """Probabilities for every image mirrored left-right; ``images`` an array or a streamed
+    folder split (cnnlab.data.FileSplit, whose slices are arrays)."""
+    return np.concatenate([
+        predict_probabilities(model, mirrored(np.asarray(images[i : i + MIRROR_CHUNK])), batch_size)
+        for i in range(0, len(images), MIRROR_CHUNK)
+    ])  # fmt: skip
+
+
 def evaluate_model(model, x_test: np.ndarray, y_test: np.ndarray, class_names: list[str], batch_size: int = EVAL_BATCH) -> Evaluation:
     probs = predict_probabilities(model, x_test, batch_size)
     y_true = np.asarray(y_test, np.int64)
@@ -75,7 +87,7 @@ def evaluate_model(model, x_test: np.ndarray, y_test: np.ndarray, class_names: l
         # compare a photo's background with it (cnnlab.data.photos)
         metrics["test_background"] = round(reference_background(x_test), 1)
         if flips_horizontally(model):  # one more pass: the accuracy with flip TTA, beside the plain one
-            averaged = (probs + predict_probabilities(model, mirrored(x_test), batch_size)) / 2
+            averaged = (probs + mirrored_probabilities(model, x_test, batch_size)) / 2
             metrics[FLIP_TTA_KEY] = round(float((averaged.argmax(axis=1) == y_true).mean()), 5)
     return Evaluation(metrics, probs, y_true)
 

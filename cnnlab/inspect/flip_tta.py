@@ -6,6 +6,8 @@ plain accuracy. Only for such models: fashion.yaml's model, trained without flip
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 # metrics.json: the test accuracy with flip TTA; test_accuracy stays the plain single pass
@@ -30,6 +32,6 @@ def mirrored(images: np.ndarray) -> np.ndarray:
 def flip_tta_text(metrics: dict) -> str:
     """'; 0.9264 with flip TTA (...)' to follow the test accuracy, when the evaluation measured it."""
     value = metrics.get(FLIP_TTA_KEY)
-    if not isinstance(value, (int, float)):
-        return ""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return ""  # absent, or a hand-edited metrics.json
     return f"; {value:.4f} with flip TTA (each prediction the mean over the image and its mirror)"
