@@ -129,7 +129,7 @@ def main():
     parser.add_argument("--limit", type=int, default=None, help="use N training (and N test) images")
     parser.add_argument("--quick", action="store_true", help="--limit 12000 --epochs 2, recipes without best")
     parser.add_argument("--skip-recipes", action="store_true")
-    parser.add_argument("--skip-best", action="store_true", help="recipes without fashion-best (40 epochs)")
+    parser.add_argument("--skip-best", action="store_true", help="recipes without fashion-best (~20 min)")
     parser.add_argument("--variants", nargs="+", type=Path, default=[], metavar="CONFIG",
                         help="more recipes against the plain script, e.g. benchmarks/recipes/fast-*.yaml")
     parser.add_argument("--output", type=Path, default=RESULTS, help="default: its section of benchmarks/RESULTS.md")
@@ -159,12 +159,12 @@ def main():
     ]
 
     if not args.skip_recipes:
-        print("recipes: plain early-stopped vs fashion-fast vs fashion-best", flush=True)
+        print("recipes: plain early-stopped vs fashion-fast, the variants and fashion-best", flush=True)
         base = plain(20, args.limit, early_stopping=True)
         print(json.dumps(base), flush=True)
         rows = [base, cnnlab("configs/fashion-fast.yaml", [], "cnnlab configs/fashion-fast.yaml", args.limit, out)]
         print(json.dumps(rows[-1]), flush=True)
-        for variant in args.variants:  # float32, like the plain script and fashion-fast's row on an AVX2 CPU
+        for variant in args.variants:  # their own train.mixed_precision (auto: float32 on an AVX2 CPU)
             rows.append(cnnlab(str(variant), [], f"cnnlab {variant}", args.limit, out))
             print(json.dumps(rows[-1]), flush=True)
         if not (args.quick or args.skip_best):
