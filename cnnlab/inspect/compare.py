@@ -21,12 +21,14 @@ from cnnlab.inspect import html_page as h
 from cnnlab.runs import RunDir, RunFiles, read_run
 from cnnlab.runs.table import text_table
 
+FLIP_TTA = "flip TTA accuracy"  # a column only where a compared run has it
 # (column header, value of a run or None, format): one line per column of the metrics table
 METRIC_COLUMNS = [
     ("status", lambda r: r.state, str),
     ("epochs", lambda r: r.epochs_done, str),
     ("best epoch", lambda r: r.best_epoch, str),
     ("test accuracy", lambda r: r.test_accuracy, "{:.4f}".format),
+    (FLIP_TTA, lambda r: r.flip_tta_accuracy, "{:.4f}".format),
     ("test loss", lambda r: r.test_loss, "{:.4f}".format),
     ("best val accuracy", lambda r: _extreme(r, "val_accuracy", max), "{:.4f}".format),
     ("lowest val loss", lambda r: _extreme(r, "val_loss", min), "{:.4f}".format),
@@ -42,8 +44,10 @@ class Comparison:
     diff: list[tuple[str, list[str]]]  # (dotted config key, its value in each run), only keys that differ
 
     def metrics_table(self) -> tuple[list[str], list[list[str]]]:
-        header = ["run"] + [name for name, _, _ in METRIC_COLUMNS]
-        rows = [[label] + [_format(get(run), fmt) for _, get, fmt in METRIC_COLUMNS] for label, run in zip(self.labels, self.runs)]
+        # flip TTA only where a compared run measured it (models trained with horizontal flips)
+        columns = [c for c in METRIC_COLUMNS if c[0] != FLIP_TTA or any(c[1](run) is not None for run in self.runs)]
+        header = ["run"] + [name for name, _, _ in columns]
+        rows = [[label] + [_format(get(run), fmt) for _, get, fmt in columns] for label, run in zip(self.labels, self.runs)]
         return header, rows
 
     def text(self) -> str:
@@ -60,8 +64,8 @@ class Comparison:
 
     def to_json(self) -> dict:
         """``cnnlab compare --json``: each run's metrics (numbers, None where unknown), the config diff."""
-        keys = ("status", "epochs", "best_epoch", "test_accuracy", "test_loss", "best_val_accuracy", "lowest_val_loss",
-                "train_seconds", "parameters")  # fmt: skip
+        keys = ("status", "epochs", "best_epoch", "test_accuracy", "flip_tta_accuracy", "test_loss", "best_val_accuracy",
+                "lowest_val_loss", "train_seconds", "parameters")  # fmt: skip
         return {
             "runs": [
                 {"run": label, "path": str(run.path), **dict(zip(keys, (get(run) for _, get, _ in METRIC_COLUMNS))),
