@@ -257,7 +257,7 @@ def test_mirrored_reverses_each_image_along_its_width_only():
     assert np.array_equal(mirrored(images), np.flip(images, axis=2))
     assert flip_tta_text({"flip_tta_accuracy": 0.92641}).startswith("; 0.9264 with flip TTA")
     assert flip_tta_text({}) == flip_tta_text({"flip_tta_accuracy": float("nan")}) == flip_tta_text(
-        {"flip_tta_accuracy": True}) == ""  # fmt: skip
+        {"flip_tta_accuracy": True}) == flip_tta_text({"flip_tta_accuracy": 10**400}) == ""  # fmt: skip
 
 
 def test_only_a_horizontal_flip_in_the_augmentation_block_counts():

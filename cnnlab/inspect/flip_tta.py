@@ -6,13 +6,12 @@ plain accuracy. Only for such models: fashion.yaml's model, trained without flip
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 # metrics.json: the test accuracy with flip TTA; test_accuracy stays the plain single pass
 FLIP_TTA_KEY = "flip_tta_accuracy"
-AUGMENTATION_BLOCK = "augmentation"  # cnnlab.model.augment.BLOCK_NAME, spelled here to keep TensorFlow out
+# cnnlab.model.augment.BLOCK_NAME, spelled here (and used by tta.py) to keep TensorFlow out of import time
+AUGMENTATION_BLOCK = "augmentation"
 
 
 def flips_horizontally(model) -> bool:
@@ -31,7 +30,9 @@ def mirrored(images: np.ndarray) -> np.ndarray:
 
 def flip_tta_text(metrics: dict) -> str:
     """'; 0.9264 with flip TTA (...)' to follow the test accuracy, when the evaluation measured it."""
-    value = metrics.get(FLIP_TTA_KEY)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    from cnnlab.runs.read import finite_number
+
+    value = finite_number(metrics.get(FLIP_TTA_KEY))
+    if value is None:
         return ""  # absent, or a hand-edited metrics.json
     return f"; {value:.4f} with flip TTA (each prediction the mean over the image and its mirror)"

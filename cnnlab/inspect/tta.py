@@ -13,8 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnnlab.errors import ModelError
-
-BLOCK_NAME = "augmentation"  # cnnlab.model.augment.BLOCK_NAME; a literal here keeps TensorFlow out of import time
+from cnnlab.inspect.flip_tta import AUGMENTATION_BLOCK as BLOCK_NAME
 
 
 def augmentation_block(model):

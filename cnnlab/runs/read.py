@@ -199,23 +199,23 @@ class RunFiles:
 
     @property
     def test_accuracy(self) -> float | None:
-        return _finite((self.metrics or {}).get("test_accuracy"))
+        return finite_number((self.metrics or {}).get("test_accuracy"))
 
     @property
     def flip_tta_accuracy(self) -> float | None:
         """Test accuracy averaging each image with its mirror (cnnlab.inspect.flip_tta.FLIP_TTA_KEY)."""
-        return _finite((self.metrics or {}).get("flip_tta_accuracy"))
+        return finite_number((self.metrics or {}).get("flip_tta_accuracy"))
 
     @property
     def test_loss(self) -> float | None:
-        return _finite((self.metrics or {}).get("test_loss"))
+        return finite_number((self.metrics or {}).get("test_loss"))
 
     @property
     def train_seconds(self) -> float | None:
         """metrics.json's whole-run time; before evaluation, the sum of the epochs so far."""
-        value = _finite((self.metrics or {}).get("train_seconds"))
+        value = finite_number((self.metrics or {}).get("train_seconds"))
         if value is None and self.history and self.history.get("epoch_seconds"):
-            value = _finite(round(sum(self.history["epoch_seconds"]), 2))
+            value = finite_number(round(sum(self.history["epoch_seconds"]), 2))
         return value
 
     @property
@@ -326,7 +326,8 @@ def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _finite(value) -> float | None:
+def finite_number(value) -> float | None:
+    """A metrics.json number as a float; None for a missing, boolean, infinite, NaN or overflowing value."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     try:
