@@ -24,7 +24,6 @@ import argparse
 import csv
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +31,7 @@ from pathlib import Path
 
 import yaml
 from results import RESULTS, machine, write_section
+from time_to_accuracy import train
 
 REPO = Path(__file__).resolve().parents[1]
 # config keys that change what a run learns or how long it runs, not the cost of one epoch
@@ -42,24 +42,16 @@ def cost_key(config: dict) -> str:
     """The config with what does not change an epoch's cost removed: runs that differ only
     in seed or length share one measurement."""
     kept = {k: v for k, v in config.items() if k not in NOT_COST}
-    train = dict(kept.get("train") or {})
-    train.pop("epochs", None)
-    return json.dumps({**kept, "train": train}, sort_keys=True)
+    train_section = dict(kept.get("train") or {})
+    train_section.pop("epochs", None)
+    return json.dumps({**kept, "train": train_section}, sort_keys=True)
 
 
 def epoch_seconds(config_file: Path, precision: str, out: Path) -> float:
     """Seconds of the second epoch of this config, trained for 2 epochs in its own process."""
-    cmd = [sys.executable, "-m", "cnnlab", "train", str(config_file), "--output-dir", str(out), "--no-report",
-           "--set", "train.epochs=2", "--set", "train.verbose=0", "--set", "train.tensorboard=false",
-           "--set", "train.early_stopping.enabled=false",
-           "--set", f"train.mixed_precision={'false' if precision == 'float32' else precision}"]  # fmt: skip
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env)
-    if proc.returncode:
-        sys.exit(f"benchmark step failed: {' '.join(cmd)}\n{proc.stderr[-3000:]}")
-    run = Path(proc.stdout.strip().splitlines()[-1].removeprefix("run saved to "))
-    with open(run / "history.csv", newline="") as f:
-        return float(list(csv.DictReader(f))[-1]["epoch_seconds"])
+    sets = ["train.epochs=2", "train.early_stopping.enabled=false",
+            f"train.mixed_precision={'false' if precision == 'float32' else precision}"]  # fmt: skip
+    return float(train(config_file, sets, out)["rows"][-1]["epoch_seconds"])
 
 
 def read_run(run: Path) -> dict:
