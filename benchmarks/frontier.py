@@ -11,10 +11,11 @@ benchmark run, side by side, on whatever this machine is now (the config trained
 epochs, the second one's epoch_seconds kept; one measurement per distinct config, in the
 run's own precision). The load average is printed beside the measurements.
 
-The table: each run's epochs, test accuracy, flip-TTA accuracy (metrics.json; `cnnlab
-evaluate RUN` adds it to a run trained before it existed), its measured epoch seconds, and
-the training minutes here (epochs x epoch seconds), sorted by minutes: the frontier of
-accuracy against time. Results go to stdout and to this benchmark's section of
+The table: each run's epochs, test accuracy, TTA accuracy (metrics.json's test_accuracy_tta,
+the mean over the views the model trained on; `cnnlab evaluate RUN` measures it again with
+this cnnlab), its measured epoch seconds, and the training minutes here (epochs x epoch
+seconds), sorted by minutes: the frontier of accuracy against time. Runs that differ only in
+their seed get a row with their means. Results go to stdout and to this benchmark's section of
 benchmarks/RESULTS.md (or --output).
 """
 
@@ -24,6 +25,7 @@ import argparse
 import csv
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -32,6 +34,8 @@ from pathlib import Path
 import yaml
 from results import RESULTS, machine, write_section
 from time_to_accuracy import train
+
+from cnnlab.runs.read import tta_result
 
 REPO = Path(__file__).resolve().parents[1]
 # config keys that change what a run learns or how long it runs, not the cost of one epoch
@@ -62,6 +66,23 @@ def read_run(run: Path) -> dict:
             "epochs": len(rows), "best_val": max(float(r["val_accuracy"]) for r in rows if r.get("val_accuracy"))}  # fmt: skip
 
 
+def seed_means(runs: list[dict]) -> list[str]:
+    """A row of means for each group of two or more runs that differ only in their seed."""
+    groups: dict[tuple, list[dict]] = {}
+    for run in runs:
+        groups.setdefault((cost_key(run["config"]), run["epochs"]), []).append(run)
+    rows = []
+    for group in groups.values():
+        if len(group) < 2:
+            continue
+        ttas = [tta_result(r["metrics"]) for r in group]
+        tta = f"**{statistics.mean(t[0] for t in ttas):.4f}**" if None not in ttas else "—"
+        test = statistics.mean(r["metrics"]["test_accuracy"] for r in group)
+        rows.append(f"| {group[0]['config'].get('name')}, mean of {len(group)} seeds | | | {group[0]['epochs']} | | "
+                    f"**{test:.4f}** | {tta} | | | {statistics.mean(r['minutes'] for r in group):.1f} |")  # fmt: skip
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", type=Path, help="finished run directories")
@@ -84,11 +105,11 @@ def main() -> None:
         run["minutes"] = run["epochs"] * run["epoch_s"] / 60
     lines = []
     for run in sorted(runs, key=lambda r: r["minutes"]):
-        m = run["metrics"]
-        flip = m.get("flip_tta_accuracy")
+        m, tta = run["metrics"], tta_result(run["metrics"])
         lines.append(f"| {run['config'].get('name')} | {run['path'].name} | {run['config'].get('seed')} | {run['epochs']} | "
-                     f"{run['best_val']:.4f} | {m['test_accuracy']:.4f} | {f'{flip:.4f}' if flip is not None else '—'} | "
-                     f"{run['epoch_s']:.1f} | {run['minutes']:.1f} |")  # fmt: skip
+                     f"{run['best_val']:.4f} | {m['test_accuracy']:.4f} | {f'{tta[0]:.4f}' if tta else '—'} | "
+                     f"{len(tta[1]) if tta else '—'} | {run['epoch_s']:.1f} | {run['minutes']:.1f} |")  # fmt: skip
+    lines += seed_means(runs)
     text = "\n".join([
         "## Accuracy against training minutes (frontier)",
         "",
@@ -98,11 +119,11 @@ def main() -> None:
         + ", ".join(f"{x:.1f}" for x in loads) + ".",
         "",
         "Each run's accuracies are its own; its minutes are its epochs times one epoch of its config timed here,",
-        "side by side (the runs themselves trained under varying load). Flip TTA: each test image averaged with",
-        "its mirror (models trained with horizontal flips).",
+        "side by side (the runs themselves trained under varying load). TTA: each test image's prediction",
+        "averaged over the views the model trained on (1-pixel shifts and mirrors; `views` counts them).",
         "",
-        "| config | run | seed | epochs | best val acc | test acc | flip TTA | s per epoch here | training min here |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| config | run | seed | epochs | best val acc | test acc | TTA | views | s per epoch here | training min here |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
         *lines,
     ]) + "\n"  # fmt: skip
     print(text)

@@ -38,6 +38,8 @@ from pathlib import Path
 
 from results import RESULTS, machine, write_section
 
+from cnnlab.runs.read import tta_result
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 THRESHOLDS = (0.91, 0.93, 0.94)
@@ -121,22 +123,22 @@ def row_text(name: str, result: dict, flops: float, peak: float) -> str:
     best_val = max(float(r["val_accuracy"]) for r in rows if r.get("val_accuracy"))
     fraction = f"{100 * images_per_s * 3 * flops / peak:.0f} %" if images_per_s else "?"
     speed = f"{images_per_s:,.0f}" if images_per_s else "?"
-    flip = metrics.get("flip_tta_accuracy")
-    flip_text = f"{flip:.4f}" if flip is not None else "—"
-    return (f"| {name} | {' | '.join(cells)} | {best_val:.4f} | {metrics['test_accuracy']:.4f} | {flip_text} | "
+    tta = tta_result(metrics)
+    tta_text = f"{tta[0]:.4f}" if tta else "—"
+    return (f"| {name} | {' | '.join(cells)} | {best_val:.4f} | {metrics['test_accuracy']:.4f} | {tta_text} | "
             f"{len(rows)} | {result['wall_s'] / 60:.1f} | {speed} | {flops / 1e6:.1f} | {fraction} |")  # fmt: skip
 
 
 def mean_row(name: str, results: list[dict]) -> str:
     """The mean over seeds of the test accuracies (and of the wall time)."""
-    def mean(key):
-        values = [r["metrics"].get(key) for r in results]
+    def mean(get):
+        values = [get(r["metrics"]) for r in results]
         return f"**{statistics.mean(values):.4f}**" if None not in values else "—"
 
     cells = " | ".join([""] * len(THRESHOLDS))
     wall = statistics.mean(r["wall_s"] for r in results) / 60
-    return (f"| {name}, mean of {len(results)} seeds | {cells} | | {mean('test_accuracy')} | "
-            f"{mean('flip_tta_accuracy')} | | {wall:.1f} | | | |")  # fmt: skip
+    return (f"| {name}, mean of {len(results)} seeds | {cells} | | {mean(lambda m: m['test_accuracy'])} | "
+            f"{mean(lambda m: (tta_result(m) or (None,))[0])} | | {wall:.1f} | | | |")  # fmt: skip
 
 
 def main() -> None:
@@ -181,12 +183,12 @@ def main() -> None:
         f"Peak: a 2048x2048 float32 matmul, {peak / 1e9:.1f} GFLOP/s.",
         "",
         "Minutes from the command's start to the end of the first epoch whose **validation** accuracy reaches the",
-        "threshold (— = not reached). Test accuracy is the kept model's; flip TTA: the same model averaging each",
-        "test image with its mirror (models trained with horizontal flips). Wall = the whole command, report included.",
+        "threshold (— = not reached). Test accuracy is the kept model's; TTA: the same model averaging each",
+        "test image's prediction over the views it trained on (1-pixel shifts, mirrors). Wall = the whole command, report included.",
         "Images/s: training images over the median epoch after the first (an epoch includes its validation);",
         "of peak = images/s × 3 × forward FLOPs / peak.",
         "",
-        f"| config | {thresholds} | best val acc | test acc | flip TTA | epochs | wall min | train images/s | "
+        f"| config | {thresholds} | best val acc | test acc | TTA | epochs | wall min | train images/s | "
         "forward MFLOP/image | of peak |",
         "|---|" + "---:|" * (len(THRESHOLDS) + 8),
         *lines,

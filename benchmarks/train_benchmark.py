@@ -10,7 +10,7 @@ after the first (the first pays tracing and warm-up).
 
 Part 2, recipes: the plain script with early stopping (its own best result) against
 configs/fashion-fast.yaml, any --variants (e.g. the CPU screen's benchmarks/recipes/fast-*.yaml)
-and configs/fashion-best.yaml: wall and CPU time, test accuracy (and with flip TTA where measured).
+and configs/fashion-best.yaml: wall and CPU time, test accuracy (and with TTA where measured: cnnlab.inspect.tta_views).
 To measure as on a learner's AVX2 laptop on a newer CPU: ONEDNN_MAX_CPU_ISA=AVX2 python ...
 
 Every variant runs in its own process, so peak RSS is its own. Results go to stdout
@@ -32,6 +32,8 @@ import time
 from pathlib import Path
 
 from results import RESULTS, cpu_name, write_section
+
+from cnnlab.runs.read import tta_result
 
 REPO = Path(__file__).resolve().parents[1]
 PLAIN = REPO / "benchmarks" / "plain_keras.py"
@@ -74,7 +76,7 @@ def cnnlab(config: str, sets: list[str], label: str, limit: int | None, out: Pat
         epoch_seconds = [float(row["epoch_seconds"]) for row in csv.DictReader(f)]
     metrics = json.loads((run / "metrics.json").read_text())
     row = summarize(label, epoch_seconds, metrics["train_images"], metrics["test_accuracy"], wall, rss, cpu)
-    return {**row, "flip_tta_accuracy": metrics.get("flip_tta_accuracy")}
+    return {**row, "tta": tta_result(metrics)}
 
 
 def summarize(label, epoch_seconds, n_train, accuracy, wall, rss, cpu) -> dict:
@@ -90,9 +92,9 @@ def summarize(label, epoch_seconds, n_train, accuracy, wall, rss, cpu) -> dict:
     }
 
 
-def flip_text(row: dict) -> str:
-    flip = row.get("flip_tta_accuracy")
-    return f" ({flip:.4f} flip TTA)" if flip is not None else ""
+def tta_text(row: dict) -> str:
+    tta = row.get("tta")
+    return f" ({tta[0]:.4f} with TTA, {len(tta[1])} views)" if tta else ""
 
 
 def table(rows: list[dict], baseline: dict) -> str:
@@ -104,7 +106,7 @@ def table(rows: list[dict], baseline: dict) -> str:
     for r in rows:
         lines.append(
             f"| {r['variant']} | {r['epochs']} | {r['images_per_s']:,.0f} | {r['wall_s']:.0f} s | {r['cpu_s']:.0f} s | "
-            f"{r['peak_rss_mib']:,.0f} MiB | {r['test_accuracy']:.4f}{flip_text(r)} | "
+            f"{r['peak_rss_mib']:,.0f} MiB | {r['test_accuracy']:.4f}{tta_text(r)} | "
             f"{r['images_per_s'] / baseline['images_per_s']:.2f} | {r['wall_s'] / baseline['wall_s']:.2f} | "
             f"{r['cpu_s'] / baseline['cpu_s']:.2f} |"
         )
@@ -184,7 +186,7 @@ def main():
         ]
         if with_best:
             sections.append(
-                f"fashion-best: {rows[-1]['test_accuracy']:.4f} test accuracy{flip_text(rows[-1])} in "
+                f"fashion-best: {rows[-1]['test_accuracy']:.4f} test accuracy{tta_text(rows[-1])} in "
                 f"{rows[-1]['wall_s'] / 60:.1f} min (goals: ≥ 0.94 within 20 min)."
             )
 

@@ -218,51 +218,70 @@ def test_tta_needs_an_augmentation_block(cli, tta_runs):
 
 
 @pytest.mark.slow
-def test_flip_tta_is_measured_for_a_model_trained_on_mirrors(cli, tta_runs):
+def test_tta_views_are_measured_for_a_model_trained_on_shifts_and_mirrors(cli, tta_runs):
     """The evaluation after training adds the accuracy of averaging each test image's
-    prediction with its mirror's (airbench's flip TTA), beside the plain one."""
+    prediction over the views it trained on (airbench's TTA), beside the plain one. AUGMENT
+    shifts left-right only (fill 'nearest') and flips: 6 views, none up or down."""
     from cnnlab.inspect.evaluate import predict_probabilities, run_test_data
     from cnnlab.runs import load_run
 
-    run = tta_runs[0]  # trained with horizontal_flip
+    run = tta_runs[0]
     saved = json.loads((run / "metrics.json").read_text())
     loaded = load_run(str(run))
     x_test, y_test = run_test_data(loaded)
-    plain = predict_probabilities(loaded.model, x_test)
-    mirrored = predict_probabilities(loaded.model, x_test[:, :, ::-1].copy())
-    assert not np.allclose(plain, mirrored, atol=1e-3)  # the mirror really is another input
-    expected = ((plain + mirrored).argmax(1) == y_test).mean()
-    assert saved["flip_tta_accuracy"] == pytest.approx(expected, abs=1e-5)
-    assert saved["test_accuracy"] == pytest.approx((plain.argmax(1) == y_test).mean(), abs=1e-5)
+    left = np.concatenate([x_test[:, :, 1:], x_test[:, :, -1:]], axis=2)  # the last column repeated
+    right = np.concatenate([x_test[:, :, :1], x_test[:, :, :-1]], axis=2)
+    views = [v for image in (x_test, left, right) for v in (image, image[:, :, ::-1])]
+    probs = [predict_probabilities(loaded.model, np.ascontiguousarray(v)) for v in views]
+    assert not np.allclose(probs[0], probs[1], atol=1e-3)  # the mirror really is another input
+    expected = (sum(probs).argmax(1) == y_test).mean()
+    assert saved["test_accuracy_tta"] == pytest.approx(expected, abs=1e-5)
+    assert saved["tta_views"] == ["as is", "mirrored", "left 1 px", "left 1 px, mirrored", "right 1 px",
+                                  "right 1 px, mirrored"]  # fmt: skip
+    assert saved["test_accuracy"] == pytest.approx((probs[0].argmax(1) == y_test).mean(), abs=1e-5)
 
     result = cli("evaluate", run)  # cnnlab evaluate measures it again and says it
     assert result.exit_code == 0, result.output
-    assert f"; {expected:.4f} with flip TTA (each prediction the mean over the image and its mirror)" in result.stdout
+    assert (f"; {expected:.4f} with TTA (the mean over 6 views: the image, its 1-pixel shifts and the mirrors "
+            "of these)") in result.stdout  # fmt: skip
     page = cli("report", run)
     assert page.exit_code == 0, page.output
     html = (run / "report.html").read_text()
-    assert f"({expected:.4f} with flip TTA)" in html and "test accuracy with flip TTA" in html
+    assert f"({expected:.4f} with TTA over 6 views)" in html and "test accuracy with TTA" in html
 
 
 @pytest.mark.slow
-def test_no_flip_tta_for_a_model_that_never_saw_mirrors(tta_runs):
+def test_no_tta_views_for_a_model_that_never_saw_augmentation(tta_runs):
     saved = json.loads((tta_runs[1] / "metrics.json").read_text())
-    assert "test_accuracy" in saved and "flip_tta_accuracy" not in saved
+    assert "test_accuracy" in saved and "test_accuracy_tta" not in saved and "tta_views" not in saved
 
 
-def test_mirrored_reverses_each_image_along_its_width_only():
-    from cnnlab.inspect.flip_tta import flip_tta_text, mirrored
+def test_views_move_one_pixel_fill_as_training_did_and_mirror():
+    from cnnlab.inspect.tta_views import View, shown, tta_text
 
-    images = np.arange(2 * 3 * 4 * 2).reshape(2, 3, 4, 2)  # (N, H, W, C), no symmetry
-    assert np.array_equal(mirrored(images), np.flip(images, axis=2))
-    assert flip_tta_text({"flip_tta_accuracy": 0.92641}).startswith("; 0.9264 with flip TTA")
-    assert flip_tta_text({}) == flip_tta_text({"flip_tta_accuracy": float("nan")}) == flip_tta_text(
-        {"flip_tta_accuracy": True}) == flip_tta_text({"flip_tta_accuracy": 10**400}) == ""  # fmt: skip
+    images = np.arange(1, 2 * 3 * 4 * 2 + 1).reshape(2, 3, 4, 2)  # (N, H, W, C), no symmetry, no zeros
+    assert np.array_equal(shown(images, View(mirror=True)), np.flip(images, axis=2))
+    down = shown(images, View(down=1, fill_mode="constant", fill_value=7))
+    assert np.array_equal(down[:, 1:], images[:, :-1]) and (down[:, 0] == 7).all()
+    left = shown(images, View(right=-1, mirror=True, fill_mode="nearest"))
+    assert np.array_equal(left, np.flip(np.concatenate([images[:, :, 1:], images[:, :, -1:]], axis=2), axis=2))
+    wrap = shown(images, View(down=-1, fill_mode="wrap"))
+    assert np.array_equal(wrap, np.roll(images, -1, axis=1))
+    assert View(1, 0, True).name == "down 1 px, mirrored" and View().name == "as is"
+
+    assert tta_text({"test_accuracy_tta": 0.94031, "tta_views": ["as is", "mirrored"]}) == (
+        "; 0.9403 with TTA (the mean over 2 views: the image and its mirror)")
+    assert tta_text({"flip_tta_accuracy": 0.9264}).startswith("; 0.9264 with TTA (the mean over 2 views")  # older runs
+    views = {"tta_views": ["as is", "up 1 px"]}
+    assert tta_text(views) == tta_text({**views, "test_accuracy_tta": float("nan")}) == tta_text(
+        {**views, "test_accuracy_tta": True}) == tta_text({**views, "test_accuracy_tta": 10**400}) == tta_text(
+        {"test_accuracy_tta": 0.9, "tta_views": "up"}) == ""  # fmt: skip
 
 
-def test_only_a_horizontal_flip_in_the_augmentation_block_counts():
+def test_the_views_are_those_the_augmentation_block_trained_on():
     from cnnlab.backend import keras
-    from cnnlab.inspect.flip_tta import flips_horizontally
+    from cnnlab.inspect.tta_views import flips_horizontally, trained_views
+    from cnnlab.layers import RandomAffine
 
     k = keras()
 
@@ -276,6 +295,13 @@ def test_only_a_horizontal_flip_in_the_augmentation_block_counts():
     assert not flips_horizontally(model(k.layers.RandomFlip("vertical")))
     assert not flips_horizontally(model(k.layers.RandomRotation(0.1)))
     assert not flips_horizontally(model())
+
+    names = lambda m: [v.name for v in trained_views(m)]  # noqa: E731
+    assert names(model(k.layers.RandomFlip("horizontal"))) == ["as is", "mirrored"]
+    both = model(RandomAffine(width_shift_range=0.1, height_shift_range=2, fill_mode="constant", fill_value=0))
+    assert names(both) == ["as is", "up 1 px", "down 1 px", "left 1 px", "right 1 px"]
+    assert {(v.fill_mode, v.fill_value) for v in trained_views(both)} == {("constant", 0.0)}
+    assert trained_views(model(RandomAffine(rotation_range=10))) == [] == trained_views(model())
 
 
 # ---------------------------------------------------------------- cnnlab data

@@ -236,12 +236,13 @@ def test_resume_may_change_where_it_trains(tmp_path):
         plan_resume(str(run), tmp_path / "out", None, ["seed=2"])
 
 
-def test_compare_shows_flip_tta_only_when_a_run_measured_it(cli, tmp_path):
-    a = make_run(tmp_path / "a" / "20260101-120000", metrics={"test_accuracy": 0.9372, "flip_tta_accuracy": 0.939})
+def test_compare_shows_tta_only_when_a_run_measured_it(cli, tmp_path):
+    a = make_run(tmp_path / "a" / "20260101-120000", metrics={"test_accuracy": 0.9372, "test_accuracy_tta": 0.939,
+                                                              "tta_views": ["as is", "mirrored"]})  # fmt: skip
     b = make_run(tmp_path / "b" / "20260102-120000", metrics={"test_accuracy": 0.917}, name="mlp")
     c = make_run(tmp_path / "c" / "20260103-120000", metrics={"test_accuracy": 0.91}, name="cnn")
     header, *rows = cli("compare", a, b, "--output", tmp_path / "ab.png").stdout.split("\n\n")[0].splitlines()
-    assert "test accuracy  flip TTA accuracy" in header and "0.9372" in rows[0] and "0.9390" in rows[0]
-    assert "flip TTA" not in cli("compare", b, c, "--output", tmp_path / "bc.png").stdout  # no run has it: no column
+    assert "test accuracy  TTA accuracy" in header and "0.9372" in rows[0] and "0.9390" in rows[0]
+    assert "TTA" not in cli("compare", b, c, "--output", tmp_path / "bc.png").stdout  # no run has it: no column
     data = json.loads(cli("compare", a, b, "--json").stdout)
-    assert [r["flip_tta_accuracy"] for r in data["runs"]] == [0.939, None]
+    assert [r["test_accuracy_tta"] for r in data["runs"]] == [0.939, None]

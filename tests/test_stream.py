@@ -156,23 +156,25 @@ def test_training_streamed_equals_in_memory(cli, tmp_path):
 
 
 @pytest.mark.slow
-def test_flip_tta_reads_a_streamed_test_split_mirrored(cli, tmp_path):
-    """A model trained with flips on a streamed folder: its evaluation mirrors the test
-    images slice by slice (a FileSplit is not an array), after training and in evaluate."""
+def test_tta_views_read_a_streamed_test_split(cli, tmp_path):
+    """A model trained with flips and shifts on a streamed folder: its evaluation moves and
+    mirrors the test images slice by slice (a FileSplit is not an array), after training and
+    in evaluate."""
     root = make_folder(tmp_path / "imgs", per_class=30)
     cfg = write_config(
         tmp_path / "f.yaml",
         data={"source": "directory", "path": str(root), "image_size": [16, 16], "cache": "none"},
         train={"epochs": 1, "verbose": 0, "tensorboard": False},
-        augment={"horizontal_flip": True},
+        augment={"horizontal_flip": True, "height_shift_range": 0.1},
     )
     result = cli("train", cfg, "--no-report", "--output-dir", tmp_path / "out")
     assert result.exit_code == 0, result.output
     run = next((tmp_path / "out" / "tiny").iterdir())
     trained = json.loads((run / "metrics.json").read_text())
-    assert 0.0 <= trained["flip_tta_accuracy"] <= 1.0 and "with flip TTA" in result.stdout
+    assert 0.0 <= trained["test_accuracy_tta"] <= 1.0 and len(trained["tta_views"]) == 6
+    assert "with TTA (the mean over 6 views" in result.stdout
     assert cli("evaluate", run).exit_code == 0
-    assert json.loads((run / "metrics.json").read_text())["flip_tta_accuracy"] == trained["flip_tta_accuracy"]
+    assert json.loads((run / "metrics.json").read_text())["test_accuracy_tta"] == trained["test_accuracy_tta"]
 
 
 @pytest.mark.slow

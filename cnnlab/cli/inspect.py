@@ -58,10 +58,10 @@ def evaluate(run, tta, output_dir, unsafe, as_json):
         echo_json(metrics)
         return
     from cnnlab.errors import printable
-    from cnnlab.inspect.flip_tta import flip_tta_text
+    from cnnlab.inspect.tta_views import tta_text
 
     click.echo(f"test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f} "
-               f"on {metrics['test_images']} images{flip_tta_text(metrics)}")  # fmt: skip
+               f"on {metrics['test_images']} images{tta_text(metrics)}")  # fmt: skip
 
     width = max(len(printable(n)) for n in metrics["class_names"])
     for name, row in metrics["per_class"].items():

@@ -103,9 +103,9 @@ def report_run(run: Path, html: bool = True) -> None:
     first, then ``html``: RUN/report.html, which takes seconds (a report that cannot be
     made is a note, never a failed run)."""
     metrics = RunDir(run).read_metrics()
-    from cnnlab.inspect.flip_tta import flip_tta_text
+    from cnnlab.inspect.tta_views import tta_text
 
-    click.echo(f"test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f}{flip_tta_text(metrics)}")
+    click.echo(f"test accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f}{tta_text(metrics)}")
     if html:
         from cnnlab.errors import CnnlabError
         from cnnlab.inspect.report import write_report

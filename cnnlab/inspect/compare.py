@@ -21,14 +21,14 @@ from cnnlab.inspect import html_page as h
 from cnnlab.runs import RunDir, RunFiles, read_run
 from cnnlab.runs.table import text_table
 
-FLIP_TTA = "flip TTA accuracy"  # a column only where a compared run has it
+TTA = "TTA accuracy"  # a column only where a compared run has it (cnnlab.inspect.tta_views)
 # (column header, value of a run or None, format): one line per column of the metrics table
 METRIC_COLUMNS = [
     ("status", lambda r: r.state, str),
     ("epochs", lambda r: r.epochs_done, str),
     ("best epoch", lambda r: r.best_epoch, str),
     ("test accuracy", lambda r: r.test_accuracy, "{:.4f}".format),
-    (FLIP_TTA, lambda r: r.flip_tta_accuracy, "{:.4f}".format),
+    (TTA, lambda r: r.tta and r.tta[0], "{:.4f}".format),
     ("test loss", lambda r: r.test_loss, "{:.4f}".format),
     ("best val accuracy", lambda r: _extreme(r, "val_accuracy", max), "{:.4f}".format),
     ("lowest val loss", lambda r: _extreme(r, "val_loss", min), "{:.4f}".format),
@@ -44,8 +44,8 @@ class Comparison:
     diff: list[tuple[str, list[str]]]  # (dotted config key, its value in each run), only keys that differ
 
     def metrics_table(self) -> tuple[list[str], list[list[str]]]:
-        # flip TTA only where a compared run measured it (models trained with horizontal flips)
-        columns = [c for c in METRIC_COLUMNS if c[0] != FLIP_TTA or any(c[1](run) is not None for run in self.runs)]
+        # TTA only where a compared run measured it (models trained with flips or shifts)
+        columns = [c for c in METRIC_COLUMNS if c[0] != TTA or any(c[1](run) is not None for run in self.runs)]
         header = ["run"] + [name for name, _, _ in columns]
         rows = [[label] + [_format(get(run), fmt) for _, get, fmt in columns] for label, run in zip(self.labels, self.runs)]
         return header, rows
@@ -64,7 +64,7 @@ class Comparison:
 
     def to_json(self) -> dict:
         """``cnnlab compare --json``: each run's metrics (numbers, None where unknown), the config diff."""
-        keys = ("status", "epochs", "best_epoch", "test_accuracy", "flip_tta_accuracy", "test_loss", "best_val_accuracy",
+        keys = ("status", "epochs", "best_epoch", "test_accuracy", "test_accuracy_tta", "test_loss", "best_val_accuracy",
                 "lowest_val_loss", "train_seconds", "parameters")  # fmt: skip
         return {
             "runs": [

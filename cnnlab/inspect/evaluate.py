@@ -15,7 +15,7 @@ from cnnlab.data.images import model_image_shape
 from cnnlab.data.photos import reference_background
 from cnnlab.data.pipeline import EVAL_BATCH
 from cnnlab.errors import CnnlabError, DataError
-from cnnlab.inspect.flip_tta import FLIP_TTA_KEY, flips_horizontally, mirrored
+from cnnlab.inspect.tta_views import TTA_KEY, VIEWS_KEY, shown, trained_views
 from cnnlab.model import outputs_logits
 from cnnlab.plots import plot_confusion_matrix, plot_misclassified
 
@@ -42,16 +42,17 @@ def predict_probabilities(model, images: np.ndarray, batch_size: int = EVAL_BATC
     return scores
 
 
-MIRROR_CHUNK = 2048  # images mirrored at a time: a streamed split is read one slice at a time
+VIEW_CHUNK = 2048  # images moved or mirrored at a time: a streamed split is read one slice at a time
 
 
-def mirrored_probabilities(model, images, batch_size: int = EVAL_BATCH) -> np.ndarray:
-    """Probabilities for every image mirrored left-right; ``images`` an array or a streamed
-    folder split (cnnlab.data.FileSplit, whose slices are arrays)."""
-    return np.concatenate([
-        predict_probabilities(model, mirrored(np.asarray(images[i : i + MIRROR_CHUNK])), batch_size)
-        for i in range(0, len(images), MIRROR_CHUNK)
-    ])  # fmt: skip
+def views_probabilities(model, images, views, batch_size: int = EVAL_BATCH) -> np.ndarray:
+    """The sum of the probabilities over ``views`` (tta_views.View) of every image; ``images``
+    an array or a streamed folder split (cnnlab.data.FileSplit, whose slices are arrays)."""
+    parts = []
+    for i in range(0, len(images), VIEW_CHUNK):
+        chunk = np.asarray(images[i : i + VIEW_CHUNK])
+        parts.append(sum(predict_probabilities(model, shown(chunk, view), batch_size) for view in views))
+    return np.concatenate(parts)
 
 
 def evaluate_model(model, x_test: np.ndarray, y_test: np.ndarray, class_names: list[str], batch_size: int = EVAL_BATCH) -> Evaluation:
@@ -86,9 +87,11 @@ def evaluate_model(model, x_test: np.ndarray, y_test: np.ndarray, class_names: l
         # the mean of the test images' border pixels, 0..255: predict and visualize --image
         # compare a photo's background with it (cnnlab.data.photos)
         metrics["test_background"] = round(reference_background(x_test), 1)
-        if flips_horizontally(model):  # one more pass: the accuracy with flip TTA, beside the plain one
-            averaged = (probs + mirrored_probabilities(model, x_test, batch_size)) / 2
-            metrics[FLIP_TTA_KEY] = round(float((averaged.argmax(axis=1) == y_true).mean()), 5)
+        views = trained_views(model)
+        if views:  # a pass per view it trained on: the accuracy with TTA, beside the plain one
+            averaged = (probs + views_probabilities(model, x_test, views[1:], batch_size)) / len(views)
+            metrics[TTA_KEY] = round(float((averaged.argmax(axis=1) == y_true).mean()), 5)
+            metrics[VIEWS_KEY] = [view.name for view in views]
     return Evaluation(metrics, probs, y_true)
 
 
@@ -186,7 +189,8 @@ def evaluate_run(loaded, batch_size: int = EVAL_BATCH, progress: Callable[[str],
     say = progress or (lambda line: None)
     say("reading the test split ...")
     x_test, y_test = run_test_data(loaded)
-    say(f"predicting {len(y_test)} test images ...")
+    views = len(trained_views(loaded.model))
+    say(f"predicting {len(y_test)} test images" + (f", each in {views} views (TTA) ..." if views else " ..."))
     evaluation = evaluate_model(loaded.model, x_test, y_test, loaded.class_names, batch_size)
     if loaded.run_dir is not None:
         # Keep what only training knows (time, best epoch): `cnnlab runs` and reports read it.

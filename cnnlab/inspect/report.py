@@ -22,6 +22,7 @@ from pathlib import Path
 from cnnlab import runs
 from cnnlab.errors import CnnlabError, RunError
 from cnnlab.inspect import html_page as h
+from cnnlab.inspect.tta_views import views_phrase
 from cnnlab.runs import RunDir, RunFiles, read_run
 
 REPORT_FILE = RunDir.REPORT
@@ -117,8 +118,8 @@ def render(ctx: _Context) -> str:
 def _headline(run: RunFiles) -> str:
     """The answer first: test accuracy, the epoch kept, the state."""
     parts = [f"test accuracy <b>{run.test_accuracy:.4f}</b>" if run.test_accuracy is not None else "not evaluated yet"]
-    if run.test_accuracy is not None and run.flip_tta_accuracy is not None:
-        parts[0] += f" ({run.flip_tta_accuracy:.4f} with flip TTA)"
+    if run.test_accuracy is not None and run.tta is not None:
+        parts[0] += f" ({run.tta[0]:.4f} with TTA over {len(run.tta[1])} views)"
     if run.best_epoch is not None:
         done = f" of {run.epochs_done}" if run.epochs_done else ""
         parts.append(f"best epoch {run.best_epoch}{done} (kept in model.keras)")
@@ -280,10 +281,11 @@ def section_metrics(ctx: _Context) -> str:
         return "<p class=muted>No test metrics: metrics.json is missing or damaged (training has not finished, or " \
                f"failed). <code>cnnlab evaluate {h.esc(ctx.run.path)}</code> makes them.</p>"  # fmt: skip
     pairs = [(k.replace("_", " "), _cell(k, metrics[k])) for k in ("test_accuracy", "test_loss", "test_images") if k in metrics]
-    if ctx.run.flip_tta_accuracy is not None:
-        pairs.insert(1, ("test accuracy with flip TTA", _cell("", ctx.run.flip_tta_accuracy) +
-                         " (each prediction the mean over the image and its left-right mirror; the model trained "
-                         "on mirrored images, augment.horizontal_flip)"))
+    if ctx.run.tta is not None:
+        value, views = ctx.run.tta
+        pairs.insert(1, ("test accuracy with TTA", _cell("", value) + f" (each prediction the mean over {len(views)} "
+                         f"views: {h.esc(views_phrase(views))}, as the model saw images in training; "
+                         "test accuracy is the image alone)"))
     parts = [h.facts(pairs)]
     per_class = metrics.get("per_class")
     if isinstance(per_class, dict) and per_class:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnnlab.errors import ModelError
-from cnnlab.inspect.flip_tta import AUGMENTATION_BLOCK as BLOCK_NAME
+from cnnlab.inspect.tta_views import AUGMENTATION_BLOCK as BLOCK_NAME
 
 
 def augmentation_block(model):

@@ -202,9 +202,9 @@ class RunFiles:
         return finite_number((self.metrics or {}).get("test_accuracy"))
 
     @property
-    def flip_tta_accuracy(self) -> float | None:
-        """Test accuracy averaging each image with its mirror (cnnlab.inspect.flip_tta.FLIP_TTA_KEY)."""
-        return finite_number((self.metrics or {}).get("flip_tta_accuracy"))
+    def tta(self) -> tuple[float, list[str]] | None:
+        """(test accuracy averaged over the trained views, their names); see tta_result."""
+        return tta_result(self.metrics or {})
 
     @property
     def test_loss(self) -> float | None:
@@ -324,6 +324,22 @@ def _read_history(run: RunFiles) -> dict[str, list[float]] | None:
 
 def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+# metrics.json keys of cnnlab.inspect.tta_views (TTA_KEY, VIEWS_KEY): runs may not import inspect
+TTA_KEY, VIEWS_KEY = "test_accuracy_tta", "tta_views"
+OLD_FLIP_KEY = "flip_tta_accuracy"  # runs of cnnlab 2026-12-03 measured the mirror only, under this key
+
+
+def tta_result(metrics: dict) -> tuple[float, list[str]] | None:
+    """(the test accuracy averaged over the views a model trained on, the views' names) from a
+    metrics.json, or None when it has no such (finite) figure."""
+    value, views = finite_number(metrics.get(TTA_KEY)), metrics.get(VIEWS_KEY)
+    if value is None and finite_number(metrics.get(OLD_FLIP_KEY)) is not None:
+        value, views = finite_number(metrics.get(OLD_FLIP_KEY)), ["as is", "mirrored"]
+    if value is None or not isinstance(views, list) or not views or not all(isinstance(v, str) for v in views):
+        return None
+    return value, views
 
 
 def finite_number(value) -> float | None:
