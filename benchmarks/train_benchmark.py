@@ -5,8 +5,9 @@
 
 Part 1, overhead: the textbook model for the same fixed epochs, (a) plain Keras
 (benchmarks/plain_keras.py: NumPy arrays into model.fit, batch 32) and (b) `cnnlab train
-configs/fashion.yaml` with early stopping off. Images/s is the median over the epochs
-after the first (the first pays tracing and warm-up).
+configs/fashion.yaml` with early stopping off, each --repeats times (3), interleaved; the
+run with the median images/s is kept (this shared machine has slow spells). Images/s is
+the median over the epochs after the first (the first pays tracing and warm-up).
 
 Part 2, recipes: the plain script with early stopping (its own best result) against
 configs/fashion-fast.yaml, any --variants (e.g. the CPU screen's benchmarks/recipes/fast-*.yaml)
@@ -97,6 +98,11 @@ def tta_text(row: dict) -> str:
     return f" ({tta[0]:.4f} with TTA, {len(tta[1])} views)" if tta else ""
 
 
+def median_run(rows: list[dict]) -> dict:
+    """The run with the median images/s (the upper middle one of an even number)."""
+    return sorted(rows, key=lambda r: r["images_per_s"])[len(rows) // 2]
+
+
 def table(rows: list[dict], baseline: dict) -> str:
     lines = [
         "| variant | epochs | images/s (median) | wall time | CPU time | peak RSS | test accuracy | images/s ratio | "
@@ -128,8 +134,10 @@ def machine() -> str:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=3, help="fixed epochs for the overhead comparison")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="runs of each side of the overhead comparison, interleaved; the median is kept")
     parser.add_argument("--limit", type=int, default=None, help="use N training (and N test) images")
-    parser.add_argument("--quick", action="store_true", help="--limit 12000 --epochs 2, recipes without best")
+    parser.add_argument("--quick", action="store_true", help="--limit 12000 --epochs 2 --repeats 1, recipes without best")
     parser.add_argument("--skip-recipes", action="store_true")
     parser.add_argument("--skip-best", action="store_true", help="recipes without fashion-best (~20 min)")
     parser.add_argument("--variants", nargs="+", type=Path, default=[], metavar="CONFIG",
@@ -137,23 +145,30 @@ def main():
     parser.add_argument("--output", type=Path, default=RESULTS, help="default: its section of benchmarks/RESULTS.md")
     args = parser.parse_args()
     if args.quick:
-        args.limit, args.epochs = args.limit or 12000, 2
+        args.limit, args.epochs, args.repeats = args.limit or 12000, 2, 1
     out = Path(tempfile.mkdtemp(prefix="cnnlab-bench-"))
     command = " ".join(["python benchmarks/train_benchmark.py"] + sys.argv[1:])
     started = time.strftime("%Y-%m-%d %H:%M")
 
-    print(f"overhead: textbook model, {args.epochs} epochs, limit={args.limit}", flush=True)
-    a = plain(args.epochs, args.limit, early_stopping=False)
-    print(json.dumps(a), flush=True)
-    # float32 like the plain script: on a CPU with AMX, auto would pick bfloat16
-    b = cnnlab("configs/fashion.yaml", [f"train.epochs={args.epochs}", "train.early_stopping.enabled=false",
-                                        "train.mixed_precision=false"],
-               "cnnlab train configs/fashion.yaml", args.limit, out)  # fmt: skip
-    print(json.dumps(b), flush=True)
+    print(f"overhead: textbook model, {args.epochs} epochs, limit={args.limit}, {args.repeats} interleaved runs each",
+          flush=True)  # fmt: skip
+    plains, ours = [], []
+    for _ in range(args.repeats):  # interleaved: a slow spell of this shared machine hits both sides
+        plains.append(plain(args.epochs, args.limit, early_stopping=False))
+        print(json.dumps(plains[-1]), flush=True)
+        # float32 like the plain script: on a CPU with AMX, auto would pick bfloat16
+        ours.append(cnnlab("configs/fashion.yaml", [f"train.epochs={args.epochs}", "train.early_stopping.enabled=false",
+                                                    "train.mixed_precision=false"],
+                           "cnnlab train configs/fashion.yaml", args.limit, out))  # fmt: skip
+        print(json.dumps(ours[-1]), flush=True)
+    a, b = median_run(plains), median_run(ours)
+    each = "; ".join(f"{rows[0]['variant']}: " + ", ".join(f"{r['images_per_s']:,.0f}" for r in rows) for rows in (plains, ours))
     sections = [
         "## Overhead at identical settings",
         f"Textbook model, batch 32, {args.epochs} epochs, no early stopping"
-        + (f", {args.limit} images" if args.limit else ", full 48,000/12,000/10,000 split") + ".",
+        + (f", {args.limit} images" if args.limit else ", full 48,000/12,000/10,000 split")
+        + f". Each side ran {args.repeats} times, interleaved; the row is its run with the median images/s"
+        + f" (every run's: {each}).",
         "",
         table([a, b], a),
         "",
