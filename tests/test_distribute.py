@@ -166,6 +166,16 @@ def test_devices_need_mirrored(cli, tiny_config):
     assert "train.devices: only applies to train.distribute: mirrored (it is none)" in result.stderr
 
 
+def test_several_steps_per_call_are_refused_when_distributed(cli, tiny_config):
+    result = cli("train", tiny_config, "--set", "train.distribute=mirrored", "--set", "train.steps_per_execution=8")
+    assert result.exit_code == 2
+    assert "train.steps_per_execution: must be 1 (or auto) with train.distribute: mirrored" in result.stderr
+    from cnnlab.config import load_config
+    from cnnlab.train.compile import steps_per_execution
+
+    assert steps_per_execution(load_config(tiny_config, ["train.distribute=mirrored"])) == 1
+
+
 # ---------------------------------------------------------------- slow: real distributed training
 
 

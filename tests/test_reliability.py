@@ -267,18 +267,21 @@ def test_resume_refuses_a_changed_config_and_does_nothing_for_a_done_run(cli, ti
 
 
 @pytest.mark.parametrize(
-    "poison, what",
+    "poison, steps_per_call, what",
     [
-        ("labels", ["loss became nan at epoch 2, batch 3"]),
+        ("labels", "1", ["loss became nan at epoch 2, batch 3"]),
+        # 8 batches per call into TensorFlow (auto): the loss is seen once per call
+        ("labels", "auto", ["loss became nan at epoch 2, in batches 1-8"]),
         # NaN pixels: where the CPU kernels turn NaN into 0 in ReLU, the loss stays finite
         # while the weights are NaN, and the per-epoch weight check catches it before
         # validation; where they keep NaN, the loss check stops at the batch. Which one
         # a machine does varies (both seen on the same TF build), so either stop is right.
-        ("pixels", ["weights became NaN or infinite during epoch 2 (the loss stayed finite)",
-                    "loss became nan at epoch 2, batch 3"]),
+        ("pixels", "1", ["weights became NaN or infinite during epoch 2 (the loss stayed finite)",
+                         "loss became nan at epoch 2, batch 3"]),
     ],
 )
-def test_nan_stops_with_status_failed_and_keeps_the_best_model(cli, tiny_config, tmp_path, monkeypatch, poison, what):
+def test_nan_stops_with_status_failed_and_keeps_the_best_model(cli, tiny_config, tmp_path, monkeypatch, poison,
+                                                               steps_per_call, what):  # fmt: skip
     """A poisoned batch (epoch 2, batch 3) in the real training loop."""
     import cnnlab.data.pipeline as pipeline_module  # fit_pipelines makes the training batches here
     from cnnlab.backend import keras
@@ -310,7 +313,7 @@ def test_nan_stops_with_status_failed_and_keeps_the_best_model(cli, tiny_config,
     monkeypatch.setattr(pipeline_module, "make_pipeline", pipeline)
     out = tmp_path / "out"
     result = cli("train", tiny_config, "--set", "train.epochs=4", "--set", "train.loss=categorical_crossentropy",
-                 "--output-dir", out)  # fmt: skip
+                 "--set", f"train.steps_per_execution={steps_per_call}", "--output-dir", out)  # fmt: skip
     run = next((out / "tiny").iterdir())
     assert result.exit_code == 1
     assert error_lines(result.stderr) in [[

@@ -152,3 +152,39 @@ def test_profile_prints_where_the_time_went(cli, tiny_config, tmp_path):
     run = next((tmp_path / "out" / "tiny").iterdir())
     saved = RunDir(run).read_metrics()["timings_seconds"]
     assert list(saved) == parts[:6] and all(v >= 0 for v in saved.values())
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw"])
+def test_fused_adam_takes_the_steps_keras_adam_takes(name):
+    from cnnlab.train.fused_adam import fuse_adam
+
+    k = keras()
+    x = np.random.default_rng(0).normal(size=(64, 6)).astype("float32")
+    y = np.random.default_rng(1).integers(0, 3, 64)
+
+    def trained(optimizer):
+        k.utils.set_random_seed(3)
+        model = k.Sequential([k.Input((6,)), k.layers.Dense(8, activation="relu"), k.layers.Dense(3)])
+        model.compile(optimizer=optimizer, loss=k.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      steps_per_execution=4)  # fmt: skip
+        model.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0)
+        return model
+
+    cls = {"adam": k.optimizers.Adam, "adamw": k.optimizers.AdamW}[name]
+    fused = fuse_adam(cls(learning_rate=0.05))
+    assert "_fused_update_step" in repr(fused.update_step)
+    ours, theirs = trained(fused), trained(cls(learning_rate=0.05))
+    moved = max(np.abs(a - b).max() for a, b in zip(ours.get_weights(), trained(cls(learning_rate=0.0)).get_weights()))
+    assert moved > 0.05  # 24 steps at 0.05 moved the weights, so agreeing below says something
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    assert type(ours.optimizer) is cls  # still Keras's class: a saved model loads without cnnlab
+    assert "update_step" in vars(fused) and "update_step" not in vars(fuse_adam(cls(amsgrad=True)))
+
+
+def test_steps_per_execution_auto(tiny_config, tmp_path):
+    from cnnlab.train.compile import AUTO_STEPS_PER_EXECUTION, steps_per_execution
+
+    assert steps_per_execution(load_config(tiny_config)) == AUTO_STEPS_PER_EXECUTION
+    assert steps_per_execution(load_config(tiny_config, ["train.steps_per_execution=1"])) == 1
+    assert steps_per_execution(load_config(CONFIGS / "finetune.yaml")) == 1

@@ -137,6 +137,14 @@ def check_feature_cache_not_distributed(cfg: Config):
         return "model.backbone.cache_features", "is not supported with train.distribute; set it to false"
 
 
+def check_one_step_per_call_when_distributed(cfg: Config):
+    # Keras 3.15 fails inside its multi-step loop under tf.distribute ("You must feed a
+    # value for placeholder tensor"); auto already runs one step per call there.
+    spe = cfg.train.steps_per_execution
+    if cfg.train.distribute != "none" and spe != "auto" and spe > 1:
+        return "train.steps_per_execution", f"must be 1 (or auto) with train.distribute: {cfg.train.distribute}"
+
+
 CHECKS = [
     check_mixing_needs_categorical,
     check_model_has_layers,
@@ -154,4 +162,5 @@ CHECKS = [
     check_cache_features_without_augmentation,
     check_devices_need_mirrored,
     check_feature_cache_not_distributed,
+    check_one_step_per_call_when_distributed,
 ]

@@ -1,5 +1,6 @@
-"""Compile a model the way its config says: precision policy, optimizer and learning-rate
-schedule, loss (from logits or probabilities), XLA and steps per execution."""
+"""Compile a model the way its config says: precision policy, optimizer (Adam with its
+fused kernel) and learning-rate schedule, loss (from logits or probabilities), XLA and
+steps per execution."""
 
 from __future__ import annotations
 
@@ -7,6 +8,16 @@ import sys
 
 from cnnlab.backend import fast_bfloat16, has_gpu, keras, onednn_bfloat16_blocked
 from cnnlab.model import outputs_logits
+from cnnlab.train.fused_adam import fuse_adam
+
+# train.steps_per_execution: auto. Each call from Keras into TensorFlow costs ~0.6 ms
+# (Python and dispatch), 8 % of the textbook model's batch-32 step on 2 CPU cores
+# (benchmarks/step_overhead.py), so a model built from layers runs 8 steps per call.
+# A pretrained backbone's step is long enough that the call costs under 1 %; there one
+# step per call keeps Ctrl-C, the progress bar and callbacks answering after every
+# batch. Under tf.distribute, Keras 3.15's multi-step loop fails ("You must feed a value
+# for placeholder tensor"), so 1 there too.
+AUTO_STEPS_PER_EXECUTION = 8
 
 
 def precision_policy(wanted, gpu: bool) -> str:
@@ -67,7 +78,16 @@ def make_optimizer(opt_cfg, total_steps: int, steps_per_epoch: int):
         "rmsprop": k.optimizers.RMSprop,
         "nadam": k.optimizers.Nadam,
     }
-    return classes[opt_cfg.name](learning_rate=lr, **extra)
+    return fuse_adam(classes[opt_cfg.name](learning_rate=lr, **extra))
+
+
+def steps_per_execution(cfg) -> int:
+    """train.steps_per_execution, with auto resolved (AUTO_STEPS_PER_EXECUTION)."""
+    wanted = cfg.train.steps_per_execution
+    if wanted != "auto":
+        return wanted
+    one_per_call = cfg.model.backbone is not None or cfg.train.distribute != "none"
+    return 1 if one_per_call else AUTO_STEPS_PER_EXECUTION
 
 
 def compile_model(model, cfg, steps_per_epoch: int, optimizer_cfg=None, epochs: int | None = None) -> None:
@@ -86,7 +106,7 @@ def compile_model(model, cfg, steps_per_epoch: int, optimizer_cfg=None, epochs: 
         loss=loss,
         metrics=list(tc.metrics),
         jit_compile=jit,
-        steps_per_execution=tc.steps_per_execution,
+        steps_per_execution=steps_per_execution(cfg),
     )
 
 

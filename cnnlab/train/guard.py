@@ -117,14 +117,22 @@ class TrainingGuard(keras().callbacks.Callback):
     # -- every batch / epoch
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.epoch, self.batch, self.in_epoch = epoch, 0, True
+        self.epoch, self.batch, self.first_batch, self.in_epoch = epoch, 0, 1, True
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.first_batch = batch + 1
 
     def on_train_batch_end(self, batch, logs=None):
-        self.batch = batch + 1
+        # With steps_per_execution k, Keras calls these once per k batches with the call's
+        # first and last index; the last can run past the epoch's end (1503 of 1500 for k 8).
+        steps = self.params.get("steps")
+        self.batch = min(batch + 1, steps) if steps else batch + 1
         loss = (logs or {}).get("loss")
         if loss is not None and not _finite(loss):
-            raise _Diverged(f"loss became {float(loss)} at epoch {self.epoch + 1}, batch {self.batch}")
-        if self.batch == self.params.get("steps") and not self._weights_finite():
+            first, last = self.first_batch, self.batch
+            where = f"batch {last}" if first == last else f"in batches {first}-{last}"
+            raise _Diverged(f"loss became {float(loss)} at epoch {self.epoch + 1}, {where}")
+        if self.batch == steps and not self._weights_finite():
             # checked before validation, and so before BestModel could save them
             raise _Diverged(f"weights became NaN or infinite during epoch {self.epoch + 1} (the loss stayed finite)")
         self._check_stop(self.batch)
