@@ -30,5 +30,6 @@ def test_a_benchmark_rewrites_only_its_own_section(tmp_path):
 
 def test_the_committed_results_file_has_every_benchmarks_section():
     text = (REPO / "benchmarks" / "RESULTS.md").read_text()
-    for name in ("train_benchmark", "flops_benchmark", "layer_profile", "gpu_throughput", "recipe_screen"):
+    for name in ("train_benchmark", "flops_benchmark", "layer_profile", "gpu_throughput", "recipe_screen",
+                 "step-overhead"):
         assert text.count(f"<!-- {name}: start -->") == 1 and text.count(f"<!-- {name}: end -->") == 1, name
