@@ -173,7 +173,11 @@ def test_several_steps_per_call_are_refused_when_distributed(cli, tiny_config):
     from cnnlab.config import load_config
     from cnnlab.train.compile import steps_per_execution
 
-    assert steps_per_execution(load_config(tiny_config, ["train.distribute=mirrored"])) == 1
+    # under a strategy (whatever train.distribute resolved to) one step per call, auto or not
+    assert steps_per_execution(load_config(tiny_config, ["train.distribute=auto"]), distributed=True) == 1
+    auto_eight = load_config(tiny_config, ["train.distribute=auto", "train.steps_per_execution=8"])
+    assert steps_per_execution(auto_eight, distributed=True) == 1
+    assert steps_per_execution(auto_eight, distributed=False) == 8
 
 
 # ---------------------------------------------------------------- slow: real distributed training

@@ -246,7 +246,8 @@ def test_resume_refuses_a_changed_config_and_does_nothing_for_a_done_run(cli, ti
         f"Error: --resume continues {run} with its own config, but yours differs at train.epochs; "
         "drop CONFIG and --set to resume, or train a new run with the new config"
     ]
-    same = cli("train", tiny_config, "--resume", run, "--no-report")  # the same config is fine
+    # the same config is fine, with steps per call changed too (it changes no number)
+    same = cli("train", tiny_config, "--set", "train.steps_per_execution=1", "--resume", run, "--no-report")
     assert same.exit_code == 0, same.output
     assert [r["epoch"] for r in history_rows(run)] == ["1", "2"]
 
@@ -272,6 +273,10 @@ def test_resume_refuses_a_changed_config_and_does_nothing_for_a_done_run(cli, ti
         ("labels", "1", ["loss became nan at epoch 2, batch 3"]),
         # 8 batches per call into TensorFlow (auto): the loss is seen once per call
         ("labels", "auto", ["loss became nan at epoch 2, in batches 1-8"]),
+        # 9 batches an epoch (validation 10 %): the second call's last index (15) runs past
+        # the epoch's end, and the once-an-epoch weight check must still run
+        ("pixels", "auto", ["weights became NaN or infinite during epoch 2 (the loss stayed finite)",
+                            "loss became nan at epoch 2, in batches 1-8"]),
         # NaN pixels: where the CPU kernels turn NaN into 0 in ReLU, the loss stays finite
         # while the weights are NaN, and the per-epoch weight check catches it before
         # validation; where they keep NaN, the loss check stops at the batch. Which one
@@ -313,7 +318,8 @@ def test_nan_stops_with_status_failed_and_keeps_the_best_model(cli, tiny_config,
     monkeypatch.setattr(pipeline_module, "make_pipeline", pipeline)
     out = tmp_path / "out"
     result = cli("train", tiny_config, "--set", "train.epochs=4", "--set", "train.loss=categorical_crossentropy",
-                 "--set", f"train.steps_per_execution={steps_per_call}", "--output-dir", out)  # fmt: skip
+                 "--set", f"train.steps_per_execution={steps_per_call}", "--output-dir", out,
+                 *(["--set", "data.validation_split=0.1"] if steps_per_call == "auto" else []))  # fmt: skip
     run = next((out / "tiny").iterdir())
     assert result.exit_code == 1
     assert error_lines(result.stderr) in [[

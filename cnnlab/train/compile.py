@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 
-from cnnlab.backend import fast_bfloat16, has_gpu, keras, onednn_bfloat16_blocked
+from cnnlab.backend import fast_bfloat16, has_gpu, keras, onednn_bfloat16_blocked, tf
 from cnnlab.model import outputs_logits
 from cnnlab.train.fused_adam import fuse_adam
 
@@ -81,13 +81,19 @@ def make_optimizer(opt_cfg, total_steps: int, steps_per_epoch: int):
     return fuse_adam(classes[opt_cfg.name](learning_rate=lr, **extra))
 
 
-def steps_per_execution(cfg) -> int:
-    """train.steps_per_execution, with auto resolved (AUTO_STEPS_PER_EXECUTION)."""
+def steps_per_execution(cfg, distributed: bool = False) -> int:
+    """train.steps_per_execution, with auto resolved (AUTO_STEPS_PER_EXECUTION).
+    ``distributed``: compiling under a tf.distribute strategy (what train.distribute
+    resolved to; an explicit kind with more than 1 is refused by the config check)."""
     wanted = cfg.train.steps_per_execution
+    if distributed:
+        if wanted not in ("auto", 1):
+            print(f"Note: train.steps_per_execution {wanted} -> 1 under tf.distribute (Keras's multi-step loop "
+                  "fails there)", file=sys.stderr, flush=True)  # fmt: skip
+        return 1
     if wanted != "auto":
         return wanted
-    one_per_call = cfg.model.backbone is not None or cfg.train.distribute != "none"
-    return 1 if one_per_call else AUTO_STEPS_PER_EXECUTION
+    return 1 if cfg.model.backbone is not None else AUTO_STEPS_PER_EXECUTION
 
 
 def compile_model(model, cfg, steps_per_epoch: int, optimizer_cfg=None, epochs: int | None = None) -> None:
@@ -106,7 +112,7 @@ def compile_model(model, cfg, steps_per_epoch: int, optimizer_cfg=None, epochs: 
         loss=loss,
         metrics=list(tc.metrics),
         jit_compile=jit,
-        steps_per_execution=steps_per_execution(cfg),
+        steps_per_execution=steps_per_execution(cfg, tf().distribute.has_strategy()),
     )
 
 

@@ -3,9 +3,10 @@
 Keras 3 writes Adam's step as about a dozen element-wise ops per variable (each a pass
 over the weights and a dispatch); TensorFlow's ResourceApplyAdam does the same
 arithmetic in one pass: on 2 CPU cores about 0.94 -> 0.31 ms per step for the
-textbook model's 8 variables, 7 % of its batch-32 step (benchmarks/step_overhead.py). The formulas are the same (Keras's epsilon is added outside the
-square root, as the kernel's is), so the weights agree to float rounding
-(tests/test_fused_adam.py).
+textbook model's 8 variables, 7 % of its batch-32 step (benchmarks/step_overhead.py).
+The formulas are the same (Keras's epsilon is added outside the square root, as the
+kernel's is), so the weights agree to float rounding
+(tests/test_train_options.py, test_fused_adam_takes_the_steps_keras_adam_takes).
 
 Only the instance's update_step changes: the optimizer stays a keras.optimizers.Adam
 (or AdamW), so a saved model names Adam and loads anywhere without cnnlab, and

@@ -165,5 +165,7 @@ def plan_resume(run_arg: str | None, output_dir: Path, config: Path | None = Non
     return ResumePlan(run, cfg, status, chosen)
 
 
-HOW_KEYS = ("train.distribute", "train.devices")  # may differ between a run and its resume
+# May differ between a run and its resume: where it trains, and how many steps go into one
+# call into TensorFlow (the same numbers either way).
+HOW_KEYS = ("train.distribute", "train.devices", "train.steps_per_execution")
 
