@@ -78,6 +78,7 @@ class TrainConfig(Section):
     tensorboard: bool = True
     # auto: 8 for a model built from layers (a call into TensorFlow costs ~8 % of a small
     # model's step), 1 with a pretrained backbone (long steps; Ctrl-C answers every batch)
+    # and under tf.distribute (Keras's multi-step loop fails there: cnnlab.train.compile)
     steps_per_execution: Literal["auto"] | Annotated[int, Field(ge=1)] = "auto"
     # "auto" = on where it helps (GPU), off on CPU, where XLA made epochs about 2.5x slower.
     jit_compile: Literal["auto"] | bool = "auto"
