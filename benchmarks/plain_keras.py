@@ -1,7 +1,11 @@
 """The hand-written baseline: the textbook Fashion-MNIST script, as a user would write it
 without cnnlab (NumPy arrays into model.fit, batch 32). Used by train_benchmark.py.
 
-    python benchmarks/plain_keras.py --epochs 3 [--limit N] [--early-stopping]
+    python benchmarks/plain_keras.py --epochs 3 [--limit N] [--early-stopping] [--no-autotune]
+
+--no-autotune: the same script with tf.data's autotuner off in the pipeline Keras makes
+from the arrays, as cnnlab's pipelines have it (not what a user writes: it separates what
+the autotuner costs from the rest of cnnlab's lead).
 
 Prints one JSON line: per-epoch seconds, test accuracy, train images.
 """
@@ -28,13 +32,28 @@ def read_idx(name: str, offset: int) -> np.ndarray:
         return np.frombuffer(f.read(), np.uint8, offset=offset)
 
 
+def autotune_off():
+    """Turn the autotuner off in every dataset Keras's array adapter makes (Keras internals:
+    a benchmark-only patch)."""
+    import tensorflow as tf
+    from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
+
+    made = ArrayDataAdapter.get_tf_dataset
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    ArrayDataAdapter.get_tf_dataset = lambda self: made(self).with_options(options)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--early-stopping", action="store_true")
+    parser.add_argument("--no-autotune", action="store_true")
     args = parser.parse_args()
+    if args.no_autotune:
+        autotune_off()
     keras.utils.set_random_seed(42)
 
     x = read_idx("train-images-idx3-ubyte.gz", 16).reshape(-1, 28, 28, 1).astype("float32") / 255
