@@ -33,15 +33,14 @@ def read_idx(name: str, offset: int) -> np.ndarray:
 
 
 def autotune_off():
-    """Turn the autotuner off in every dataset Keras's array adapter makes (Keras internals:
-    a benchmark-only patch)."""
-    import tensorflow as tf
+    """Give every dataset Keras's array adapter makes cnnlab's pipeline options (autotuner
+    off: cnnlab.data.pipeline.without_autotune). Keras internals: a benchmark-only patch."""
     from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
 
+    from cnnlab.data.pipeline import without_autotune
+
     made = ArrayDataAdapter.get_tf_dataset
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    ArrayDataAdapter.get_tf_dataset = lambda self: made(self).with_options(options)
+    ArrayDataAdapter.get_tf_dataset = lambda self: without_autotune(made(self))
 
 
 def main():

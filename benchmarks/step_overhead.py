@@ -40,7 +40,7 @@ def update_ms(tf, optimizer, variables) -> float:
         for _ in tf.range(100):
             optimizer.apply(gradients, variables)
 
-    return median_seconds(lambda: hundred_updates(), repeats=15) / 100 * 1e3
+    return median_seconds(hundred_updates, repeats=15) / 100 * 1e3
 
 
 def main():
