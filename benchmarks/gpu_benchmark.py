@@ -19,10 +19,13 @@ trainable, random weights: ImageNet weights cannot be fetched there) at 224x224x
 batch 256, in float32, mixed_float16 and mixed_bfloat16. Synthetic uint8 images; one fit of 4 epochs, the first (XLA compiling)
 dropped, the median of the other 3. Writes throughput.jsonl, a line per measurement.
 
-screen: trains one recipe (a cnnlab config) on real Fashion-MNIST with cnnlab's own
-split, and appends to screen.jsonl a line per epoch with validation and test accuracy:
-accuracy per epoch does not depend on the hardware, so a GPU can screen recipes that
-must then fit a CPU's time budget (see configs/fashion-best.yaml).
+screen: trains one recipe (a cnnlab config, with --set overrides such as seed=43 and a
+--tag naming the rows) on real Fashion-MNIST with cnnlab's own split, and appends to
+screen.jsonl a line per epoch with validation and test accuracy, and the accuracy with TTA
+over the views the model trained on (cnnlab.inspect.tta_views) where it has any: accuracy
+per epoch does not depend on the hardware, so a GPU can screen recipes that must then fit a
+CPU's time budget (see configs/fashion-best.yaml). benchmarks/gpu/run_screen.sh runs a file
+of such jobs, many at once; prepare_bundle.sh packs the data it needs.
 
 report: turns the .jsonl files of a folder (benchmarks/gpu/ holds the measured ones)
 into two sections of benchmarks/RESULTS.md, next to NVIDIA's published ResNet-50 figures.
@@ -92,15 +95,17 @@ def throughput(out: Path) -> None:
             keras.backend.clear_session()
 
 
-def screen(recipe: Path, out: Path) -> None:
+def screen(recipe: Path, out: Path, sets: list[str], tag: str | None = None) -> None:
     keras = keras_without_tensorflow()
     from cnnlab.config import load_config
     from cnnlab.data import load_dataset
+    from cnnlab.inspect.tta_views import shown, trained_views
     from cnnlab.model import build_model
     from cnnlab.train.compile import compile_model
     from fit_speed import targets
 
-    cfg = load_config(recipe, [])
+    cfg = load_config(recipe, sets)
+    name = tag or recipe.stem
     keras.mixed_precision.set_global_policy("float32")  # the CPU run's numerics, not the GPU's fastest
     keras.utils.set_random_seed(cfg.seed)
     data = load_dataset(cfg.data, cfg.seed)
@@ -116,11 +121,16 @@ def screen(recipe: Path, out: Path) -> None:
     log = out / "screen.jsonl"  # one short line per write: several screens can append at once
     started = time.perf_counter()
 
+    views = trained_views(model)  # the test-time views cnnlab's evaluation averages (tta_views.py)
+
     class Record(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             test = self.model.evaluate(data.x_test, labels(data.y_test), batch_size=1024, verbose=0, return_dict=True)
-            row = {"recipe": recipe.stem, "epoch": epoch + 1, "val_accuracy": round(float(logs["val_accuracy"]), 4),
+            row = {"recipe": name, "seed": cfg.seed, "epoch": epoch + 1, "val_accuracy": round(float(logs["val_accuracy"]), 4),
                    "test_accuracy": round(float(test["accuracy"]), 4), "seconds": round(time.perf_counter() - started, 1)}  # fmt: skip
+            if views:
+                probs = sum(self.model.predict(shown(data.x_test, v), batch_size=1024, verbose=0) for v in views)
+                row["test_accuracy_tta"] = round(float((probs.argmax(1) == data.y_test).mean()), 4)
             with log.open("a") as f:
                 f.write(json.dumps(row) + "\n")
 
@@ -202,6 +212,8 @@ def main() -> None:
     parser.add_argument("what", choices=["throughput", "screen", "report"])
     parser.add_argument("recipe", nargs="?", type=Path, help="screen: a config; report: a folder of .jsonl")
     parser.add_argument("--out", type=Path, default=Path("."))
+    parser.add_argument("--set", dest="sets", action="append", default=[], help="screen: a config override, as cnnlab's --set")
+    parser.add_argument("--tag", help="screen: the name its rows carry (default: the recipe's file name)")
     args = parser.parse_args()
     if args.what == "report":  # reads files and builds models for their FLOPs: any backend
         report(args.recipe)
@@ -211,7 +223,7 @@ def main() -> None:
     if args.what == "throughput":
         throughput(args.out)
     else:
-        screen(args.recipe, args.out)
+        screen(args.recipe, args.out, args.sets, args.tag)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,45 @@
+"""benchmarks/gpu/run_screen.sh and gpu_benchmark.py screen, run here on the TensorFlow
+backend (the lent GPU machines run them on JAX): a jobs file's comments are skipped, each
+job's --set and --tag reach its rows, and a model trained on shifts and flips gets the
+accuracy with TTA beside the plain one."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from tests.conftest import REPO
+
+
+@pytest.mark.slow
+def test_run_screen_trains_each_job_with_its_overrides(tmp_path):
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text(yaml.safe_dump({
+        "base": str(REPO / "configs" / "fashion-best.yaml"),
+        "data": {"limit": 300, "batch_size": 64},
+        "model": {"layers": [
+            {"type": "Conv2D", "filters": 4, "kernel_size": 3, "activation": "relu", "padding": "same"},
+            {"type": "MaxPooling2D", "pool_size": 2},
+            {"type": "Flatten"},
+            {"type": "Dense", "units": 10, "activation": "softmax"},
+        ]},
+    }))  # fmt: skip
+    jobs = tmp_path / "jobs.txt"
+    jobs.write_text(f"# a comment line\n\n{recipe} --tag tiny-s43 --set train.epochs=2 --set seed=43\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {**os.environ, "OUT": str(out), "JOBS": str(jobs), "PY": sys.executable, "KERAS_BACKEND": "tensorflow"}
+    result = subprocess.run(["bash", "benchmarks/gpu/run_screen.sh"], cwd=REPO, env=env, capture_output=True,
+                            text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 jobs in" in result.stdout, result.stdout
+    rows = [json.loads(line) for line in (out / "screen.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2], (out / "job1.txt").read_text()[-2000:]
+    assert {r["recipe"] for r in rows} == {"tiny-s43"} and {r["seed"] for r in rows} == {43}
+    for row in rows:  # fashion-best trains on shifts and mirrors: 10 views
+        assert 0.0 <= row["test_accuracy"] <= 1.0 and 0.0 <= row["test_accuracy_tta"] <= 1.0
