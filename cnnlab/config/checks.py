@@ -138,9 +138,8 @@ def check_feature_cache_not_distributed(cfg: Config):
 
 
 def check_one_step_per_call_when_distributed(cfg: Config):
-    # Keras 3.15 fails inside its multi-step loop under tf.distribute ("You must feed a
-    # value for placeholder tensor"); auto runs one step per call there (and under
-    # distribute: auto, whatever it resolves to, cnnlab.train.compile.steps_per_execution).
+    # Keras's multi-step loop fails under tf.distribute (why: cnnlab.train.compile); auto
+    # runs one step per call there, and under distribute: auto whatever it resolves to.
     spe = cfg.train.steps_per_execution
     if cfg.train.distribute in ("mirrored", "multi_worker") and spe != "auto" and spe > 1:
         return "train.steps_per_execution", f"must be 1 (or auto) with train.distribute: {cfg.train.distribute}"
