@@ -1,7 +1,7 @@
 """benchmarks/gpu/run_screen.sh and gpu_benchmark.py screen, run here on the TensorFlow
 backend (the lent GPU machines run them on JAX): a jobs file's comments are skipped, each
 job's --set and --tag reach its rows, and a model trained on shifts and flips gets the
-accuracy with TTA beside the plain one."""
+accuracy with TTA beside the plain one; `report` turns the rows into a table row per run."""
 
 from __future__ import annotations
 
@@ -43,3 +43,12 @@ def test_run_screen_trains_each_job_with_its_overrides(tmp_path):
     assert {r["recipe"] for r in rows} == {"tiny-s43"} and {r["seed"] for r in rows} == {43}
     for row in rows:  # fashion-best trains on shifts and mirrors: 10 views
         assert 0.0 <= row["test_accuracy"] <= 1.0 and 0.0 <= row["test_accuracy_tta"] <= 1.0
+
+    results = tmp_path / "RESULTS.md"
+    report = subprocess.run([sys.executable, "benchmarks/gpu_benchmark.py", "report", str(out), "--output", str(results)],
+                            cwd=REPO, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert report.returncode == 0, report.stderr[-2000:]
+    table_row = next(line for line in results.read_text().splitlines() if line.startswith("| tiny-s43 (seed 43) |"))
+    cells = [c.strip() for c in table_row.strip("|").split("|")]
+    best = max(rows, key=lambda r: r["val_accuracy"])  # epochs, batch, ..., TTA there
+    assert cells[1:3] == ["2", "64"] and cells[6] == f"{best['test_accuracy_tta']:.4f}", table_row

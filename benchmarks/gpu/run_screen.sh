@@ -9,9 +9,8 @@ export CNNLAB_DATA_DIR=$PWD/outputs/gpu/data
 PY=${PY:-python}
 $PY -c "import pydantic, yaml" 2>/dev/null ||
   $PY -m pip install -q --no-index --find-links outputs/gpu/wheels pydantic pyyaml 2>&1 | tail -2
-{ $PY -c "import keras, sys; print(sys.version.split()[0], keras.__version__, keras.backend.backend())"
-  $PY -c "import jax; print(jax.__version__, jax.devices())"
-  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; } > "$OUT/device.txt" 2>&1
+{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv  # as benchmarks/gpu/device.txt
+  $PY -c "import jax, keras; print(jax.__version__, keras.__version__, jax.devices())"; } > "$OUT/device.txt" 2>&1
 cat "$OUT/device.txt"
 started=$(date +%s)
 jobs=$(mktemp -d); n=0
