@@ -52,3 +52,24 @@ def test_run_screen_trains_each_job_with_its_overrides(tmp_path):
     cells = [c.strip() for c in table_row.strip("|").split("|")]
     best = max(rows, key=lambda r: r["val_accuracy"])  # epochs, batch, ..., TTA there
     assert cells[1:3] == ["2", "64"] and cells[6] == f"{best['test_accuracy_tta']:.4f}", table_row
+
+
+def test_report_labels_seeds_reruns_and_runs_cut_short(tmp_path):
+    def rows(run, epochs, tag="best", seed=42):
+        return [{"recipe": tag, "config": "configs/fashion-best.yaml", "sets": ["train.epochs=4"], "run": run,
+                 "seed": seed, "epoch": e, "val_accuracy": 0.9 + e / 100, "test_accuracy": 0.89 + e / 100,
+                 "seconds": e} for e in range(1, epochs + 1)]  # fmt: skip
+
+    legacy = [{"recipe": "r0-best", "epoch": 1, "val_accuracy": 0.9, "test_accuracy": 0.89, "seconds": 1.0}]
+    lines = legacy + rows("a", 4) + rows("b", 2) + rows("c", 4, seed=43)
+    (tmp_path / "screen.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    results = tmp_path / "RESULTS.md"
+    report = subprocess.run([sys.executable, "benchmarks/gpu_benchmark.py", "report", str(tmp_path), "--output", str(results)],
+                            cwd=REPO, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert report.returncode == 0, report.stderr[-2000:]
+    table = {row.split("|")[1].strip(): [c.strip() for c in row.strip("|").split("|")]
+             for row in results.read_text().splitlines() if row.startswith("| ") and "---" not in row}  # fmt: skip
+    assert table["best (seed 42)"][1] == "4" and table["best (seed 42), run 2"][1] == "2/4"
+    assert table["best (seed 43)"][1] == "4" and table["best (seed 43)"][6] == "—"  # no TTA recorded
+    assert table["r0-best"][3] == "1.00"  # the earlier screen's rows: cost from recipes/NAME.yaml
+    assert "throughput" not in results.read_text().lower()  # no throughput.jsonl, no section
