@@ -188,3 +188,19 @@ def test_steps_per_execution_auto(tiny_config, tmp_path):
     assert steps_per_execution(load_config(tiny_config)) == AUTO_STEPS_PER_EXECUTION
     assert steps_per_execution(load_config(tiny_config, ["train.steps_per_execution=1"])) == 1
     assert steps_per_execution(load_config(CONFIGS / "finetune.yaml")) == 1
+
+
+def test_tf_distribute_is_asked_only_on_the_tensorflow_backend(monkeypatch):
+    """The lent GPU machines run compile_model on Keras's JAX backend with no TensorFlow to
+    import (benchmarks/gpu_benchmark.py): asking tf.distribute there would fail every job."""
+    from types import SimpleNamespace
+
+    from cnnlab.train import compile as compile_module
+
+    def no_tensorflow():
+        raise ModuleNotFoundError("No module named 'tensorflow'")
+
+    monkeypatch.setattr(compile_module, "tf", no_tensorflow)
+    jax_keras = SimpleNamespace(backend=SimpleNamespace(backend=lambda: "jax"))
+    monkeypatch.setattr(compile_module, "keras", lambda: jax_keras)
+    assert compile_module._under_tf_distribute() is False

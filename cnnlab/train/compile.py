@@ -112,7 +112,7 @@ def compile_model(model, cfg, steps_per_epoch: int, optimizer_cfg=None, epochs: 
         loss=loss,
         metrics=list(tc.metrics),
         jit_compile=jit,
-        steps_per_execution=steps_per_execution(cfg, tf().distribute.has_strategy()),
+        steps_per_execution=steps_per_execution(cfg, _under_tf_distribute()),
     )
 
 
@@ -124,3 +124,9 @@ def fit_verbosity(wanted, stream=None) -> int:
         return wanted
     stream = sys.stdout if stream is None else stream
     return 1 if getattr(stream, "isatty", lambda: False)() else 2
+
+
+def _under_tf_distribute() -> bool:
+    """Whether a tf.distribute strategy is active; never on another Keras backend (JAX on the
+    lent GPU machines, which have no TensorFlow to import)."""
+    return keras().backend.backend() == "tensorflow" and tf().distribute.has_strategy()
