@@ -100,7 +100,8 @@ def screen(recipe: Path, out: Path, sets: list[str], tag: str | None = None) -> 
     keras = keras_without_tensorflow()
     from cnnlab.config import load_config
     from cnnlab.data import load_dataset
-    from cnnlab.inspect.tta_views import shown, trained_views
+    from cnnlab.inspect.evaluate import views_probabilities
+    from cnnlab.inspect.tta_views import trained_views
     from cnnlab.model import build_model
     from cnnlab.train.compile import compile_model
     from fit_speed import targets
@@ -133,7 +134,7 @@ def screen(recipe: Path, out: Path, sets: list[str], tag: str | None = None) -> 
             row = {"recipe": name, "config": config, "sets": sets, "run": run, "seed": cfg.seed, "epoch": epoch + 1, "val_accuracy": round(float(logs["val_accuracy"]), 4),
                    "test_accuracy": round(float(test["accuracy"]), 4), "seconds": round(time.perf_counter() - started, 1)}  # fmt: skip
             if views:
-                probs = sum(self.model.predict(shown(data.x_test, v), batch_size=1024, verbose=0) for v in views)
+                probs = views_probabilities(self.model, data.x_test, views, batch_size=1024)  # as cnnlab evaluate
                 row["test_accuracy_tta"] = round(float((probs.argmax(1) == data.y_test).mean()), 4)
             with log.open("a") as f:
                 f.write(json.dumps(row) + "\n")

@@ -17,7 +17,6 @@ from cnnlab.data.pipeline import EVAL_BATCH
 from cnnlab.errors import CnnlabError, DataError
 from cnnlab.inspect.tta_views import TTA_KEY, VIEWS_KEY, shown, trained_views
 from cnnlab.model import outputs_logits
-from cnnlab.plots import plot_confusion_matrix, plot_misclassified
 
 
 @dataclass
@@ -122,6 +121,9 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> 
 
 def write_evaluation(run: Path, evaluation: Evaluation, x_test: np.ndarray) -> None:
     """metrics.json, the mistakes file, plots/confusion_matrix.png and plots/misclassified.png."""
+    # matplotlib here, not at import: predicting (export, shift, predict, the GPU screen) draws nothing
+    from cnnlab.plots import plot_confusion_matrix, plot_misclassified
+
     run = runs.RunDir(run)
     names = evaluation.metrics["class_names"]
     run.write_metrics(evaluation.metrics)
