@@ -3,7 +3,7 @@
     python benchmarks/flops_benchmark.py            # ~4 min on 2 idle CPU cores
     python benchmarks/flops_benchmark.py --quick    # fewer steps
 
-1. Peak: a 2048x2048 float32 matmul (and bfloat16, where the CPU has bfloat16
+1. Peak: a 2048x2048 float32 matmul (and bfloat16, where oneDNN may use the CPU's bfloat16
    instructions), the fastest thing the cores do, in FLOP/s, median of repeats.
 2. Each config's model: FLOPs per image counted from its layers (a multiply-add is 2
    FLOPs; Conv2D 2*kh*kw*cin*cout*oh*ow, Dense 2*in*out; a training step is about 3x the
@@ -43,6 +43,19 @@ def matmul_peak(dtype: str, n: int = 2048, repeats: int = 9) -> float:
     return 2 * n**3 / median_seconds(lambda: step(a).numpy(), repeats, warmups=1)
 
 
+def measured_precisions() -> tuple[list[str], str | None]:
+    """The precisions to measure, and why bfloat16 is not among them (None if it is).
+    bfloat16 only where oneDNN can use the CPU's bfloat16 instructions: without them, with
+    oneDNN off (Eigen) or capped below them (ONEDNN_MAX_CPU_ISA=AVX2) TensorFlow emulates
+    it, ~10x slower, and the row would measure the emulation. oneDNN-off rows are float32 only."""
+    from cnnlab.backend import cpu_has_bfloat16, onednn_bfloat16_blocked
+
+    if cpu_has_bfloat16() is False:
+        return ["float32"], "this CPU has no bfloat16 instructions"
+    blocked = onednn_bfloat16_blocked()
+    return (["float32"], blocked) if blocked else (["float32", "mixed_bfloat16"], None)
+
+
 def train_images_per_second(config: str, precision: str, steps: int) -> dict:
     from cnnlab.backend import keras as get_keras
     from cnnlab.config import load_config
@@ -74,13 +87,13 @@ def main() -> None:
         print(json.dumps(result))
         return
 
-    from cnnlab.backend import cpu_has_bfloat16
     from results import machine, write_section
 
-    precisions = ["float32"] + (["mixed_bfloat16"] if cpu_has_bfloat16() is not False else [])
+    precisions, why_not = measured_precisions()
+    bfloat16 = len(precisions) > 1
     peaks, rows = {}, []
     for onednn in ("0", "1"):
-        for precision in precisions:
+        for precision in precisions if onednn == "1" else ["float32"]:
             dtype = "float32" if precision == "float32" else "bfloat16"
             peaks[onednn, precision] = in_process(["peak", dtype], onednn)["flops_per_s"]
             print(f"oneDNN {onednn} peak {dtype}: {peaks[onednn, precision] / 1e9:.1f} GFLOP/s", flush=True)
@@ -90,7 +103,7 @@ def main() -> None:
                 rows.append((config, onednn, precision, r["batch"], r["flops"], r["images_per_s"], achieved,
                              achieved / peaks[onednn, precision]))  # fmt: skip
                 print(rows[-1], flush=True)
-    base = {(c, p): ips for c, o, p, _, _, ips, _, _ in rows if o == "0"}
+    base = {c: ips for c, o, p, _, _, ips, _, _ in rows if o == "0"}  # float32, oneDNN off
     lines = [
         "## Training throughput against this machine's peak",
         "",
@@ -99,19 +112,19 @@ def main() -> None:
         "",
         "Peak = a 2048x2048 matmul, median of 9: "
         + "; ".join(f"oneDNN {'on' if o == '1' else 'off'} {p} {v / 1e9:.1f} GFLOP/s" for (o, p), v in peaks.items())
-        + ("." if len(precisions) > 1 else ". No bfloat16 rows: this CPU has no bfloat16 instructions "
-           "(TensorFlow would compute bfloat16 in software, ~10x slower: benchmarks/layer_profile.py)."),  # fmt: skip
+        + ("." if bfloat16 else f". No bfloat16 rows: {why_not}, so "
+           "TensorFlow would compute bfloat16 in software, ~10x slower (benchmarks/layer_profile.py)."),  # fmt: skip
         "",
         "A training step is counted as 3x the forward FLOPs of the Conv2D and Dense layers. Images/s: model.fit "
         "over synthetic batches, median of 3 epochs after a tracing epoch, each row in its own process.",
         "",
-        "| config | oneDNN | precision | batch | forward MFLOP/image | train images/s | vs oneDNN off | "
+        "| config | oneDNN | precision | batch | forward MFLOP/image | train images/s | vs oneDNN off float32 | "
         "achieved GFLOP/s | of peak |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for config, onednn, precision, batch, flops, ips, achieved, fraction in rows:
         lines.append(f"| {config} | {'on' if onednn == '1' else 'off'} | {precision} | {batch} | {flops / 1e6:.1f} | "
-                     f"{ips:,.0f} | {ips / base[config, precision]:.2f}x | {achieved / 1e9:.1f} | {100 * fraction:.0f} % |")  # fmt: skip
+                     f"{ips:,.0f} | {ips / base[config]:.2f}x | {achieved / 1e9:.1f} | {100 * fraction:.0f} % |")  # fmt: skip
     text = "\n".join(lines)
     print(text)
     write_section("flops_benchmark", text)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib.util
 
+import pytest
+
 from tests.conftest import REPO
 
 
@@ -33,3 +35,27 @@ def test_the_committed_results_file_has_every_benchmarks_section():
     for name in ("train_benchmark", "flops_benchmark", "layer_profile", "gpu_throughput", "recipe_screen",
                  "step-overhead"):
         assert text.count(f"<!-- {name}: start -->") == 1 and text.count(f"<!-- {name}: end -->") == 1, name
+
+
+@pytest.mark.parametrize(
+    "flags, env, expected",
+    [
+        ({"avx2", "fma"}, {}, (["float32"], "this CPU has no bfloat16 instructions")),
+        ({"avx2", "avx512_bf16"}, {}, (["float32", "mixed_bfloat16"], None)),
+        ({"avx2", "amx_bf16"}, {"ONEDNN_MAX_CPU_ISA": "AVX2"},
+         (["float32"], "ONEDNN_MAX_CPU_ISA=AVX2 keeps oneDNN below AVX512_CORE_BF16")),
+    ],
+)
+def test_flops_benchmark_measures_bfloat16_only_where_onednn_multiplies_it(monkeypatch, flags, env, expected):
+    """A bfloat16 row on a CPU (or an ISA cap) without bfloat16 instructions would time TensorFlow's emulation."""
+    import cnnlab.backend
+
+    for name in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "TF_ENABLE_ONEDNN_OPTS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(cnnlab.backend, "cpu_flags", lambda: flags)
+    spec = importlib.util.spec_from_file_location("flops_benchmark", REPO / "benchmarks" / "flops_benchmark.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.measured_precisions() == expected
