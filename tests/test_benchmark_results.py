@@ -59,3 +59,16 @@ def test_flops_benchmark_measures_bfloat16_only_where_onednn_multiplies_it(monke
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert module.measured_precisions() == expected
+
+
+def test_op_profile_groups_op_types_by_what_they_compute():
+    spec = importlib.util.spec_from_file_location("op_profile", REPO / "benchmarks" / "op_profile.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    kind_of = module.kind_of
+    assert kind_of("_MklNativeConv2DBackpropFilterWithBias", "gradient_tape/m/conv2d_1/convolution") == "convolution gradients"
+    assert kind_of("_MklNativeFusedConv2D", "m/conv2d_1/convolution") == "convolution forward"
+    assert kind_of("Mul", "m/batch_normalization_2/moments/mul") == "batch normalization"  # Keras's generic ops
+    assert kind_of("_MklNativeFusedBatchNormV3", "m/bn/FusedBatchNormV3") == "batch normalization"
+    assert kind_of("ResourceApplyAdam", "Adam/update") == "optimizer update"
+    assert kind_of("Mul", "m/dense/mul") == "other"
