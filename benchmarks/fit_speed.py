@@ -51,12 +51,18 @@ def fit_images_per_second(keras, model, x, y, batch: int, shuffle: bool = True) 
     return len(x) / statistics.median(seconds[1:])
 
 
-def config_images_per_second(keras, cfg, batch: int, steps: int, shape=(28, 28, 1), classes: int = 10):
-    """(images/s, model) for the model `cfg` describes, compiled as cnnlab compiles it."""
+def compiled_config_model(cfg, batch: int, steps: int, shape=(28, 28, 1), classes: int = 10):
+    """(model, x, y): the model `cfg` describes, compiled as cnnlab compiles it, and `steps`
+    synthetic batches for it."""
     from cnnlab.model import build_model
     from cnnlab.train.compile import compile_model
 
     model = build_model(cfg, shape, classes)
     compile_model(model, cfg, steps_per_epoch=steps)
-    x, y = synthetic(shape, batch * steps, classes, cfg.train.loss)
+    return (model, *synthetic(shape, batch * steps, classes, cfg.train.loss))
+
+
+def config_images_per_second(keras, cfg, batch: int, steps: int, shape=(28, 28, 1), classes: int = 10):
+    """(images/s, model) for the model `cfg` describes, compiled as cnnlab compiles it."""
+    model, x, y = compiled_config_model(cfg, batch, steps, shape, classes)
     return fit_images_per_second(keras, model, x, y, batch), model

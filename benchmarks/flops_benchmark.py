@@ -48,11 +48,14 @@ def measured_precisions() -> tuple[list[str], str | None]:
     bfloat16 only where oneDNN can use the CPU's bfloat16 instructions: without them, with
     oneDNN off (Eigen) or capped below them (ONEDNN_MAX_CPU_ISA=AVX2) TensorFlow emulates
     it, ~10x slower, and the row would measure the emulation. oneDNN-off rows are float32 only."""
+    from unittest import mock
+
     from cnnlab.backend import cpu_has_bfloat16, onednn_bfloat16_blocked
 
     if cpu_has_bfloat16() is False:
         return ["float32"], "this CPU has no bfloat16 instructions"
-    blocked = onednn_bfloat16_blocked()
+    with mock.patch.dict(os.environ, {"TF_ENABLE_ONEDNN_OPTS": "1"}):  # as in_process sets it for these rows
+        blocked = onednn_bfloat16_blocked()
     return (["float32"], blocked) if blocked else (["float32", "mixed_bfloat16"], None)
 
 
@@ -112,7 +115,8 @@ def main() -> None:
         "",
         "Peak = a 2048x2048 matmul, median of 9: "
         + "; ".join(f"oneDNN {'on' if o == '1' else 'off'} {p} {v / 1e9:.1f} GFLOP/s" for (o, p), v in peaks.items())
-        + ("." if bfloat16 else f". No bfloat16 rows: {why_not}, so "
+        + (" (bfloat16 with oneDNN only: without it TensorFlow emulates bfloat16)." if bfloat16
+           else f". No bfloat16 rows: {why_not}, so "
            "TensorFlow would compute bfloat16 in software, ~10x slower (benchmarks/layer_profile.py)."),  # fmt: skip
         "",
         "A training step is counted as 3x the forward FLOPs of the Conv2D and Dense layers. Images/s: model.fit "

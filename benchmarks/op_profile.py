@@ -30,12 +30,13 @@ sys.path.insert(0, str(REPO))
 
 # Op types (after oneDNN's rewrites: _MklNativeConv2D, ...) by what they compute; the first match wins.
 KINDS = [
-    ("convolution gradients", ("Conv2DBackprop",)),
-    ("convolution forward", ("Conv2D",)),
+    ("convolution gradients", ("Conv2DBackprop", "Conv2dNativeBackprop")),
+    ("convolution forward", ("Conv2D", "Conv2dNative")),
     ("batch normalization", ("BatchNorm",)),
     ("pooling", ("Pool",)),
     ("dense (matmul)", ("MatMul",)),
-    ("optimizer update", ("ApplyAdam", "ApplyGradientDescent", "ApplyMomentum", "AssignSub", "AssignAdd")),
+    ("optimizer update", ("ResourceApply",)),  # Adam, SGD, momentum...: TensorFlow's fused update kernels
+    ("loss", ("CrossEntropy",)),
     ("activations", ("Relu", "Softmax", "Elu", "Sigmoid", "Tanh")),
     ("augmentation", ("ImageProjectiveTransform", "StatelessRandom", "ReverseV2")),
 ]
@@ -50,34 +51,30 @@ def kind_of(op_type: str, op_name: str) -> str:
 
 def profile(config: str, steps: int, logdir: str) -> dict:
     """Train `steps` batches once to warm up, then once under the profiler; returns the trace's op stats."""
-    from cnnlab.backend import keras as get_keras
     from cnnlab.backend import tf as get_tf
     from cnnlab.config import load_config
-    from cnnlab.model import build_model
-    from cnnlab.train.compile import compile_model
-    from fit_speed import synthetic
-
-    keras, tf = get_keras(), get_tf()
-    cfg = load_config(REPO / config, ["train.jit_compile=false"])
-    batch = cfg.data.batch_size
-    model = build_model(cfg, (28, 28, 1), 10)
-    compile_model(model, cfg, steps_per_epoch=steps)
-    x, y = synthetic((28, 28, 1), batch * steps, 10, cfg.train.loss)
-    model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
-    started = time.perf_counter()
-    tf.profiler.experimental.start(logdir)
-    model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
-    tf.profiler.experimental.stop()
-    wall = time.perf_counter() - started
+    from fit_speed import compiled_config_model
     from xprof.convert import raw_to_tool_data
 
+    tf = get_tf()
+    cfg = load_config(REPO / config, ["train.jit_compile=false"])
+    batch = cfg.data.batch_size
+    model, x, y = compiled_config_model(cfg, batch, steps)
+    model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
+    tf.profiler.experimental.start(logdir)
+    started = time.perf_counter()
+    model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
+    wall = time.perf_counter() - started  # before stop(), which writes the trace out
+    tf.profiler.experimental.stop()
+
     paths = glob.glob(f"{logdir}/**/*.xplane.pb", recursive=True)
-    data, _ = raw_to_tool_data.xspace_to_tool_data(paths, "framework_op_stats", {})
+    table = json.loads(raw_to_tool_data.xspace_to_tool_data(paths, "framework_op_stats", {})[0])[0]
+    column = {c["id"]: i for i, c in enumerate(table["cols"])}
     by_type: dict[str, float] = {}
     by_kind: dict[str, float] = {}
-    for row in json.loads(data)[0]["rows"]:
+    for row in table["rows"]:
         cells = [c.get("v") for c in row["c"]]
-        op_type, op_name, self_us = cells[2], cells[3], cells[7]
+        op_type, op_name, self_us = cells[column["type"]], cells[column["operation"]], cells[column["total_self_time"]]
         if op_type != "IDLE":
             by_type[op_type] = by_type.get(op_type, 0.0) + self_us / 1e3 / steps
             by_kind[kind_of(op_type, op_name)] = by_kind.get(kind_of(op_type, op_name), 0.0) + self_us / 1e3 / steps
@@ -103,7 +100,7 @@ def table(config: str, r: dict) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("configs", nargs="+", help="config files, relative to the repository")
+    parser.add_argument("configs", nargs="*", help="config files, relative to the repository")
     parser.add_argument("--steps", type=int, default=48, help="batches in the profiled epoch")
     parser.add_argument("--job", nargs=2, help=argparse.SUPPRESS)  # one config, in a child process
     args = parser.parse_args()
@@ -111,6 +108,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as logdir:
             print(json.dumps(profile(args.job[0], int(args.job[1]), logdir)))
         return
+    if not args.configs:
+        parser.error("name at least one config, e.g. configs/fashion.yaml")
     try:
         import xprof  # noqa: F401
     except ImportError:
@@ -132,8 +131,10 @@ def main() -> None:
     ]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     for config in args.configs:
-        out = subprocess.run([sys.executable, __file__, "x", "--job", config, str(args.steps)], env=env,
-                             capture_output=True, text=True, check=True)  # fmt: skip
+        out = subprocess.run([sys.executable, __file__, "--job", config, str(args.steps)], env=env,
+                             capture_output=True, text=True)  # fmt: skip
+        if out.returncode:
+            sys.exit(f"{config}: the profiling process failed:\n{out.stderr[-3000:]}")
         lines += table(config, json.loads(out.stdout.strip().splitlines()[-1]))
     text = "\n".join(lines)
     print(text)

@@ -44,6 +44,8 @@ def test_the_committed_results_file_has_every_benchmarks_section():
         ({"avx2", "avx512_bf16"}, {}, (["float32", "mixed_bfloat16"], None)),
         ({"avx2", "amx_bf16"}, {"ONEDNN_MAX_CPU_ISA": "AVX2"},
          (["float32"], "ONEDNN_MAX_CPU_ISA=AVX2 keeps oneDNN below AVX512_CORE_BF16")),
+        # the benchmark sets TF_ENABLE_ONEDNN_OPTS per row itself: the caller's value drops nothing
+        ({"avx2", "avx512_bf16"}, {"TF_ENABLE_ONEDNN_OPTS": "0"}, (["float32", "mixed_bfloat16"], None)),
     ],
 )
 def test_flops_benchmark_measures_bfloat16_only_where_onednn_multiplies_it(monkeypatch, flags, env, expected):
@@ -71,4 +73,7 @@ def test_op_profile_groups_op_types_by_what_they_compute():
     assert kind_of("Mul", "m/batch_normalization_2/moments/mul") == "batch normalization"  # Keras's generic ops
     assert kind_of("_MklNativeFusedBatchNormV3", "m/bn/FusedBatchNormV3") == "batch normalization"
     assert kind_of("ResourceApplyAdam", "Adam/update") == "optimizer update"
+    assert kind_of("DepthwiseConv2dNativeBackpropFilter", "gradient_tape/m/depthwise") == "convolution gradients"
+    assert kind_of("SoftmaxCrossEntropyWithLogits", "loss/ce") == "loss"
+    assert kind_of("AssignAddVariableOp", "metrics/accuracy/AssignAdd") == "other"  # a metric, not the optimizer
     assert kind_of("Mul", "m/dense/mul") == "other"
