@@ -10,15 +10,16 @@ import pytest
 from tests.conftest import REPO
 
 
-def load_results_module():
-    spec = importlib.util.spec_from_file_location("bench_results", REPO / "benchmarks" / "results.py")
+def load_benchmark(name: str):
+    """benchmarks/<name>.py as a module (benchmarks/ is no package)."""
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", REPO / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
 def test_a_benchmark_rewrites_only_its_own_section(tmp_path):
-    results = load_results_module()
+    results = load_benchmark("results")
     path = tmp_path / "RESULTS.md"
     results.write_section("a", "## A\nfirst", path)
     results.write_section("b", "## B\nkept", path)
@@ -57,17 +58,11 @@ def test_flops_benchmark_measures_bfloat16_only_where_onednn_multiplies_it(monke
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(cnnlab.backend, "cpu_flags", lambda: flags)
-    spec = importlib.util.spec_from_file_location("flops_benchmark", REPO / "benchmarks" / "flops_benchmark.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    assert module.measured_precisions() == expected
+    assert load_benchmark("flops_benchmark").measured_precisions() == expected
 
 
 def test_op_profile_groups_op_types_by_what_they_compute():
-    spec = importlib.util.spec_from_file_location("op_profile", REPO / "benchmarks" / "op_profile.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    kind_of = module.kind_of
+    kind_of = load_benchmark("op_profile").kind_of
     assert kind_of("_MklNativeConv2DBackpropFilterWithBias", "gradient_tape/m/conv2d_1/convolution") == "convolution gradients"
     assert kind_of("_MklNativeFusedConv2D", "m/conv2d_1/convolution") == "convolution forward"
     assert kind_of("Mul", "m/batch_normalization_2/moments/mul") == "batch normalization"  # Keras's generic ops
