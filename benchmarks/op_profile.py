@@ -68,16 +68,17 @@ def profile(config: str, steps: int, logdir: str) -> dict:
     tf.profiler.experimental.stop()
 
     paths = glob.glob(f"{logdir}/**/*.xplane.pb", recursive=True)
-    table = json.loads(raw_to_tool_data.xspace_to_tool_data(paths, "framework_op_stats", {})[0])[0]
-    column = {c["id"]: i for i, c in enumerate(table["cols"])}
+    stats = json.loads(raw_to_tool_data.xspace_to_tool_data(paths, "framework_op_stats", {})[0])[0]
+    column = {c["id"]: i for i, c in enumerate(stats["cols"])}
     by_type: dict[str, float] = {}
     by_kind: dict[str, float] = {}
-    for row in table["rows"]:
+    for row in stats["rows"]:
         cells = [c.get("v") for c in row["c"]]
         op_type, op_name, self_us = cells[column["type"]], cells[column["operation"]], cells[column["total_self_time"]]
         if op_type != "IDLE":
-            by_type[op_type] = by_type.get(op_type, 0.0) + self_us / 1e3 / steps
-            by_kind[kind_of(op_type, op_name)] = by_kind.get(kind_of(op_type, op_name), 0.0) + self_us / 1e3 / steps
+            ms, kind = self_us / 1e3 / steps, kind_of(op_type, op_name)
+            by_type[op_type] = by_type.get(op_type, 0.0) + ms
+            by_kind[kind] = by_kind.get(kind, 0.0) + ms
     return {"batch": batch, "steps": steps, "wall_ms_per_step": 1e3 * wall / steps, "ms_by_type": by_type,
             "ms_by_kind": by_kind}  # fmt: skip
 
