@@ -48,14 +48,11 @@ def measured_precisions() -> tuple[list[str], str | None]:
     bfloat16 only where oneDNN can use the CPU's bfloat16 instructions: without them, with
     oneDNN off (Eigen) or capped below them (ONEDNN_MAX_CPU_ISA=AVX2) TensorFlow emulates
     it, ~10x slower, and the row would measure the emulation. oneDNN-off rows are float32 only."""
-    from unittest import mock
-
-    from cnnlab.backend import cpu_has_bfloat16, onednn_bfloat16_blocked
+    from cnnlab.backend import cpu_has_bfloat16, onednn_isa_cap_blocks_bfloat16
 
     if cpu_has_bfloat16() is False:
         return ["float32"], "this CPU has no bfloat16 instructions"
-    with mock.patch.dict(os.environ, {"TF_ENABLE_ONEDNN_OPTS": "1"}):  # as in_process sets it for these rows
-        blocked = onednn_bfloat16_blocked()
+    blocked = onednn_isa_cap_blocks_bfloat16()  # not TF_ENABLE_ONEDNN_OPTS: in_process sets it per row
     return (["float32"], blocked) if blocked else (["float32", "mixed_bfloat16"], None)
 
 

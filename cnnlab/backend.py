@@ -91,6 +91,12 @@ def onednn_bfloat16_blocked() -> str | None:
     higher ISA, a name this list does not know) cap nothing here."""
     if os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1").strip().lower() in ("0", "false"):
         return "TF_ENABLE_ONEDNN_OPTS=0 turns oneDNN off"
+    return onednn_isa_cap_blocks_bfloat16()
+
+
+def onednn_isa_cap_blocks_bfloat16() -> str | None:
+    """The ONEDNN_MAX_CPU_ISA half of onednn_bfloat16_blocked, for callers that turn oneDNN on
+    themselves (benchmarks/flops_benchmark.py)."""
     for name in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):  # oneDNN reads the old name too, the new one first
         cap = os.environ.get(name, "").strip()
         if cap:
